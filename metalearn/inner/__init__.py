@@ -1,0 +1,33 @@
+"""Inner trainers: PPO and A2C as one jittable, vmappable ``train`` function."""
+
+from metalearn.inner.advantage import gae
+from metalearn.inner.config import TrainConfig
+from metalearn.inner.networks import Actor, Critic, layer_proportions
+from metalearn.inner.presets import PRESETS, Preset, get_preset
+from metalearn.inner.trainer import (
+    RunnerState,
+    Trainer,
+    TrainResult,
+    Transition,
+    UpdateMetrics,
+    default_optimizer,
+    make_train,
+)
+
+__all__ = [
+    "PRESETS",
+    "Actor",
+    "Critic",
+    "Preset",
+    "RunnerState",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "Transition",
+    "UpdateMetrics",
+    "default_optimizer",
+    "gae",
+    "get_preset",
+    "layer_proportions",
+    "make_train",
+]

@@ -1,0 +1,399 @@
+"""PPO / A2C inner training in the PureJaxRL style.
+
+``make_train(env, config, optimizer=None, objective=None)`` returns one jitted
+function ``train(meta_params, rng, env_params=None) -> TrainResult``: rollouts,
+GAE, epochs and minibatches all inside ``lax.scan``, so ``jax.vmap`` over
+``meta_params`` (a population of rules) and ``rng`` (seeds) runs many
+trainings at once. :class:`Trainer` exposes the same run in pieces
+(``init`` / ``run`` / ``result``) for callers that want progress between
+chunks of updates.
+
+Hooks for learned rules:
+
+* ``optimizer`` — ``None`` (Adam, linearly annealed as in PureJaxRL), any
+  ``optax.GradientTransformation``, or ``meta_params -> GradientTransformation``
+  for a learned optimizer; it receives the extra arguments documented in
+  :mod:`learned_optimizers.base`.
+* ``objective`` — ``None`` (PPO-clip, or the A2C policy gradient when
+  ``config.algorithm == "a2c"``) or any ``(meta_params, ObjectiveInputs) ->
+  per-sample loss`` from :mod:`objectives`.
+
+Episodes that end by time limit are treated as terminal by GAE (as in
+PureJaxRL and the OPEN reference): ``done = terminated | truncated``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from metalearn.envs import make_env, wrap_for_training
+from metalearn.envs.wrappers import LogState, NormObsState, find_wrapper_state
+from metalearn.inner.advantage import gae
+from metalearn.inner.config import TrainConfig
+from metalearn.inner.networks import Actor, Critic, layer_proportions
+from objectives import ObjectiveInputs, a2c, ppo_clip
+
+OptimizerLike = optax.GradientTransformation | Callable[[Any], optax.GradientTransformation]
+
+
+class Transition(NamedTuple):
+    """One rollout step for all envs; leaves (num_envs, ...)."""
+
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    reward: jax.Array
+    done: jax.Array  # terminated | truncated
+    aux: jax.Array | None  # extra-head output (LPG-style agents), else None
+
+
+class RunnerState(NamedTuple):
+    params: Any  # {"actor": flax params, "critic": flax params}
+    opt_state: Any
+    env_state: Any
+    obs: jax.Array  # (num_envs, obs_dim)
+    rng: jax.Array
+    update_idx: jax.Array  # () int32, updates done so far
+    diverged: jax.Array  # () bool, a loss or parameter was ever non-finite
+
+
+class UpdateMetrics(NamedTuple):
+    """Per-update scalars; stacked to (num_updates,) in a TrainResult.
+
+    episode_return: mean over envs of each env's last finished episode's return
+      (0 for an env that has not finished one yet; as PureJaxRL and OPEN log).
+    episodes: episodes finished during this update's rollout.
+    The rest are means over the update's epochs and minibatches.
+    """
+
+    episode_return: jax.Array
+    episodes: jax.Array
+    entropy: jax.Array
+    approx_kl: jax.Array
+    clip_frac: jax.Array
+    value_loss: jax.Array
+    actor_loss: jax.Array
+    grad_norm: jax.Array  # global norm of the gradient before clipping
+
+
+class TrainResult(NamedTuple):
+    """Outcome of one inner training run (add leading axes under vmap).
+
+    final_return: () mean of ``curve`` over the last ``config.final_window`` updates.
+    eval_return: () the final policy (sampling actions) on ``eval_envs`` fresh envs,
+      one episode each, cut at ``eval_steps``; NaN when evaluation is disabled.
+    curve: (num_updates,) ``metrics.episode_return``.
+    metrics: UpdateMetrics of (num_updates,) arrays.
+    diverged: () bool, True if a loss or parameter became NaN/inf.
+    params: final agent params if ``config.return_params`` else None.
+    """
+
+    final_return: jax.Array
+    eval_return: jax.Array
+    curve: jax.Array
+    metrics: UpdateMetrics
+    diverged: jax.Array
+    params: Any
+
+
+def default_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """Adam, with PureJaxRL's linear annealing over updates when ``anneal_lr``."""
+    if not config.anneal_lr:
+        return optax.adam(config.lr, eps=config.adam_eps)
+
+    def schedule(count):
+        return config.lr * (1.0 - (count // config.steps_per_update) / config.num_updates)
+
+    return optax.adam(schedule, eps=config.adam_eps)
+
+
+def _resolve_optimizer(optimizer: OptimizerLike | None, config: TrainConfig):
+    if optimizer is None:
+        optimizer = default_optimizer(config)
+    if isinstance(optimizer, optax.GradientTransformation):
+        fixed = optax.with_extra_args_support(optimizer)
+        return lambda meta_params: fixed
+    if callable(optimizer):
+        return lambda meta_params: optax.with_extra_args_support(optimizer(meta_params))
+    raise TypeError(
+        f"optimizer must be None, an optax.GradientTransformation, or a function "
+        f"meta_params -> GradientTransformation; got {type(optimizer).__name__}"
+    )
+
+
+def _clip_by_global_norm(grads: Any, max_norm: float) -> tuple[Any, jax.Array]:
+    norm = optax.tree.norm(grads)
+    if max_norm <= 0:  # 0 disables clipping
+        return grads, norm
+    scale = jnp.where(norm < max_norm, 1.0, max_norm / norm)
+    return jax.tree.map(lambda g: g * scale, grads), norm
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+class Trainer:
+    """One inner training configuration; all methods are pure and jittable."""
+
+    def __init__(
+        self,
+        env: Any,
+        config: TrainConfig,
+        optimizer: OptimizerLike | None = None,
+        objective: Callable | None = None,
+    ):
+        if isinstance(env, str):
+            env = make_env(env)
+        self.base_env = env
+        self.spec = env.spec
+        self.config = config
+        self.env = wrap_for_training(
+            env,
+            clip_action=config.clip_action,
+            normalize_obs=config.normalize_obs,
+            normalize_reward=config.normalize_reward,
+            gamma=config.gamma,
+        )
+        self.eval_env = wrap_for_training(
+            env, clip_action=config.clip_action, normalize_obs=config.normalize_obs, update_obs_stats=False
+        )
+        self.eval_steps = self.spec.max_episode_steps if config.eval_steps is None else config.eval_steps
+        self.actor = Actor(
+            action_dim=self.spec.action_dim,
+            discrete=self.spec.discrete,
+            hidden_size=config.hidden_size,
+            num_hidden_layers=config.num_hidden_layers,
+            activation=config.activation,
+            aux_head_dim=config.aux_head_dim,
+        )
+        self.critic = Critic(config.hidden_size, config.num_hidden_layers, config.activation)
+        self._optimizer = _resolve_optimizer(optimizer, config)
+        if objective is None:
+            objective = ppo_clip(config.clip_eps) if config.algorithm == "ppo" else a2c()
+        self._objective = objective
+
+    def _env_params(self, env_params: Any) -> Any:
+        return self.base_env.default_params if env_params is None else env_params
+
+    # ------------------------------------------------------------------ init
+    def init(self, meta_params: Any, rng: jax.Array, env_params: Any = None) -> RunnerState:
+        env_params = self._env_params(env_params)
+        rng, k_actor, k_critic, k_env = jax.random.split(rng, 4)
+        dummy = jnp.zeros((self.spec.obs_dim,), jnp.float32)
+        params = {"actor": self.actor.init(k_actor, dummy), "critic": self.critic.init(k_critic, dummy)}
+        opt_state = self._optimizer(meta_params).init(params)
+        obs, env_state = self.env.reset(jax.random.split(k_env, self.config.num_envs), env_params)
+        return RunnerState(params, opt_state, env_state, obs, rng, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+
+    # ----------------------------------------------------------------- learn
+    def _loss(self, params, batch, progress, meta_params):
+        cfg = self.config
+        traj, advantages, targets = batch
+        dist, _, actor_act = self.actor.apply(params["actor"], traj.obs)
+        value, critic_act = self.critic.apply(params["critic"], traj.obs)
+
+        if cfg.clip_value:
+            value_clipped = traj.value + jnp.clip(value - traj.value, -cfg.clip_eps, cfg.clip_eps)
+            value_loss = 0.5 * jnp.maximum((value - targets) ** 2, (value_clipped - targets) ** 2).mean()
+        else:
+            value_loss = 0.5 * ((value - targets) ** 2).mean()
+
+        if cfg.normalize_advantages:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        log_prob = dist.log_prob(traj.action)
+        log_ratio = log_prob - traj.log_prob
+        ratio = jnp.exp(log_ratio)
+        inputs = ObjectiveInputs(
+            ratio=ratio,
+            advantage=advantages,
+            log_prob=log_prob,
+            old_log_prob=traj.log_prob,
+            progress=progress,
+            num_updates=jnp.asarray(cfg.num_updates, jnp.float32),
+        )
+        actor_loss = self._objective(meta_params, inputs).mean()
+        entropy = dist.entropy().mean()
+        total = actor_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+        metrics = {
+            "total_loss": total,
+            "entropy": entropy,
+            "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
+            "clip_frac": jnp.mean(jnp.abs(ratio - 1.0) > cfg.clip_eps),
+            "value_loss": value_loss,
+            "actor_loss": actor_loss,
+        }
+        return total, ({"actor": actor_act, "critic": critic_act}, metrics)
+
+    def update(self, meta_params: Any, state: RunnerState, env_params: Any = None) -> tuple[RunnerState, UpdateMetrics]:
+        """One rollout of ``num_steps`` × ``num_envs`` plus its epochs of minibatch updates."""
+        cfg = self.config
+        env_params = self._env_params(env_params)
+        opt = self._optimizer(meta_params)
+        progress = state.update_idx.astype(jnp.float32) / max(cfg.num_updates - 1, 1)
+        params = state.params
+
+        def env_step(carry, _):
+            env_state, obs, rng = carry
+            rng, k_act, k_step = jax.random.split(rng, 3)
+            dist, aux, _ = self.actor.apply(params["actor"], obs)
+            value, _ = self.critic.apply(params["critic"], obs)
+            action = dist.sample(k_act)
+            log_prob = dist.log_prob(action)
+            keys = jax.random.split(k_step, cfg.num_envs)
+            next_obs, env_state, reward, terminated, truncated, _ = self.env.step(keys, env_state, action, env_params)
+            done = jnp.logical_or(terminated, truncated)
+            return (env_state, next_obs, rng), Transition(obs, action, log_prob, value, reward, done, aux)
+
+        (env_state, obs, rng), traj = jax.lax.scan(
+            env_step, (state.env_state, state.obs, state.rng), None, cfg.num_steps
+        )
+        last_value, _ = self.critic.apply(params["critic"], obs)
+        advantages, targets = gae(traj.reward, traj.value, traj.done, last_value, cfg.gamma, cfg.gae_lambda)
+
+        # Constant trees a learned optimizer reads; dropped by XLA when unused.
+        layer_props = {k: layer_proportions(v) for k, v in params.items()}
+        actor_mask = {k: jax.tree.map(lambda _, m=float(k == "actor"): jnp.float32(m), v) for k, v in params.items()}
+        grad_fn = jax.value_and_grad(self._loss, has_aux=True)
+
+        def minibatch_step(carry, batch, batch_progress, k_opt):
+            params, opt_state = carry
+            (_, (activations, metrics)), grads = grad_fn(params, batch, progress, meta_params)
+            grads_a, norm_a = _clip_by_global_norm(grads["actor"], cfg.max_grad_norm)
+            grads_c, norm_c = _clip_by_global_norm(grads["critic"], cfg.max_grad_norm)
+            updates, opt_state = opt.update(
+                {"actor": grads_a, "critic": grads_c},
+                opt_state,
+                params,
+                training_progress=progress,
+                batch_progress=batch_progress,
+                layer_props=layer_props,
+                activations=activations,
+                actor_mask=actor_mask,
+                key=k_opt,
+            )
+            params = optax.apply_updates(params, updates)
+            metrics["grad_norm"] = jnp.sqrt(norm_a**2 + norm_c**2)
+            return (params, opt_state), metrics
+
+        def epoch_step(carry, epoch):
+            params, opt_state, rng = carry
+            rng, k_perm, k_opt = jax.random.split(rng, 3)
+            perm = jax.random.permutation(k_perm, cfg.batch_size)
+
+            def to_minibatches(x):
+                x = x.reshape((cfg.batch_size, *x.shape[2:]))
+                return jnp.take(x, perm, axis=0).reshape((cfg.num_minibatches, cfg.minibatch_size, *x.shape[1:]))
+
+            batches = jax.tree.map(to_minibatches, (traj, advantages, targets))
+            batch_progress = epoch.astype(jnp.float32) / max(cfg.update_epochs - 1, 1)
+            # Optimizer keys derive from k_opt, so XLA drops them when no rule reads them.
+            (params, opt_state), metrics = jax.lax.scan(
+                lambda c, xs: minibatch_step(c, xs[0], batch_progress, jax.random.fold_in(k_opt, xs[1])),
+                (params, opt_state),
+                (batches, jnp.arange(cfg.num_minibatches)),
+            )
+            return (params, opt_state, rng), metrics
+
+        (params, opt_state, rng), metrics = jax.lax.scan(
+            epoch_step, (params, state.opt_state, rng), jnp.arange(cfg.update_epochs)
+        )
+        metrics = jax.tree.map(jnp.mean, metrics)
+        diverged = state.diverged | ~jnp.isfinite(metrics["total_loss"]) | ~_all_finite(params)
+        log_state = find_wrapper_state(env_state, LogState)
+        out = UpdateMetrics(
+            episode_return=log_state.returned_episode_return.mean(),
+            episodes=traj.done.sum(),
+            entropy=metrics["entropy"],
+            approx_kl=metrics["approx_kl"],
+            clip_frac=metrics["clip_frac"],
+            value_loss=metrics["value_loss"],
+            actor_loss=metrics["actor_loss"],
+            grad_norm=metrics["grad_norm"],
+        )
+        new_state = RunnerState(params, opt_state, env_state, obs, rng, state.update_idx + 1, diverged)
+        return new_state, out
+
+    def run(
+        self, meta_params: Any, state: RunnerState, num_updates: int, env_params: Any = None
+    ) -> tuple[RunnerState, UpdateMetrics]:
+        """``num_updates`` (static) updates; metrics stacked to (num_updates,)."""
+        return jax.lax.scan(lambda s, _: self.update(meta_params, s, env_params), state, None, num_updates)
+
+    # -------------------------------------------------------------- evaluate
+    def evaluate(self, params: Any, env_state: Any, rng: jax.Array, env_params: Any = None) -> jax.Array:
+        """Mean return of one episode per eval env under the (stochastic) policy.
+
+        Observation statistics are taken frozen from ``env_state`` (the
+        training env's state) when observations are normalised. An episode not
+        finished within ``eval_steps`` counts with its return so far.
+        """
+        n, steps = self.config.eval_envs, self.eval_steps
+        if n == 0 or steps == 0:
+            return jnp.asarray(jnp.nan, jnp.float32)
+        env_params = self._env_params(env_params)
+        rng, k_reset = jax.random.split(rng)
+        keys = jax.random.split(k_reset, n)
+        if self.config.normalize_obs:
+            stats = find_wrapper_state(env_state, NormObsState).obs_stats
+            obs, st = self.eval_env.reset_with_stats(keys, env_params, stats)
+        else:
+            obs, st = self.eval_env.reset(keys, env_params)
+
+        def step(carry, _):
+            st, obs, rng, first_return, finished = carry
+            rng, k_act, k_step = jax.random.split(rng, 3)
+            dist, _, _ = self.actor.apply(params["actor"], obs)
+            action = dist.sample(k_act)
+            obs, st, _, terminated, truncated, info = self.eval_env.step(
+                jax.random.split(k_step, n), st, action, env_params
+            )
+            done = jnp.logical_or(terminated, truncated)
+            first_return = jnp.where(done & ~finished, info["returned_episode_returns"], first_return)
+            return (st, obs, rng, first_return, finished | done), None
+
+        init = (st, obs, rng, jnp.zeros((n,), jnp.float32), jnp.zeros((n,), bool))
+        (st, _, _, first_return, finished), _ = jax.lax.scan(step, init, None, steps)
+        partial = find_wrapper_state(st, LogState).episode_return
+        return jnp.mean(jnp.where(finished, first_return, partial))
+
+    # ---------------------------------------------------------------- result
+    def result(self, state: RunnerState, metrics: UpdateMetrics, env_params: Any = None) -> TrainResult:
+        """Summarises a finished run (``metrics`` stacked over all its updates)."""
+        window = min(self.config.final_window, metrics.episode_return.shape[0])
+        _, k_eval = jax.random.split(state.rng)
+        return TrainResult(
+            final_return=metrics.episode_return[-window:].mean(),
+            eval_return=self.evaluate(state.params, state.env_state, k_eval, env_params),
+            curve=metrics.episode_return,
+            metrics=metrics,
+            diverged=state.diverged,
+            params=state.params if self.config.return_params else None,
+        )
+
+    def train(self, meta_params: Any, rng: jax.Array, env_params: Any = None) -> TrainResult:
+        state = self.init(meta_params, rng, env_params)
+        state, metrics = self.run(meta_params, state, self.config.num_updates, env_params)
+        return self.result(state, metrics, env_params)
+
+
+def make_train(
+    env: Any,
+    config: TrainConfig,
+    optimizer: OptimizerLike | None = None,
+    objective: Callable | None = None,
+) -> Callable[..., TrainResult]:
+    """``train(meta_params, rng, env_params=None) -> TrainResult``, jitted.
+
+    ``env`` is a registry name or an unwrapped env from ``make_env``.
+    Hand-designed rules ignore ``meta_params`` (pass ``None``). vmap over
+    seeds with ``jax.vmap(train, in_axes=(None, 0))`` and over a population
+    with ``in_axes=(0, None)`` or both.
+    """
+    return jax.jit(Trainer(env, config, optimizer, objective).train)
