@@ -1,25 +1,116 @@
-"""Command line: ``metalearn inner PRESET`` and ``metalearn list``."""
+"""Command line: ``metalearn train | resume | eval | inner | list``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
+from pathlib import Path
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from metalearn.envs import list_envs
+    from metalearn.es import list_strategies
     from metalearn.inner import PRESETS
+    from metalearn.meta import list_experiments
+    from metalearn.rules import list_rules
     from objectives import OBJECTIVES
 
-    print("environments:")
-    for name in list_envs():
-        print(f"  {name}")
-    print("inner presets:")
-    for name, p in PRESETS.items():
-        print(f"  {name:<14} {p.env:<22} {p.description}")
-    print("objectives:")
-    for name in OBJECTIVES:
-        print(f"  {name}")
+    sections = {
+        "experiments (metalearn train NAME)": list_experiments(),
+        "rules": list_rules(),
+        "strategies": list_strategies(),
+        "objectives": list(OBJECTIVES),
+        "inner presets (metalearn inner NAME)": [f"{n:<14} {p.env:<22} {p.description}" for n, p in PRESETS.items()],
+        "environments": list_envs(),
+    }
+    for title, items in sections.items():
+        print(f"{title}:")
+        for item in items:
+            print(f"  {item}")
+    return 0
+
+
+def _distributed(args: argparse.Namespace) -> None:
+    """Joins a multi-process run (before any other JAX call)."""
+    if args.num_processes is None:
+        return
+    if args.coordinator is None or args.process_id is None:
+        raise ValueError("--num-processes needs --coordinator HOST:PORT and --process-id too")
+    from metalearn.distributed import initialize
+
+    initialize(args.coordinator, args.num_processes, args.process_id)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    _distributed(args)
+    from metalearn.meta import MetaConfig, load_config_dict, start_run
+    from metalearn.overrides import apply_dotted_overrides
+
+    config = MetaConfig.from_dict(apply_dotted_overrides(load_config_dict(args.config), args.set))
+    name = Path(args.config).stem
+    run_dir = start_run(
+        config, out=args.out, name=name, progress=not args.quiet, run_dir=Path(args.run_dir) if args.run_dir else None
+    )
+    _print_meta_result(run_dir)
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    _distributed(args)
+    from metalearn.meta import resume_run
+
+    run_dir = resume_run(args.run_dir, generations=args.generations, progress=not args.quiet)
+    _print_meta_result(run_dir)
+    return 0
+
+
+def _print_meta_result(run_dir: Path) -> None:
+    import jax
+
+    if jax.process_index() != 0:
+        return
+    result = json.loads((run_dir / "result.json").read_text())
+    print(
+        f"generations {result['generations']}: population mean fitness "
+        f"{result['first_mean_fitness']:.3f} -> {result['last_mean_fitness']:.3f}, best {result['best_fitness']:.3f}"
+    )
+    print(
+        f"run directory: {run_dir}  (fitness plot: {run_dir / 'fitness.png'}, rule: {run_dir / 'rules' / 'mean.npz'})"
+    )
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import jax
+    import numpy as np
+
+    from metalearn.envs import make_env
+    from metalearn.inner import Trainer, get_preset
+    from metalearn.overrides import apply_overrides
+    from metalearn.rules import load_rule
+
+    target = Path(args.target)
+    rule_file = target / "rules" / f"{args.which}.npz" if target.is_dir() else target
+    rule, meta_params, _ = load_rule(rule_file)
+    preset = get_preset(args.preset)
+    config = apply_overrides(preset.config, args.set)
+    env_name, env_kwargs = (preset.env, dict(preset.env_kwargs)) if args.env is None else (args.env, {})
+    env = make_env(env_name, **env_kwargs)
+    seeds = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)
+    rows = {
+        f"{rule.name} ({rule_file.name})": Trainer(env, config, optimizer=rule.optimizer, objective=rule.objective),
+        f"baseline ({config.algorithm}, Adam lr {config.lr:g})": Trainer(env, config),
+    }
+    print(f"{env.spec.name}, {config.total_timesteps:,} steps, {args.seeds} seeds (mean ± s.e.):")
+    for label, trainer in rows.items():
+        result = jax.jit(jax.vmap(trainer.train, in_axes=(None, 0)))(meta_params, seeds)
+        cells = []
+        for field in ("final_return", "eval_return"):
+            v = np.asarray(getattr(result, field), np.float64)
+            se = v.std(ddof=1) / math.sqrt(v.size) if v.size > 1 else 0.0
+            cells.append(f"{field} {v.mean():9.2f} ± {se:6.2f}")
+        print(f"  {label:<44} " + "   ".join(cells))
     return 0
 
 
@@ -35,52 +126,97 @@ def _cmd_inner(args: argparse.Namespace) -> int:
         out=args.out,
         progress=not args.quiet,
     )
-    import json
-
     result = json.loads((run_dir / "result.json").read_text())
     print(f"final return {result['final_return_mean']:.2f} (eval {result['eval_return_mean']:.2f})")
     print(f"run directory: {run_dir}")
     return 0
 
 
+def _add_distributed_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("multi-process (one process per host; all take the same arguments)")
+    g.add_argument("--coordinator", help="HOST:PORT of process 0, for jax.distributed.initialize")
+    g.add_argument("--num-processes", type=int, help="number of processes in the run")
+    g.add_argument("--process-id", type=int, help="this process's index, 0 .. num-processes-1")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metalearn",
-        description="Discover RL algorithms with evolution strategies (inner PPO/A2C on gymnax and brax).",
+        description="Discover RL algorithms: evolve learned optimizers/objectives with ES over vmapped PPO/A2C.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p_list = sub.add_parser("list", help="list environments, inner presets and objectives")
-    p_list.set_defaults(func=_cmd_list)
+    p = sub.add_parser("list", help="list experiments, rules, strategies, objectives, presets and environments")
+    p.set_defaults(func=_cmd_list)
 
-    p_inner = sub.add_parser(
+    p = sub.add_parser(
+        "train",
+        help="start a meta-training run",
+        description="Meta-train a rule. CONFIG is a YAML file or an experiment name from experiments/. "
+        "Writes a run directory (config, metrics, checkpoints, fitness.png, rules/mean.npz).",
+    )
+    p.add_argument("config", help="YAML path or experiment name (see `metalearn list`)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config entry by dotted path, e.g. --set generations=10 --set strategy.population_size=32 "
+        "--set tasks.0.train.total_timesteps=1e5 (repeatable)",
+    )
+    p.add_argument("--out", default="runs", help="parent folder of the new run directory (default runs/)")
+    p.add_argument("--run-dir", help="use exactly this run directory instead of a new one under --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_distributed_flags(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("resume", help="continue a meta-training run from its latest checkpoint")
+    p.add_argument("run_dir", help="the run directory")
+    p.add_argument("--generations", type=int, help="raise the run's total number of generations")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_distributed_flags(p)
+    p.set_defaults(func=_cmd_resume)
+
+    p = sub.add_parser(
+        "eval",
+        help="train agents with a rule (from a run directory or rule file) next to the baseline",
+        description="Train agents on an inner preset with a discovered rule and with the preset's own "
+        "hand-designed optimizer, on the same seeds; prints mean ± standard error.",
+    )
+    p.add_argument("target", help="a run directory or a rule .npz file")
+    p.add_argument("--preset", required=True, help="inner preset to train on, e.g. cartpole")
+    p.add_argument("--env", help="another environment than the preset's")
+    p.add_argument("--which", default="mean", choices=["mean", "best"], help="rule of a run directory (default mean)")
+    p.add_argument("--seeds", type=int, default=8, help="number of seeds (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a TrainConfig field")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser(
         "inner",
         help="train PPO/A2C agents with a preset and write a run directory",
         description="Train PPO/A2C agents (vmapped over seeds) with a named preset; writes config.json, "
         "metrics.jsonl, learning_curve.png and result.json into a new run directory.",
     )
-    p_inner.add_argument("preset", help="preset name (see `metalearn list`), e.g. cartpole, breakout, ant")
-    p_inner.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a TrainConfig field, e.g. --set lr=1e-3 --set total_timesteps=1e5 (repeatable)",
-    )
-    p_inner.add_argument("--env", default=None, help="train on another environment than the preset's")
-    p_inner.add_argument("--seeds", type=int, default=1, help="number of seeds trained at once (default 1)")
-    p_inner.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
-    p_inner.add_argument("--out", default="runs", help="parent folder of the run directory (default runs/)")
-    p_inner.add_argument("--quiet", action="store_true", help="no progress bar")
-    p_inner.set_defaults(func=_cmd_inner)
+    p.add_argument("preset", help="preset name (see `metalearn list`), e.g. cartpole, breakout, ant")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a TrainConfig field")
+    p.add_argument("--env", default=None, help="train on another environment than the preset's")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds trained at once (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+    p.add_argument("--out", default="runs", help="parent folder of the run directory (default runs/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_inner)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "seeds", 1) < 1:
+        print(f"metalearn: error: --seeds={args.seeds} must be >= 1", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
-    except ValueError as err:  # bad names and values: one clear line, no traceback
+    except ValueError as err:  # bad names, values and files: one clear line, no traceback
         print(f"metalearn: error: {err}", file=sys.stderr)
         return 2
 

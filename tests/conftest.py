@@ -45,3 +45,24 @@ def tiny_train(cartpole):
 def tiny_result(tiny_train):
     """Result of the tiny config on seeds 0 and 1."""
     return tiny_train(None, jax.random.split(jax.random.PRNGKey(0), 2))
+
+
+def tiny_meta_dict(generations: int = 3, population: int = 4, timesteps: int = 2048) -> dict:
+    """A meta-training config that runs a generation in well under a second."""
+    train = {
+        "total_timesteps": timesteps,
+        "num_envs": 4,
+        "num_steps": 32,
+        "update_epochs": 2,
+        "num_minibatches": 2,
+        "eval_envs": 0,
+    }
+    return {
+        "rule": {"name": "lr_schedule", "kwargs": {"knots": 4, "init_lr": 1e-4}},
+        "strategy": {"name": "open_es", "population_size": population, "sigma": 0.5, "lr": 0.3},
+        "tasks": [{"preset": "cartpole", "train": train, "reference_return": 500.0}],
+        "generations": generations,
+        "seeds_per_member": 2,
+        "eval_every": 2,
+        "eval_seeds": 2,
+    }

@@ -11,10 +11,10 @@ from metalearn.cli import main
 from metalearn.runs import read_jsonl
 
 
-def test_list_names_envs_presets_and_objectives(capsys):
+def test_list_names_everything_a_config_can_use(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("CartPole-v1", "brax/ant", "breakout", "ppo_clip"):
+    for name in ("CartPole-v1", "brax/ant", "breakout", "ppo_clip", "cartpole_lr_schedule", "lr_schedule", "CMA_ES"):
         assert name in out
 
 
@@ -49,3 +49,49 @@ def test_bad_input_gives_one_clear_line(args, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_train_resume_and_eval_from_the_command_line(tmp_path, capsys):
+    import yaml
+
+    from .conftest import tiny_meta_dict
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_meta_dict(generations=2)))
+    run_dir = tmp_path / "run"
+    assert main(["train", str(cfg), "--run-dir", str(run_dir), "--quiet", "--set", "strategy.sigma=0.4"]) == 0
+    out = capsys.readouterr().out
+    assert "generations 2: population mean fitness" in out and f"run directory: {run_dir}" in out
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["config"]["strategy"]["sigma"] == 0.4 and saved["name"] == "tiny"
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    assert [r["generation"] for r in rows] == [1, 2]
+    assert {"best_fitness", "mean_fitness", "median_fitness", "sigma", "seconds", "nan_count"} <= set(rows[0])
+    assert [r["generation"] for r in read_jsonl(run_dir / "eval.jsonl")] == [0, 2]
+    for name in ("fitness.png", "rules/mean.npz", "rules/best.npz", "checkpoints/latest", "result.json"):
+        assert (run_dir / name).exists(), name
+
+    assert main(["resume", str(run_dir), "--generations", "3", "--quiet"]) == 0
+    assert [r["generation"] for r in read_jsonl(run_dir / "metrics.jsonl")] == [1, 2, 3]
+    assert json.loads((run_dir / "config.json").read_text())["config"]["generations"] == 3
+
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--preset", "cartpole", "--seeds", "2", "--set", "total_timesteps=2048"]) == 0
+    out = capsys.readouterr().out
+    assert "lr_schedule (mean.npz)" in out and "baseline (ppo, Adam lr 0.00025)" in out and "final_return" in out
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "no_such_experiment"], "no config file 'no_such_experiment' and no experiment of that name"),
+        (["train", "cartpole_lr_schedule", "--set", "strategy.name=cmaa"], "unknown strategy 'cmaa'"),
+        (["train", "cartpole_lr_schedule", "--set", "generations=ten"], "generations='ten': expected an integer"),
+        (["resume", "/nonexistent/run"], "not a run directory"),
+        (["eval", "/nonexistent/rule.npz", "--preset", "cartpole"], "no such file"),
+    ],
+)
+def test_bad_meta_input_gives_one_clear_line(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -1,0 +1,93 @@
+"""The strategy interface, its configuration, and fitness shaping.
+
+Our convention: **fitness is maximised**. Every strategy implements
+
+    init(key, mean) -> state
+    ask(key, state) -> (population, state)      # population: pytree, leading axis N
+    tell(key, population, fitness, state) -> (state, metrics)
+    mean(state) -> pytree                        # the current search distribution's centre
+
+with state as a pytree, so a generation can be one jitted function and a
+checkpoint is the state's arrays. Conversions to a library's own sign
+convention live inside its wrapper (``evosax_strategy.py``), nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+
+FITNESS_SHAPINGS = ("centered_rank", "z_score", "none")
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategyConfig:
+    """How to search. σ and the learning rate decay geometrically per generation.
+
+    ``fitness_shaping=None`` picks ``centered_rank``, or ``none`` for strategies
+    that compare fitness across generations (GAs, PSO, hill climbing, ...),
+    where per-generation ranks mean nothing.
+    ``antithetic=None`` keeps the strategy's own default. ``kwargs`` go to the
+    strategy's constructor (e.g. ``subspace_dims`` for ASEBO).
+    """
+
+    name: str = "open_es"
+    population_size: int = 16
+    sigma: float = 0.1
+    sigma_decay: float = 1.0
+    lr: float = 0.05
+    lr_decay: float = 1.0
+    optimizer: str = "adam"
+    antithetic: bool | None = None
+    fitness_shaping: str | None = None
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        def bad(field: str, allowed: str) -> ValueError:
+            return ValueError(f"strategy.{field}={getattr(self, field)!r} is invalid; allowed: {allowed}")
+
+        if not isinstance(self.population_size, int) or self.population_size < 2:
+            raise bad("population_size", "an integer >= 2")
+        for f in ("sigma", "lr"):
+            if not getattr(self, f) > 0:
+                raise bad(f, "a number > 0")
+        for f in ("sigma_decay", "lr_decay"):
+            if not 0 < getattr(self, f) <= 1:
+                raise bad(f, "a number in (0, 1]")
+        if self.optimizer not in OPTIMIZERS:
+            raise bad("optimizer", " | ".join(OPTIMIZERS))
+        if self.fitness_shaping is not None and self.fitness_shaping not in FITNESS_SHAPINGS:
+            raise bad("fitness_shaping", " | ".join(FITNESS_SHAPINGS) + " | null (automatic)")
+
+
+class Strategy(Protocol):
+    population_size: int
+
+    def init(self, key: jax.Array, mean: Any) -> Any: ...
+
+    def ask(self, key: jax.Array, state: Any) -> tuple[Any, Any]: ...
+
+    def tell(self, key: jax.Array, population: Any, fitness: jax.Array, state: Any) -> tuple[Any, dict]: ...
+
+    def mean(self, state: Any) -> Any: ...
+
+
+def shape_fitness(fitness: jax.Array, method: str) -> jax.Array:
+    """Monotone transforms of a (N,) fitness to maximise.
+
+    centered_rank: ranks scaled to [-0.5, 0.5] (ties share their mean rank);
+    z_score: (f − mean) / std; none: unchanged.
+    """
+    if method == "none":
+        return fitness
+    if method == "z_score":
+        return (fitness - fitness.mean()) / (fitness.std() + 1e-8)
+    if method == "centered_rank":
+        ranks = jax.scipy.stats.rankdata(fitness) - 1.0
+        return ranks / jnp.maximum(fitness.shape[0] - 1, 1) - 0.5
+    raise ValueError(f"unknown fitness shaping {method!r}; allowed: {', '.join(FITNESS_SHAPINGS)}")

@@ -1,0 +1,183 @@
+"""Meta-training configuration: nested frozen dataclasses, loaded from YAML or dicts."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from metalearn.es import StrategyConfig
+from metalearn.inner import TrainConfig, get_preset
+from metalearn.overrides import apply_overrides
+
+FITNESS_STATS = ("final_return", "eval_return", "mean_return")
+
+# Fields that do not change the search itself (only how long it runs, how it is
+# observed and logged); a run may be resumed with different values for them.
+_NOT_HASHED = {
+    "generations",
+    "eval_every",
+    "eval_seeds",
+    "held_out_tasks",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "tensorboard",
+    "wandb",
+    "wandb_project",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    """One inner task: an inner preset, optionally on another env, with overrides.
+
+    ``reference_return`` normalises this task's fitness (return / reference,
+    as OPEN did across envs) so tasks can be mixed; ``None`` leaves it raw.
+    """
+
+    preset: str
+    env: str | None = None
+    env_kwargs: Mapping[str, Any] | None = None
+    train: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    reference_return: float | None = None
+
+    def __post_init__(self) -> None:
+        self.resolve()  # fails now on an unknown preset or a bad override
+        if self.reference_return is not None and not self.reference_return > 0:
+            raise ValueError(f"task {self.name}: reference_return={self.reference_return} must be > 0 (or null)")
+
+    @property
+    def name(self) -> str:
+        return self.preset if self.env is None else f"{self.preset}@{self.env}"
+
+    def resolve(self) -> tuple[str, dict[str, Any], TrainConfig]:
+        """(env name, env kwargs, inner TrainConfig)."""
+        preset = get_preset(self.preset)
+        env = self.env or preset.env
+        if self.env_kwargs is not None:
+            env_kwargs = dict(self.env_kwargs)
+        else:
+            env_kwargs = dict(preset.env_kwargs) if self.env is None else {}
+        config = apply_overrides(preset.config, [f"{k}={v}" for k, v in self.train.items()])
+        return env, env_kwargs, config
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleConfig:
+    name: str = "lr_schedule"
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaConfig:
+    """A meta-training run: which rule, which search, on which tasks, for how long.
+
+    Fitness of a member is ``fitness`` (a statistic of its inner TrainResult)
+    averaged over ``seeds_per_member`` seeds and over ``tasks`` (each divided
+    by its ``reference_return`` when set). Every ``eval_every`` generations the
+    mean rule is trained on ``eval_seeds`` held-out seeds on the tasks and on
+    ``held_out_tasks``.
+    """
+
+    rule: RuleConfig = dataclasses.field(default_factory=RuleConfig)
+    strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
+    tasks: tuple[TaskConfig, ...] = (TaskConfig("cartpole"),)
+    held_out_tasks: tuple[TaskConfig, ...] = ()
+    generations: int = 50
+    seeds_per_member: int = 1
+    fitness: str = "final_return"
+    eval_every: int = 10
+    eval_seeds: int = 8
+    checkpoint_every: int = 1
+    keep_checkpoints: int = 2
+    seed: int = 0
+    tensorboard: bool = False
+    wandb: bool = False
+    wandb_project: str = "metalearn"
+
+    def __post_init__(self) -> None:
+        def bad(field: str, allowed: str) -> ValueError:
+            return ValueError(f"{field}={getattr(self, field)!r} is invalid; allowed: {allowed}")
+
+        if not self.tasks:
+            raise ValueError("tasks is empty; allowed: a list of at least one task")
+        for f in (
+            "generations",
+            "seeds_per_member",
+            "eval_every",
+            "eval_seeds",
+            "checkpoint_every",
+            "keep_checkpoints",
+        ):
+            if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
+                raise bad(f, "an integer >= 1")
+        if self.fitness not in FITNESS_STATS:
+            raise bad("fitness", " | ".join(FITNESS_STATS))
+        if self.fitness == "eval_return" and any(t.resolve()[2].eval_envs == 0 for t in self.tasks):
+            raise ValueError("fitness='eval_return' needs every task's train.eval_envs >= 1")
+
+    # ------------------------------------------------------------ dict / YAML
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MetaConfig:
+        d = dict(d)
+        _check_keys("", d, cls)
+        if "rule" in d:
+            _check_keys("rule.", d["rule"], RuleConfig)
+            d["rule"] = RuleConfig(**d["rule"])
+        if "strategy" in d:
+            _check_keys("strategy.", d["strategy"], StrategyConfig)
+            d["strategy"] = StrategyConfig(**d["strategy"])
+        for field in ("tasks", "held_out_tasks"):
+            if field in d:
+                if not isinstance(d[field], list | tuple):
+                    raise ValueError(f"{field} must be a list of tasks, got {type(d[field]).__name__}")
+                for i, t in enumerate(d[field]):
+                    _check_keys(f"{field}.{i}.", t, TaskConfig)
+                d[field] = tuple(TaskConfig(**t) for t in d[field])
+        return cls(**d)
+
+    def search_hash(self) -> str:
+        """Hash of everything that determines the search (see ``_NOT_HASHED``)."""
+        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_keys(prefix: str, d: Any, cls: type) -> None:
+    if not isinstance(d, Mapping):
+        raise ValueError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(d).__name__}")
+    allowed = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) {[prefix + k for k in unknown]}; allowed: {sorted(prefix + a for a in allowed)}"
+        )
+
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def list_experiments() -> list[str]:
+    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+
+
+def load_config_dict(spec: str) -> dict[str, Any]:
+    """A config as a dict from a YAML path or an experiment name in ``experiments/``."""
+    import yaml
+
+    path = Path(spec)
+    if not path.is_file():
+        path = EXPERIMENTS_DIR / f"{spec}.yaml"
+        if not path.is_file():
+            raise ValueError(
+                f"no config file {spec!r} and no experiment of that name; experiments: {', '.join(list_experiments())}"
+            )
+    d = yaml.safe_load(path.read_text())
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return d

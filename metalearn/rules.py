@@ -1,0 +1,90 @@
+"""Rules the meta-trainer can evolve: meta-parameters plus pure functions.
+
+A :class:`Rule` is built by name from the leaf packages' registries
+(``learned_optimizers.OPTIMIZERS``), so the engine has no rule-specific code.
+Rule files (``save_rule`` / ``load_rule``) are one ``.npz``: the
+meta-parameters plus a JSON manifest naming the rule and its hyper-parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from learned_optimizers import OPTIMIZERS
+from metalearn import __version__
+from metalearn.pytree_io import load_pytree, read_manifest, save_pytree
+
+RULE_FORMAT = "metalearn-rule"
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """A learned rule: ``init(rng) -> meta_params`` and the trainer hooks it fills.
+
+    ``optimizer(meta_params)`` gives an optax transformation; ``objective``
+    is an actor objective ``(meta_params, ObjectiveInputs) -> loss``. Either
+    may be None (the inner trainer's default is used).
+    """
+
+    name: str
+    kwargs: Mapping[str, Any]
+    init: Callable[[jax.Array], Any]
+    optimizer: Callable[[Any], Any] | None = None
+    objective: Callable[[Any, Any], jax.Array] | None = None
+
+
+def list_rules() -> list[str]:
+    return sorted(OPTIMIZERS)
+
+
+def _split_kwargs(name: str, kwargs: Mapping[str, Any], *fns: Callable) -> list[dict]:
+    """Routes each keyword to the functions that accept it; unknown ones fail."""
+    accepted = [set(inspect.signature(f).parameters) - {"rng", "meta_params"} for f in fns]
+    unknown = sorted(set(kwargs) - set().union(*accepted))
+    if unknown:
+        allowed = sorted(set().union(*accepted))
+        raise ValueError(f"rule {name!r} has no hyper-parameter(s) {unknown}; allowed: {allowed}")
+    return [{k: v for k, v in kwargs.items() if k in acc} for acc in accepted]
+
+
+def make_rule(name: str, **kwargs: Any) -> Rule:
+    """The rule called ``name`` with hyper-parameters ``kwargs``."""
+    if name not in OPTIMIZERS:
+        close = difflib.get_close_matches(name, list_rules(), n=3, cutoff=0.5)
+        hint = f"did you mean: {', '.join(close)}? " if close else ""
+        raise ValueError(f"unknown rule {name!r}; {hint}allowed: {', '.join(list_rules())}")
+    module = OPTIMIZERS[name]
+    init_kw, opt_kw = _split_kwargs(name, kwargs, module.init, module.to_optax)
+    module.init(jax.random.PRNGKey(0), **init_kw)  # validates hyper-parameters now, not mid-run
+    return Rule(
+        name=name,
+        kwargs=dict(kwargs),
+        init=lambda rng: module.init(rng, **init_kw),
+        optimizer=lambda meta_params: module.to_optax(meta_params, **opt_kw),
+    )
+
+
+def save_rule(path: str | Path, rule: Rule, meta_params: Any, **info: Any) -> None:
+    """Writes a standalone rule file (``info`` is added to its manifest)."""
+    save_pytree(
+        path,
+        meta_params,
+        format=RULE_FORMAT,
+        manifest={"rule": rule.name, "kwargs": dict(rule.kwargs), "metalearn": __version__, **info},
+    )
+
+
+def load_rule(path: str | Path) -> tuple[Rule, Any, dict]:
+    """(rule, meta_params, manifest) from a rule file; shapes are checked against the rule."""
+    manifest = read_manifest(path, format=RULE_FORMAT)
+    rule = make_rule(manifest["rule"], **manifest.get("kwargs", {}))
+    template = rule.init(jax.random.PRNGKey(0))
+    meta_params, _ = load_pytree(path, format=RULE_FORMAT, template=template)
+    return rule, meta_params, manifest
