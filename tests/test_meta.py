@@ -279,3 +279,9 @@ def test_population_must_divide_over_devices():
     assert trainer.mesh.size == len(jax.devices())
     with pytest.raises(ValueError, match="population_size=4 must be a multiple of the number of devices"):
         MetaTrainer(MetaConfig.from_dict(tiny_meta_dict()), devices=[jax.devices()[0]] * 3)
+
+
+def test_tensorboard_logging_writes_events(tmp_path):
+    d = {**tiny_meta_dict(generations=1), "tensorboard": True}
+    run_dir = start_run(MetaConfig.from_dict(d), run_dir=tmp_path / "run", progress=False)
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
