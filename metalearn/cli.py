@@ -88,19 +88,24 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from metalearn.envs import make_env
     from metalearn.inner import Trainer, get_preset
     from metalearn.overrides import apply_overrides
-    from metalearn.rules import load_rule
+    from metalearn.rules import load_rule, published_rule
 
-    target = Path(args.target)
-    rule_file = target / "rules" / f"{args.which}.npz" if target.is_dir() else target
-    rule, meta_params, _ = load_rule(rule_file)
+    if args.target.startswith("published:"):
+        rule, meta_params = published_rule(args.target.removeprefix("published:"))
+        label = f"OPEN ({args.target})"
+    else:
+        target = Path(args.target)
+        rule_file = target / "rules" / f"{args.which}.npz" if target.is_dir() else target
+        rule, meta_params, _ = load_rule(rule_file)
+        label = f"{rule.name} ({rule_file.name})"
     preset = get_preset(args.preset)
     config = apply_overrides(preset.config, args.set)
     env_name, env_kwargs = (preset.env, dict(preset.env_kwargs)) if args.env is None else (args.env, {})
     env = make_env(env_name, **env_kwargs)
     seeds = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)
     rows = {
-        f"{rule.name} ({rule_file.name})": Trainer(env, config, optimizer=rule.optimizer, objective=rule.objective),
-        f"baseline ({config.algorithm}, Adam lr {config.lr:g})": Trainer(env, config),
+        label: Trainer(env, config, optimizer=rule.optimizer, objective=rule.objective),
+        f"baseline ({config.algorithm}, {config.optimizer} lr {config.lr:g})": Trainer(env, config),
     }
     print(f"{env.spec.name}, {config.total_timesteps:,} steps, {args.seeds} seeds (mean ± s.e.):")
     for label, trainer in rows.items():
@@ -183,7 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train agents on an inner preset with a discovered rule and with the preset's own "
         "hand-designed optimizer, on the same seeds; prints mean ± standard error.",
     )
-    p.add_argument("target", help="a run directory or a rule .npz file")
+    p.add_argument(
+        "target",
+        help="a run directory, a rule .npz file, or published:NAME (published OPEN weights, e.g. published:breakout)",
+    )
     p.add_argument("--preset", required=True, help="inner preset to train on, e.g. cartpole")
     p.add_argument("--env", help="another environment than the preset's")
     p.add_argument("--which", default="mean", choices=["mean", "best"], help="rule of a run directory (default mean)")

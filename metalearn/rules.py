@@ -17,7 +17,7 @@ from typing import Any
 
 import jax
 
-from learned_optimizers import OPTIMIZERS
+from learned_optimizers import OPTIMIZERS, load_published
 from metalearn import __version__
 from metalearn.pytree_io import load_pytree, read_manifest, save_pytree
 
@@ -60,7 +60,8 @@ def make_rule(name: str, **kwargs: Any) -> Rule:
         close = difflib.get_close_matches(name, list_rules(), n=3, cutoff=0.5)
         hint = f"did you mean: {', '.join(close)}? " if close else ""
         raise ValueError(f"unknown rule {name!r}; {hint}allowed: {', '.join(list_rules())}")
-    module = OPTIMIZERS[name]
+    module, defaults = OPTIMIZERS[name]
+    kwargs = {**defaults, **kwargs}
     init_kw, opt_kw = _split_kwargs(name, kwargs, module.init, module.to_optax)
     module.init(jax.random.PRNGKey(0), **init_kw)  # validates hyper-parameters now, not mid-run
     return Rule(
@@ -69,6 +70,13 @@ def make_rule(name: str, **kwargs: Any) -> Rule:
         init=lambda rng: module.init(rng, **init_kw),
         optimizer=lambda meta_params: module.to_optax(meta_params, **opt_kw),
     )
+
+
+def published_rule(name_or_path: str) -> tuple[Rule, Any]:
+    """(rule, meta_params) for published OPEN weights (a name such as ``breakout``, or a ``.npy`` path)."""
+    meta_params, sizes = load_published(name_or_path)
+    rule = make_rule("open", **sizes)
+    return rule, meta_params
 
 
 def save_rule(path: str | Path, rule: Rule, meta_params: Any, **info: Any) -> None:

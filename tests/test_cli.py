@@ -78,7 +78,7 @@ def test_train_resume_and_eval_from_the_command_line(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(run_dir), "--preset", "cartpole", "--seeds", "2", "--set", "total_timesteps=2048"]) == 0
     out = capsys.readouterr().out
-    assert "lr_schedule (mean.npz)" in out and "baseline (ppo, Adam lr 0.00025)" in out and "final_return" in out
+    assert "lr_schedule (mean.npz)" in out and "baseline (ppo, adam lr 0.00025)" in out and "final_return" in out
 
 
 @pytest.mark.parametrize(
@@ -95,3 +95,9 @@ def test_bad_meta_input_gives_one_clear_line(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_eval_published_open_weights(capsys):
+    args = ["eval", "published:breakout", "--preset", "cartpole", "--seeds", "2", "--set", "total_timesteps=1024"]
+    assert main(args) == 0
+    assert "OPEN (published:breakout)" in capsys.readouterr().out

@@ -43,6 +43,7 @@ class StrategyConfig:
     lr: float = 0.05
     lr_decay: float = 1.0
     optimizer: str = "adam"
+    optimizer_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     antithetic: bool | None = None
     fitness_shaping: str | None = None
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)

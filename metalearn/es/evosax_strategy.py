@@ -88,7 +88,11 @@ class EvosaxStrategy:
             kwargs["std_schedule"] = optax.exponential_decay(config.sigma, 1, config.sigma_decay)
         if "optimizer" in accepts:
             lr = optax.exponential_decay(config.lr, 1, config.lr_decay)
-            kwargs["optimizer"] = optax.adam(lr) if config.optimizer == "adam" else optax.sgd(lr)
+            make = optax.adam if config.optimizer == "adam" else optax.sgd
+            try:
+                kwargs["optimizer"] = make(lr, **config.optimizer_kwargs)
+            except TypeError as err:
+                raise ValueError(f"strategy.optimizer_kwargs {dict(config.optimizer_kwargs)}: {err}") from None
         if config.antithetic is not None:
             if "use_antithetic_sampling" not in accepts:
                 supported = [

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 ALGORITHMS = ("ppo", "a2c")
+OPTIMIZERS = ("adam", "rmsprop", "sgd", "lion")  # learned_optimizers.baselines
 ACTIVATIONS = ("tanh", "relu")
 
 
@@ -14,8 +15,12 @@ class TrainConfig:
     """Hyper-parameters of one inner training run (PPO or A2C).
 
     Defaults are PureJaxRL's CartPole PPO. ``algorithm`` only picks the default
-    actor objective (PPO-clip or the A2C policy gradient) and whether the value
-    loss is clipped; any objective can be plugged into ``make_train``.
+    actor objective (PPO-clip or the A2C policy gradient); any objective can be
+    plugged into ``make_train``. ``optimizer`` picks the hand-designed optimizer
+    used when no (learned) optimizer is given, at learning rate ``lr``
+    (linearly annealed with ``anneal_lr``). ``shared_init_key`` initialises
+    actor and critic from the same key, as the OPEN reference does (their
+    hidden layers then start identical).
     """
 
     algorithm: str = "ppo"
@@ -24,6 +29,7 @@ class TrainConfig:
     num_steps: int = 128
     update_epochs: int = 4
     num_minibatches: int = 4
+    optimizer: str = "adam"
     lr: float = 2.5e-4
     anneal_lr: bool = True
     adam_eps: float = 1e-5
@@ -39,6 +45,7 @@ class TrainConfig:
     num_hidden_layers: int = 2
     activation: str = "tanh"
     aux_head_dim: int = 0
+    shared_init_key: bool = False
     normalize_obs: bool = False
     normalize_reward: bool = False
     clip_action: bool = True
@@ -53,6 +60,8 @@ class TrainConfig:
 
         if self.algorithm not in ALGORITHMS:
             raise bad("algorithm", " | ".join(ALGORITHMS))
+        if self.optimizer not in OPTIMIZERS:
+            raise bad("optimizer", " | ".join(OPTIMIZERS))
         if self.activation not in ACTIVATIONS:
             raise bad("activation", " | ".join(ACTIVATIONS))
         for f in (

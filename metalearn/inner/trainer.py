@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from learned_optimizers import make_baseline
 from metalearn.envs import make_env, wrap_for_training
 from metalearn.envs.wrappers import LogState, NormObsState, find_wrapper_state
 from metalearn.inner.advantage import gae
@@ -103,14 +104,14 @@ class TrainResult(NamedTuple):
 
 
 def default_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """Adam, with PureJaxRL's linear annealing over updates when ``anneal_lr``."""
-    if not config.anneal_lr:
-        return optax.adam(config.lr, eps=config.adam_eps)
+    """``config.optimizer`` (Adam by default), linearly annealed over updates as in PureJaxRL when ``anneal_lr``."""
+    lr = config.lr
+    if config.anneal_lr:
 
-    def schedule(count):
-        return config.lr * (1.0 - (count // config.steps_per_update) / config.num_updates)
+        def lr(count):
+            return config.lr * (1.0 - (count // config.steps_per_update) / config.num_updates)
 
-    return optax.adam(schedule, eps=config.adam_eps)
+    return make_baseline(config.optimizer, lr, eps=config.adam_eps)
 
 
 def _resolve_optimizer(optimizer: OptimizerLike | None, config: TrainConfig):
@@ -186,6 +187,8 @@ class Trainer:
     def init(self, meta_params: Any, rng: jax.Array, env_params: Any = None) -> RunnerState:
         env_params = self._env_params(env_params)
         rng, k_actor, k_critic, k_env = jax.random.split(rng, 4)
+        if self.config.shared_init_key:
+            k_critic = k_actor
         dummy = jnp.zeros((self.spec.obs_dim,), jnp.float32)
         params = {"actor": self.actor.init(k_actor, dummy), "critic": self.critic.init(k_critic, dummy)}
         opt_state = self._optimizer(meta_params).init(params)

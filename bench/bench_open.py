@@ -1,0 +1,148 @@
+"""OPEN benchmark: the cost of a learned optimizer inside PPO, side by side with Adam.
+
+In one process (``make bench`` or ``python bench/bench_open.py [--quick]``):
+
+1. wall time of a full PPO training (vmapped seeds, compiled beforehand) with
+   the published OPEN weights vs with Adam, same config and seeds, on
+   CartPole and Breakout-MinAtar: ratio OPEN / Adam;
+2. cost of one optimizer step alone (OPEN vs Adam update of the actor-critic's
+   parameters) as the parameter count grows (hidden width 16 … 512).
+
+Writes ``bench/results/open.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from metalearn.envs import make_env
+from metalearn.inner import Actor, Critic, get_preset, make_train
+from metalearn.rules import published_rule
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def median_time(fn, args, repeats: int) -> float:
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def training_ratio(preset: str, total_timesteps: int, seeds: int, repeats: int) -> dict:
+    p = get_preset(preset)
+    config = p.config.replace(total_timesteps=total_timesteps, eval_envs=0)
+    rule, meta = published_rule("breakout")
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    open_train = jax.jit(jax.vmap(make_train(p.env, config, optimizer=rule.optimizer), in_axes=(None, 0)))
+    adam_train = jax.jit(jax.vmap(make_train(p.env, config), in_axes=(None, 0)))
+    open_s = median_time(open_train, (meta, keys), repeats)
+    adam_s = median_time(adam_train, (None, keys), repeats)
+    return {
+        "preset": preset,
+        "env": p.env,
+        "seeds": seeds,
+        "total_timesteps": total_timesteps,
+        "open_s": open_s,
+        "adam_s": adam_s,
+        "ratio_open_over_adam": open_s / adam_s,
+    }
+
+
+def step_cost(hidden: int, obs_dim: int, repeats: int) -> dict:
+    """One optimizer update of a PPO actor-critic (two 2-layer MLPs of width ``hidden``)."""
+    key = jax.random.PRNGKey(0)
+    dummy = jnp.zeros(obs_dim)
+    params = {
+        "actor": Actor(action_dim=4, discrete=True, hidden_size=hidden).init(key, dummy),
+        "critic": Critic(hidden_size=hidden).init(key, dummy),
+    }
+    n = sum(x.size for x in jax.tree.leaves(params))
+    grads = jax.tree.map(lambda x: jax.random.normal(key, x.shape) * 1e-2, params)
+    rule, meta = published_rule("breakout")
+    open_tx, adam_tx = rule.optimizer(meta), optax.adam(1e-3)
+    activations = jax.tree.map(lambda x: jnp.ones(x.shape[-1:]), params)
+    mask = {
+        "actor": jax.tree.map(lambda _: 1.0, params["actor"]),
+        "critic": jax.tree.map(lambda _: 0.0, params["critic"]),
+    }
+
+    @jax.jit
+    def open_step(state):
+        return open_tx.update(grads, state, params, activations=activations, actor_mask=mask, key=key)[1]
+
+    @jax.jit
+    def adam_step(state):
+        return adam_tx.update(grads, state, params)[1]
+
+    open_s = median_time(open_step, (open_tx.init(params),), repeats)
+    adam_s = median_time(adam_step, (adam_tx.init(params),), repeats)
+    return {
+        "hidden": hidden,
+        "parameters": n,
+        "open_step_us": open_s * 1e6,
+        "adam_step_us": adam_s * 1e6,
+        "open_ns_per_parameter": open_s * 1e9 / n,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    scale, repeats = (0.2, 2) if args.quick else (1.0, 3)
+    print("full PPO training, OPEN vs Adam (same config, seeds):", flush=True)
+    training = []
+    for preset, steps, seeds in (("cartpole", 500_000, 4), ("breakout", 250_000, 4)):
+        row = training_ratio(preset, int(steps * scale), seeds, repeats)
+        training.append(row)
+        print(
+            f"  {row['env']:<18} OPEN {row['open_s']:.2f}s  Adam {row['adam_s']:.2f}s  "
+            f"ratio {row['ratio_open_over_adam']:.2f}",
+            flush=True,
+        )
+    print("one optimizer step vs parameter count:", flush=True)
+    steps = []
+    obs_dim = make_env("Breakout-MinAtar").spec.obs_dim
+    for hidden in (16, 64, 128, 256, 512):
+        row = step_cost(hidden, obs_dim, 10)
+        steps.append(row)
+        print(
+            f"  {row['parameters']:>9,} params: OPEN {row['open_step_us']:>9.0f}us  Adam {row['adam_step_us']:>7.0f}us"
+            f"  ({row['open_ns_per_parameter']:.1f} ns/param)",
+            flush=True,
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "open.json"
+    out.write_text(
+        json.dumps(
+            {
+                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__},
+                "quick": args.quick,
+                "training": training,
+                "step_cost": steps,
+                "note": "ratio_open_over_adam = wall time of the same PPO training with OPEN / with Adam "
+                "(target <= 1.3)",
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Side-by-side inner trainings: learned optimizers (published OPEN weights or rule files) vs baselines.
+
+    python experiments/scripts/compare_optimizers.py SPEC.json OUT_DIR
+
+SPEC: {"preset": "breakout", "seeds": 16, "set": ["total_timesteps=5e5"],
+       "runs": [{"label": "OPEN (breakout)", "published": "breakout"},
+                {"label": "Adam lr 1e-2", "set": ["lr=1e-2"]},
+                {"label": "my rule", "rule_file": "runs/x/rules/mean.npz"}]}
+
+Every run uses the same seeds. Writes OUT_DIR/results.json (per run: final
+return mean ± s.e., per-seed values, wall seconds, mean learning curve) and
+OUT_DIR/curves.png (mean ± s.e. over seeds against environment steps).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from metalearn.envs import make_env
+from metalearn.inner import Trainer, get_preset
+from metalearn.overrides import apply_overrides
+from metalearn.rules import load_rule, published_rule
+
+
+def run(spec: dict, out: Path) -> dict:
+    preset = get_preset(spec["preset"])
+    base = apply_overrides(preset.config, spec.get("set", []))
+    env = make_env(preset.env, **preset.env_kwargs)
+    seeds = jax.random.split(jax.random.PRNGKey(spec.get("seed", 0)), spec["seeds"])
+    results = {"preset": spec["preset"], "env": env.spec.name, "seeds": spec["seeds"], "runs": []}
+    for r in spec["runs"]:
+        config = apply_overrides(base, r.get("set", []))
+        meta_params, optimizer = None, None
+        if "published" in r:
+            rule, meta_params = published_rule(r["published"])
+            optimizer = rule.optimizer
+        elif "rule_file" in r:
+            rule, meta_params, _ = load_rule(r["rule_file"])
+            optimizer = rule.optimizer
+        train = jax.jit(jax.vmap(Trainer(env, config, optimizer=optimizer).train, in_axes=(None, 0)))
+        start = time.time()
+        result = jax.device_get(train(meta_params, seeds))
+        seconds = time.time() - start
+        final = np.asarray(result.final_return, np.float64)
+        se = lambda x: float(np.std(x, ddof=1) / math.sqrt(len(x)))
+        row = {
+            "label": r["label"],
+            "config": config.to_dict(),
+            "final_return": {"mean": float(final.mean()), "stderr": se(final), "per_seed": final.tolist()},
+            "last_update_return": float(np.asarray(result.curve)[:, -1].mean()),
+            "eval_return": {"mean": float(np.mean(result.eval_return)), "stderr": se(result.eval_return)},
+            "diverged": int(np.sum(result.diverged)),
+            "wall_seconds_incl_compile": seconds,
+            "curve_mean": np.asarray(result.curve).mean(0).tolist(),
+            "curve_stderr": (np.asarray(result.curve).std(0, ddof=1) / math.sqrt(spec["seeds"])).tolist(),
+            "steps_per_update": config.batch_size,
+        }
+        results["runs"].append(row)
+        print(
+            f"{row['label']:<28} final {row['final_return']['mean']:8.2f} ± {row['final_return']['stderr']:.2f}"
+            f"  ({seconds:.0f}s)",
+            flush=True,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+    plot(results, out / "curves.png")
+    return results
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
+    for i, r in enumerate(results["runs"]):
+        mean, se = np.array(r["curve_mean"]), np.array(r["curve_stderr"])
+        steps = np.arange(1, len(mean) + 1) * r["steps_per_update"]
+        ax.plot(
+            steps,
+            mean,
+            color=f"C{i}",
+            label=f"{r['label']} ({r['final_return']['mean']:.1f} ± {r['final_return']['stderr']:.1f})",
+        )
+        ax.fill_between(steps, mean - se, mean + se, color=f"C{i}", alpha=0.2)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("episodic return")
+    ax.set_title(f"{results['env']}: mean ± s.e. over {results['seeds']} seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    spec_path, out_dir = sys.argv[1], Path(sys.argv[2])
+    run(json.loads(Path(spec_path).read_text()), out_dir)
