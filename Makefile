@@ -30,6 +30,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_inner.py
 	$(BIN)/python bench/bench_meta.py
+	$(BIN)/python bench/bench_open.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

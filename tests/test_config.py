@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from metalearn.inner import PRESETS, TrainConfig, get_preset
+from metalearn.meta import list_experiments
 from metalearn.overrides import apply_overrides
 
 
@@ -89,3 +90,19 @@ def test_config_round_trips_through_dict():
     assert TrainConfig.from_dict(c.to_dict()) == c
     with pytest.raises(ValueError, match="unknown TrainConfig field"):
         TrainConfig.from_dict({**c.to_dict(), "bogus": 1})
+
+
+@pytest.mark.parametrize("name", list_experiments())
+def test_every_experiment_preset_builds(name):
+    """Each YAML in experiments/ is a valid config whose rule, strategy and tasks construct."""
+    import jax
+
+    from metalearn.es import make_strategy
+    from metalearn.meta import MetaConfig, load_config_dict
+    from metalearn.rules import make_rule
+
+    config = MetaConfig.from_dict(load_config_dict(name))
+    for task in (*config.tasks, *config.held_out_tasks):
+        task.resolve()
+    rule = make_rule(config.rule.name, **config.rule.kwargs)
+    make_strategy(config.strategy, rule.init(jax.random.PRNGKey(0)))
