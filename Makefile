@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_inner.py
 	$(BIN)/python bench/bench_meta.py
 	$(BIN)/python bench/bench_open.py
+	$(BIN)/python bench/bench_eggroll.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,27 +1,49 @@
 """Evolution strategies over pytrees, all maximising fitness.
 
 ``make_strategy(config, template)`` builds any evosax 0.3 strategy by name
-(OpenES, SNES, CMA-ES, Sep-CMA-ES, PGPE, ...); our own strategies implement
-the same ``init / ask / tell / mean`` interface (see ``base.py``).
+(OpenES, SNES, CMA-ES, Sep-CMA-ES, PGPE, ...) or one of our own, which
+implement the same ``init / ask / tell / mean`` interface (see ``base.py``):
+``eggroll`` (low-rank ES, ``eggroll.py``; its population forward pass is in
+``lowrank.py``).
 """
 
+import difflib
 from typing import Any
 
 from metalearn.es.base import FITNESS_SHAPINGS, Strategy, StrategyConfig, shape_fitness
+from metalearn.es.eggroll import EggrollState, EggrollStrategy
 from metalearn.es.evosax_strategy import EvosaxStrategy, evosax_names, resolve_strategy_name
+
+# Our own strategies, by their lower-case name.
+OWN_STRATEGIES = {"eggroll": EggrollStrategy}
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
 
 
 def list_strategies() -> list[str]:
-    return evosax_names()
+    return [*evosax_names(), *OWN_STRATEGIES]
 
 
 def make_strategy(config: StrategyConfig, template: Any) -> Strategy:
     """The strategy ``config.name`` searching over pytrees shaped like ``template``."""
+    own = {_key(n): cls for n, cls in OWN_STRATEGIES.items()}
+    if _key(config.name) in own:
+        return own[_key(config.name)](config, template)
+    try:
+        resolve_strategy_name(config.name)
+    except ValueError as err:
+        close = difflib.get_close_matches(_key(config.name), list(own), n=1, cutoff=0.6)
+        hint = f" (did you mean: {close[0]}?)" if close else ""
+        raise ValueError(f"{err}; ours: {', '.join(OWN_STRATEGIES)}{hint}") from None
     return EvosaxStrategy(config, template)
 
 
 __all__ = [
     "FITNESS_SHAPINGS",
+    "EggrollState",
+    "EggrollStrategy",
     "EvosaxStrategy",
     "Strategy",
     "StrategyConfig",
