@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -40,11 +39,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from results_io import RESULTS, write_results
 
 from metalearn.es import StrategyConfig, make_strategy
 from metalearn.es.lowrank import population_dense
 
-RESULTS = Path(__file__).parent / "results"
 DIMS = (256, 1024, 2048)
 POPULATIONS = (64, 256, 1024, 4096)
 METHODS = ("eggroll_r1", "eggroll_r4", "full_rank", "plain")
@@ -226,33 +225,23 @@ def main() -> None:
         for inputs in sorted({r["inputs_per_member"] for r in every})
     }
     print("d = N = 1024:", json.dumps(headline, indent=2))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "eggroll.json"
-    out.write_text(
-        json.dumps(
-            {
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "platform": platform.platform(),
-                    "jax": jax.__version__,
-                    "load_average_1_5_15min_at_start_and_end": [load_start, os.getloadavg()],  # others' work too
-                },
-                "device": str(jax.devices()[0]),
-                "inputs_per_member": args.inputs,
-                "max_gib": args.max_gib,
-                "seconds": time.perf_counter() - start,
-                "headline_d1024_n1024": headline,
-                "targets": "at d = N = 1024: EGGROLL >= 100x the throughput and <= 1/10 the memory of full-rank ES, "
-                ">= 0.9x the throughput of plain batched inference",
-                "rows": rows,
-                "inputs_sweep_d1024_n1024": sweep,
-                "note": "members_per_s = N / min generation time over repeats (median also recorded); peak_bytes = "
-                "XLA compiled arguments + outputs + temporaries - aliased; materialised_bytes = analytic float32 size "
-                "of kernel + activations + perturbations; skipped rows were compiled, not run.",
-            },
-            indent=2,
-        )
-        + "\n"
+    out = write_results(
+        "eggroll",
+        {
+            "load_average_1_5_15min_at_start": load_start,
+            "device": str(jax.devices()[0]),
+            "inputs_per_member": args.inputs,
+            "max_gib": args.max_gib,
+            "seconds": time.perf_counter() - start,
+            "headline_d1024_n1024": headline,
+            "targets": "at d = N = 1024: EGGROLL >= 100x the throughput and <= 1/10 the memory of full-rank ES, "
+            ">= 0.9x the throughput of plain batched inference",
+            "rows": rows,
+            "inputs_sweep_d1024_n1024": sweep,
+            "note": "members_per_s = N / min generation time over repeats (median also recorded); peak_bytes = "
+            "XLA compiled arguments + outputs + temporaries - aliased; materialised_bytes = analytic float32 size "
+            "of kernel + activations + perturbations; skipped rows were compiled, not run.",
+        },
     )
     plot(rows, RESULTS / "eggroll.png")
     print(f"wrote {out} and {RESULTS / 'eggroll.png'} in {time.perf_counter() - start:.0f}s")

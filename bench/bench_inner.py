@@ -15,9 +15,6 @@ none. Writes ``bench/results/inner.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -27,10 +24,9 @@ import jax
 
 sys.path.insert(0, str(Path(__file__).parent))
 from minimal_ppo import make_train as make_minimal_train
+from results_io import write_results
 
 from metalearn.inner import get_preset, make_train
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def minimal_config(env: str, c) -> dict:
@@ -147,26 +143,15 @@ def main() -> None:
     scaling = seed_scaling("cartpole", int(100_000 * scale) or 512, [1, 16, 64], 3)
     scaling += seed_scaling("breakout", int(100_000 * scale) or 8192, [1, 16, 64], 3)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "inner.json"
-    out.write_text(
-        json.dumps(
-            {
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "platform": platform.platform(),
-                    "jax": jax.__version__,
-                    "backend": jax.default_backend(),
-                },
-                "quick": args.quick,
-                "ours_vs_minimal": comparisons,
-                "seed_scaling": scaling,
-                "note": "steps_per_s_ratio = ours / minimal (>= 1.0 means at least as fast); "
-                "compile_time_ratio = ours / minimal.",
-            },
-            indent=2,
-        )
-        + "\n"
+    out = write_results(
+        "inner",
+        {
+            "quick": args.quick,
+            "ours_vs_minimal": comparisons,
+            "seed_scaling": scaling,
+            "note": "steps_per_s_ratio = ours / minimal (>= 1.0 means at least as fast); "
+            "compile_time_ratio = ours / minimal.",
+        },
     )
     print(f"wrote {out}")
 

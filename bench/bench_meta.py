@@ -16,18 +16,13 @@ Writes ``bench/results/meta.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import jax
+from results_io import write_results
 
 from metalearn.meta import MetaConfig, MetaTrainer
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def config(population: int, timesteps: int) -> MetaConfig:
@@ -97,20 +92,14 @@ def main() -> None:
             f"{row['env_steps_per_s']:,.0f} env steps/s, {row['peak_bytes_per_member'] / 2**20:.2f} MiB/member",
             flush=True,
         )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "meta.json"
-    out.write_text(
-        json.dumps(
-            {
-                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__},
-                "quick": args.quick,
-                "rows": rows,
-                "note": "overhead_ratio = generation / inner trainings alone (target <= 1.05); peak bytes from "
-                "XLA's compiled memory analysis (temp + output) of one generation, per member.",
-            },
-            indent=2,
-        )
-        + "\n"
+    out = write_results(
+        "meta",
+        {
+            "quick": args.quick,
+            "rows": rows,
+            "note": "overhead_ratio = generation / inner trainings alone (target <= 1.05); peak bytes from "
+            "XLA's compiled memory analysis (temp + output) of one generation, per member.",
+        },
     )
     print(f"wrote {out}")
 

@@ -14,22 +14,17 @@ Writes ``bench/results/open.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import optax
+from results_io import write_results
 
 from metalearn.envs import make_env
 from metalearn.inner import Actor, Critic, get_preset, make_train
 from metalearn.rules import published_rule
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def median_time(fn, args, repeats: int) -> float:
@@ -125,21 +120,14 @@ def main() -> None:
             f"  ({row['open_ns_per_parameter']:.1f} ns/param)",
             flush=True,
         )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "open.json"
-    out.write_text(
-        json.dumps(
-            {
-                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__},
-                "quick": args.quick,
-                "training": training,
-                "step_cost": steps,
-                "note": "ratio_open_over_adam = wall time of the same PPO training with OPEN / with Adam "
-                "(target <= 1.3)",
-            },
-            indent=2,
-        )
-        + "\n"
+    out = write_results(
+        "open",
+        {
+            "quick": args.quick,
+            "training": training,
+            "step_cost": steps,
+            "note": "ratio_open_over_adam = wall time of the same PPO training with OPEN / with Adam (target <= 1.3)",
+        },
     )
     print(f"wrote {out}")
 
