@@ -1,7 +1,8 @@
 """Rules the meta-trainer can evolve: meta-parameters plus pure functions.
 
 A :class:`Rule` is built by name from the leaf packages' registries
-(``learned_optimizers.OPTIMIZERS``), so the engine has no rule-specific code.
+(``learned_optimizers.OPTIMIZERS`` and ``objectives.OBJECTIVES``), so the
+engine has no rule-specific code.
 Rule files (``save_rule`` / ``load_rule``) are one ``.npz``: the
 meta-parameters plus a JSON manifest naming the rule and its hyper-parameters.
 """
@@ -20,6 +21,7 @@ import jax
 from learned_optimizers import OPTIMIZERS, load_published
 from metalearn import __version__
 from metalearn.pytree_io import load_pytree, read_manifest, save_pytree
+from objectives import OBJECTIVES
 
 RULE_FORMAT = "metalearn-rule"
 
@@ -40,8 +42,13 @@ class Rule:
     objective: Callable[[Any, Any], jax.Array] | None = None
 
 
+_CLASH = set(OPTIMIZERS) & set(OBJECTIVES)
+assert not _CLASH, f"names in both OPTIMIZERS and OBJECTIVES: {sorted(_CLASH)}"
+
+
 def list_rules() -> list[str]:
-    return sorted(OPTIMIZERS)
+    """Every rule name: learned optimizers and actor objectives."""
+    return sorted({*OPTIMIZERS, *OBJECTIVES})
 
 
 def _split_kwargs(name: str, kwargs: Mapping[str, Any], *fns: Callable) -> list[dict]:
@@ -55,20 +62,37 @@ def _split_kwargs(name: str, kwargs: Mapping[str, Any], *fns: Callable) -> list[
 
 
 def make_rule(name: str, **kwargs: Any) -> Rule:
-    """The rule called ``name`` with hyper-parameters ``kwargs``."""
-    if name not in OPTIMIZERS:
+    """The rule called ``name`` with hyper-parameters ``kwargs``.
+
+    An optimizer rule fills ``Rule.optimizer``; an objective rule fills
+    ``Rule.objective`` (``(meta_params, ObjectiveInputs) -> per-sample loss``).
+    """
+    if name in OPTIMIZERS:
+        module, defaults = OPTIMIZERS[name]
+        hook = module.to_optax
+    elif name in OBJECTIVES:
+        module, defaults = OBJECTIVES[name]
+        hook = module.to_objective
+    else:
         close = difflib.get_close_matches(name, list_rules(), n=3, cutoff=0.5)
         hint = f"did you mean: {', '.join(close)}? " if close else ""
         raise ValueError(f"unknown rule {name!r}; {hint}allowed: {', '.join(list_rules())}")
-    module, defaults = OPTIMIZERS[name]
     kwargs = {**defaults, **kwargs}
-    init_kw, opt_kw = _split_kwargs(name, kwargs, module.init, module.to_optax)
-    module.init(jax.random.PRNGKey(0), **init_kw)  # validates hyper-parameters now, not mid-run
+    init_kw, hook_kw = _split_kwargs(name, kwargs, module.init, hook)
+    meta_params = module.init(jax.random.PRNGKey(0), **init_kw)  # validates hyper-parameters now, not mid-run
+    if name in OPTIMIZERS:
+        return Rule(
+            name=name,
+            kwargs=dict(kwargs),
+            init=lambda rng: module.init(rng, **init_kw),
+            optimizer=lambda mp: hook(mp, **hook_kw),
+        )
+    hook(meta_params, **hook_kw)  # the objective's own hyper-parameters, checked now too
     return Rule(
         name=name,
         kwargs=dict(kwargs),
         init=lambda rng: module.init(rng, **init_kw),
-        optimizer=lambda meta_params: module.to_optax(meta_params, **opt_kw),
+        objective=lambda mp, inputs: hook(mp, **hook_kw)(inputs),
     )
 
 

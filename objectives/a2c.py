@@ -15,3 +15,15 @@ def a2c() -> ActorObjective:
         return -x.log_prob * jax.lax.stop_gradient(x.advantage)
 
     return objective
+
+
+# The rule interface (see objectives/__init__.py): no meta-parameters.
+def init(rng: jax.Array) -> dict:
+    del rng
+    return {}
+
+
+def to_objective(meta_params: dict):
+    """``loss(inputs) -> (B,)``: the policy-gradient surrogate."""
+    objective = a2c()
+    return lambda x: objective(meta_params, x)
