@@ -1,10 +1,11 @@
-"""Side-by-side inner trainings: learned optimizers (published OPEN weights or rule files) vs baselines.
+"""Side-by-side inner trainings: learned rules (published OPEN weights, rules by name, rule files) vs baselines.
 
-    python experiments/scripts/compare_optimizers.py SPEC.json OUT_DIR
+    python experiments/scripts/compare_rules.py SPEC.json OUT_DIR
 
 SPEC: {"preset": "breakout", "seeds": 16, "set": ["total_timesteps=5e5"],
        "runs": [{"label": "OPEN (breakout)", "published": "breakout"},
                 {"label": "Adam lr 1e-2", "set": ["lr=1e-2"]},
+                {"label": "DPO", "rule": "dpo"},  # + optional "kwargs": {...}; init(PRNGKey(0))
                 {"label": "my rule", "rule_file": "runs/x/rules/mean.npz"}]}
 
 Every run uses the same seeds. Writes OUT_DIR/results.json (per run: final
@@ -26,7 +27,7 @@ import numpy as np
 from metalearn.envs import make_env
 from metalearn.inner import Trainer, get_preset
 from metalearn.overrides import apply_overrides
-from metalearn.rules import load_rule, published_rule
+from metalearn.rules import load_rule, make_rule, published_rule
 
 
 def run(spec: dict, out: Path) -> dict:
@@ -37,14 +38,16 @@ def run(spec: dict, out: Path) -> dict:
     results = {"preset": spec["preset"], "env": env.spec.name, "seeds": spec["seeds"], "runs": []}
     for r in spec["runs"]:
         config = apply_overrides(base, r.get("set", []))
-        meta_params, optimizer = None, None
+        rule, meta_params = None, None
         if "published" in r:
             rule, meta_params = published_rule(r["published"])
-            optimizer = rule.optimizer
+        elif "rule" in r:
+            rule = make_rule(r["rule"], **r.get("kwargs", {}))
+            meta_params = rule.init(jax.random.PRNGKey(0))
         elif "rule_file" in r:
             rule, meta_params, _ = load_rule(r["rule_file"])
-            optimizer = rule.optimizer
-        train = jax.jit(jax.vmap(Trainer(env, config, optimizer=optimizer).train, in_axes=(None, 0)))
+        hooks = {"optimizer": rule.optimizer, "objective": rule.objective} if rule else {}
+        train = jax.jit(jax.vmap(Trainer(env, config, **hooks).train, in_axes=(None, 0)))
         start = time.time()
         result = jax.device_get(train(meta_params, seeds))
         seconds = time.time() - start
