@@ -10,16 +10,12 @@ implement the same ``init / ask / tell / mean`` interface (see ``base.py``):
 import difflib
 from typing import Any
 
-from metalearn.es.base import FITNESS_SHAPINGS, Strategy, StrategyConfig, shape_fitness
+from metalearn.es.base import FITNESS_SHAPINGS, Strategy, StrategyConfig, shape_fitness, strategy_key
 from metalearn.es.eggroll import EggrollState, EggrollStrategy
 from metalearn.es.evosax_strategy import EvosaxStrategy, evosax_names, resolve_strategy_name
 
 # Our own strategies, by their lower-case name.
 OWN_STRATEGIES = {"eggroll": EggrollStrategy}
-
-
-def _key(name: str) -> str:
-    return name.lower().replace("_", "").replace("-", "")
 
 
 def list_strategies() -> list[str]:
@@ -28,13 +24,13 @@ def list_strategies() -> list[str]:
 
 def make_strategy(config: StrategyConfig, template: Any) -> Strategy:
     """The strategy ``config.name`` searching over pytrees shaped like ``template``."""
-    own = {_key(n): cls for n, cls in OWN_STRATEGIES.items()}
-    if _key(config.name) in own:
-        return own[_key(config.name)](config, template)
+    own = {strategy_key(n): cls for n, cls in OWN_STRATEGIES.items()}
+    if strategy_key(config.name) in own:
+        return own[strategy_key(config.name)](config, template)
     try:
         resolve_strategy_name(config.name)
     except ValueError as err:
-        close = difflib.get_close_matches(_key(config.name), list(own), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(strategy_key(config.name), list(own), n=1, cutoff=0.6)
         hint = f" (did you mean: {close[0]}?)" if close else ""
         raise ValueError(f"{err}; ours: {', '.join(OWN_STRATEGIES)}{hint}") from None
     return EvosaxStrategy(config, template)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
+import optax
 
 FITNESS_SHAPINGS = ("centered_rank", "z_score", "none")
 OPTIMIZERS = ("sgd", "adam")
@@ -64,6 +65,21 @@ class StrategyConfig:
             raise bad("optimizer", " | ".join(OPTIMIZERS))
         if self.fitness_shaping is not None and self.fitness_shaping not in FITNESS_SHAPINGS:
             raise bad("fitness_shaping", " | ".join(FITNESS_SHAPINGS) + " | null (automatic)")
+
+
+def strategy_key(name: str) -> str:
+    """A strategy name compared loosely: ``open_es``, ``OpenES`` and ``Open-ES`` are one name."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def mean_optimizer(config: StrategyConfig) -> optax.GradientTransformation:
+    """The optax optimizer on the search's mean: ``config.optimizer`` at ``lr`` decaying by ``lr_decay``."""
+    lr = optax.exponential_decay(config.lr, 1, config.lr_decay)
+    make = optax.adam if config.optimizer == "adam" else optax.sgd
+    try:
+        return make(lr, **config.optimizer_kwargs)
+    except TypeError as err:
+        raise ValueError(f"strategy.optimizer_kwargs {dict(config.optimizer_kwargs)}: {err}") from None
 
 
 class Strategy(Protocol):

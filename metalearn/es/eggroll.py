@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from metalearn.es.base import StrategyConfig, shape_fitness
+from metalearn.es.base import StrategyConfig, mean_optimizer, shape_fitness
 from metalearn.es.lowrank import LowRank, lowrank_matrix
 
 NAME = "eggroll"
@@ -116,12 +116,7 @@ class EggrollStrategy:
                 "allowed: an even size, or antithetic: false"
             )
         self.shaping = config.fitness_shaping or "centered_rank"
-        lr = optax.exponential_decay(config.lr, 1, config.lr_decay)
-        make = optax.adam if config.optimizer == "adam" else optax.sgd
-        try:
-            self.optimizer = make(lr, **config.optimizer_kwargs)
-        except TypeError as err:
-            raise ValueError(f"strategy.optimizer_kwargs {dict(config.optimizer_kwargs)}: {err}") from None
+        self.optimizer = mean_optimizer(config)
         del template  # nothing to precompute: the noise follows the mean given to ``init``
 
     # ------------------------------------------------------------- protocol

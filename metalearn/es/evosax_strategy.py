@@ -19,7 +19,7 @@ import optax
 from evosax.algorithms import distribution_based_algorithms, population_based_algorithms
 from evosax.core.fitness_shaping import identity_fitness_shaping_fn, weights_fitness_shaping_fn
 
-from metalearn.es.base import StrategyConfig, shape_fitness
+from metalearn.es.base import StrategyConfig, mean_optimizer, shape_fitness, strategy_key
 
 # Strategies that need inputs an ES over rules does not have: a surrogate gradient
 # (GuidedES), a user sampling function (RandomSearch), several sub-populations
@@ -41,11 +41,7 @@ _CROSS_GENERATION = _POPULATION_BASED | {"HillClimbing", "GradientlessDescent", 
 WORST = 1e6
 
 
-def _key(name: str) -> str:
-    return name.lower().replace("_", "").replace("-", "")
-
-
-_BY_KEY = {_key(n): n for n in _ALGORITHMS}
+_BY_KEY = {strategy_key(n): n for n in _ALGORITHMS}
 
 
 def evosax_names() -> list[str]:
@@ -55,12 +51,12 @@ def evosax_names() -> list[str]:
 
 def resolve_strategy_name(name: str) -> str:
     """evosax's spelling of ``name`` (``open_es``, ``OpenES``, ``Open_ES`` all work)."""
-    if _key(name) in _BY_KEY:
-        return _BY_KEY[_key(name)]
-    close = difflib.get_close_matches(_key(name), list(_BY_KEY), n=3, cutoff=0.5)
+    if strategy_key(name) in _BY_KEY:
+        return _BY_KEY[strategy_key(name)]
+    close = difflib.get_close_matches(strategy_key(name), list(_BY_KEY), n=3, cutoff=0.5)
     hint = f"did you mean: {', '.join(_BY_KEY[c] for c in close)}? " if close else ""
     excluded = f" ({', '.join(sorted(_EXCLUDED))} need inputs an ES over rules does not have)"
-    if _key(name) in {_key(n) for n in _EXCLUDED}:
+    if strategy_key(name) in {strategy_key(n) for n in _EXCLUDED}:
         raise ValueError(f"strategy {name!r} is not supported{excluded}")
     raise ValueError(f"unknown strategy {name!r}; {hint}allowed: {', '.join(evosax_names())}")
 
@@ -87,12 +83,7 @@ class EvosaxStrategy:
         if "std_schedule" in accepts:
             kwargs["std_schedule"] = optax.exponential_decay(config.sigma, 1, config.sigma_decay)
         if "optimizer" in accepts:
-            lr = optax.exponential_decay(config.lr, 1, config.lr_decay)
-            make = optax.adam if config.optimizer == "adam" else optax.sgd
-            try:
-                kwargs["optimizer"] = make(lr, **config.optimizer_kwargs)
-            except TypeError as err:
-                raise ValueError(f"strategy.optimizer_kwargs {dict(config.optimizer_kwargs)}: {err}") from None
+            kwargs["optimizer"] = mean_optimizer(config)
         if config.antithetic is not None:
             if "use_antithetic_sampling" not in accepts:
                 supported = [
