@@ -21,7 +21,7 @@ import jax
 from learned_optimizers import OPTIMIZERS, load_published
 from metalearn import __version__
 from metalearn.pytree_io import load_pytree, read_manifest, save_pytree
-from objectives import OBJECTIVES
+from objectives import OBJECTIVES, TrajectoryObjective
 
 RULE_FORMAT = "metalearn-rule"
 
@@ -31,15 +31,16 @@ class Rule:
     """A learned rule: ``init(rng) -> meta_params`` and the trainer hooks it fills.
 
     ``optimizer(meta_params)`` gives an optax transformation; ``objective``
-    is an actor objective ``(meta_params, ObjectiveInputs) -> loss``. Either
-    may be None (the inner trainer's default is used).
+    is an actor objective ``(meta_params, ObjectiveInputs) -> loss``, or a
+    :class:`objectives.TrajectoryObjective` (LPG). Either may be None (the
+    inner trainer's default is used).
     """
 
     name: str
     kwargs: Mapping[str, Any]
     init: Callable[[jax.Array], Any]
     optimizer: Callable[[Any], Any] | None = None
-    objective: Callable[[Any, Any], jax.Array] | None = None
+    objective: Callable[[Any, Any], jax.Array] | TrajectoryObjective | None = None
 
 
 _CLASH = set(OPTIMIZERS) & set(OBJECTIVES)
@@ -78,7 +79,8 @@ def make_rule(name: str, **kwargs: Any) -> Rule:
         hint = f"did you mean: {', '.join(close)}? " if close else ""
         raise ValueError(f"unknown rule {name!r}; {hint}allowed: {', '.join(list_rules())}")
     kwargs = {**defaults, **kwargs}
-    init_kw, hook_kw = _split_kwargs(name, kwargs, module.init, hook)
+    to_targets = getattr(module, "to_targets", None)
+    init_kw, hook_kw, targets_kw = _split_kwargs(name, kwargs, module.init, hook, to_targets or (lambda: None))
     meta_params = module.init(jax.random.PRNGKey(0), **init_kw)  # validates hyper-parameters now, not mid-run
     if name in OPTIMIZERS:
         return Rule(
@@ -88,12 +90,13 @@ def make_rule(name: str, **kwargs: Any) -> Rule:
             optimizer=lambda mp: hook(mp, **hook_kw),
         )
     hook(meta_params, **hook_kw)  # the objective's own hyper-parameters, checked now too
-    return Rule(
-        name=name,
-        kwargs=dict(kwargs),
-        init=lambda rng: module.init(rng, **init_kw),
-        objective=lambda mp, inputs: hook(mp, **hook_kw)(inputs),
-    )
+
+    def objective(mp, inputs):
+        return hook(mp, **hook_kw)(inputs)
+
+    if to_targets is not None:
+        objective = TrajectoryObjective(lambda mp, traj: to_targets(mp, **targets_kw)(traj), objective)
+    return Rule(name=name, kwargs=dict(kwargs), init=lambda rng: module.init(rng, **init_kw), objective=objective)
 
 
 def published_rule(name_or_path: str) -> tuple[Rule, Any]:

@@ -28,6 +28,10 @@ class ObjectiveInputs(NamedTuple):
     old_log_prob: (B,) log π_old(a|s) recorded at rollout time.
     progress:     ()  training progress n / (N - 1) in [0, 1].
     num_updates:  ()  the horizon N (temporally-aware rules read log N).
+    targets:      per-sample targets from a :class:`TrajectoryObjective`'s
+                  ``targets`` (leaves (B, ...)), else None.
+    prediction:   (B, k) logits of the agent's prediction head y(s),
+                  differentiable, when the agent has one (``aux_head_dim``), else None.
     """
 
     ratio: jax.Array
@@ -36,6 +40,43 @@ class ObjectiveInputs(NamedTuple):
     old_log_prob: jax.Array
     progress: jax.Array
     num_updates: jax.Array
+    targets: Any = None
+    prediction: jax.Array | None = None
 
 
 ActorObjective = Callable[[Any, ObjectiveInputs], jax.Array]
+
+
+class TrajectoryInputs(NamedTuple):
+    """One rollout of T steps in E envs, as recorded (nothing here is differentiated).
+
+    reward:      (T, E)
+    done:        (T, E) bool, the step ended an episode (terminated or truncated).
+    pi:          (T, E) π(a_t|s_t) of the action taken.
+    y:           (T, E, k) the prediction y(s_t) (softmax of the agent's head).
+    y_next:      (T, E, k) y(s_{t+1}); after a terminal step this is the next
+                 episode's first state, so rules must mask it with ``done``.
+    progress:    () training progress n / (N - 1).
+    num_updates: () the horizon N.
+    """
+
+    reward: jax.Array
+    done: jax.Array
+    pi: jax.Array
+    y: jax.Array
+    y_next: jax.Array
+    progress: jax.Array
+    num_updates: jax.Array
+
+
+class TrajectoryObjective(NamedTuple):
+    """An objective that reads whole trajectories first (LPG-style).
+
+    After each rollout the trainer calls ``targets(meta_params, TrajectoryInputs)``
+    once -> a pytree with leaves (T, E, ...); those are shuffled into minibatches
+    with the transitions and reach ``loss(meta_params, ObjectiveInputs)`` as
+    ``inputs.targets`` (leaves (B, ...)).
+    """
+
+    targets: Callable[[Any, TrajectoryInputs], Any]
+    loss: ActorObjective

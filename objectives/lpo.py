@@ -48,13 +48,18 @@ def features(ratio: jax.Array, advantage: jax.Array) -> jax.Array:
     return jnp.concatenate([base, base * advantage[..., None]], axis=-1)
 
 
-def init(rng: jax.Array, hidden: int = 128, temporal: bool = False, zero_init: bool = True) -> dict:
-    """An MLP drift; with ``zero_init`` its output layer is zero (the rule starts as PPO-clip)."""
+def init(
+    rng: jax.Array, hidden: int = 128, temporal: bool = False, zero_init: bool = True, init_scale: float = 1.0
+) -> dict:
+    """An MLP drift; with ``zero_init`` its output layer is zero (the rule starts as PPO-clip),
+    else normal with standard deviation ``init_scale / sqrt(hidden)``."""
     if hidden < 1:
         raise ValueError(f"hidden={hidden} must be >= 1")
+    if not init_scale > 0:
+        raise ValueError(f"init_scale={init_scale} must be > 0")
     n_in = NUM_FEATURES + (NUM_TEMPORAL_FEATURES if temporal else 0)
     k1, k2 = jax.random.split(rng)
-    w2 = jnp.zeros((hidden,)) if zero_init else jax.random.normal(k2, (hidden,)) / jnp.sqrt(hidden)
+    w2 = jnp.zeros((hidden,)) if zero_init else init_scale * jax.random.normal(k2, (hidden,)) / jnp.sqrt(hidden)
     return {
         "w1": jax.random.normal(k1, (n_in, hidden)) / jnp.sqrt(n_in),
         "b1": jnp.zeros((hidden,)),

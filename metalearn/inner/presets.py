@@ -12,6 +12,9 @@
   of 2e6 steps; ``ant-full`` keeps the published 5e7.
 * ``pendulum``, ``cartpole-a2c``: small continuous-control PPO and A2C
   settings used by the tests and the demo.
+* ``cartpole-lpg``: an agent for LPG-style objectives (GROOVE's agent shape:
+  20-step rollouts, one Adam step each, a prediction head of size 8, no
+  value loss).
 """
 
 from __future__ import annotations
@@ -112,6 +115,22 @@ PRESETS: dict[str, Preset] = {
             normalize_advantages=False,
         ),
         description="A2C on CartPole, 5e5 steps",
+    ),
+    "cartpole-lpg": Preset(
+        "CartPole-v1",
+        TrainConfig(
+            total_timesteps=500_000,
+            num_envs=16,
+            num_steps=20,
+            update_epochs=1,
+            num_minibatches=1,
+            lr=1e-3,
+            anneal_lr=False,
+            vf_coef=0.0,
+            ent_coef=0.01,
+            aux_head_dim=8,
+        ),
+        description="an LPG agent on CartPole (GROOVE's shape: 20-step rollouts, one update each, y of size 8)",
     ),
 }
 

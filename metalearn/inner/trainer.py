@@ -15,8 +15,10 @@ Hooks for learned rules:
   for a learned optimizer; it receives the extra arguments documented in
   :mod:`learned_optimizers.base`.
 * ``objective`` — ``None`` (PPO-clip, or the A2C policy gradient when
-  ``config.algorithm == "a2c"``) or any ``(meta_params, ObjectiveInputs) ->
-  per-sample loss`` from :mod:`objectives`.
+  ``config.algorithm == "a2c"``), any ``(meta_params, ObjectiveInputs) ->
+  per-sample loss`` from :mod:`objectives`, or an
+  :class:`objectives.TrajectoryObjective` (LPG): its ``targets`` run once per
+  rollout over the whole trajectory and reach the loss per sample.
 
 Episodes that end by time limit are treated as terminal by GAE (as in
 PureJaxRL and the OPEN reference): ``done = terminated | truncated``.
@@ -37,7 +39,7 @@ from metalearn.envs.wrappers import LogState, NormObsState, find_wrapper_state
 from metalearn.inner.advantage import gae
 from metalearn.inner.config import TrainConfig
 from metalearn.inner.networks import Actor, Critic, layer_proportions
-from objectives import ObjectiveInputs, a2c, ppo_clip
+from objectives import ObjectiveInputs, TrajectoryInputs, TrajectoryObjective, a2c, ppo_clip
 
 OptimizerLike = optax.GradientTransformation | Callable[[Any], optax.GradientTransformation]
 
@@ -178,6 +180,14 @@ class Trainer:
         self._optimizer = _resolve_optimizer(optimizer, config)
         if objective is None:
             objective = ppo_clip(config.clip_eps) if config.algorithm == "ppo" else a2c()
+        self._targets = None
+        if isinstance(objective, TrajectoryObjective):
+            if not config.aux_head_dim:
+                raise ValueError(
+                    "this objective trains the agent's prediction head y(s): TrainConfig.aux_head_dim=0 is "
+                    "invalid for it; allowed: the rule's prediction size (e.g. 8 for lpg's default target_dim)"
+                )
+            self._targets, objective = objective.targets, objective.loss
         self._objective = objective
 
     def _env_params(self, env_params: Any) -> Any:
@@ -198,8 +208,8 @@ class Trainer:
     # ----------------------------------------------------------------- learn
     def _loss(self, params, batch, progress, meta_params):
         cfg = self.config
-        traj, advantages, targets = batch
-        dist, _, actor_act = self.actor.apply(params["actor"], traj.obs)
+        traj, advantages, targets, rule_targets = batch
+        dist, prediction, actor_act = self.actor.apply(params["actor"], traj.obs)
         value, critic_act = self.critic.apply(params["critic"], traj.obs)
 
         if cfg.clip_value:
@@ -220,6 +230,8 @@ class Trainer:
             old_log_prob=traj.log_prob,
             progress=progress,
             num_updates=jnp.asarray(cfg.num_updates, jnp.float32),
+            targets=rule_targets,
+            prediction=prediction,
         )
         actor_loss = self._objective(meta_params, inputs).mean()
         entropy = dist.entropy().mean()
@@ -233,6 +245,24 @@ class Trainer:
             "actor_loss": actor_loss,
         }
         return total, ({"actor": actor_act, "critic": critic_act}, metrics)
+
+    def _trajectory_targets(self, meta_params, params, traj: Transition, last_obs, progress) -> Any:
+        """A TrajectoryObjective's targets for this rollout (leaves (T, E, ...)), else None."""
+        if self._targets is None:
+            return None
+        _, last_aux, _ = self.actor.apply(params["actor"], last_obs)
+        y = jax.nn.softmax(traj.aux, axis=-1)
+        y_next = jnp.concatenate([y[1:], jax.nn.softmax(last_aux, axis=-1)[None]], axis=0)
+        inputs = TrajectoryInputs(
+            reward=traj.reward,
+            done=traj.done,
+            pi=jnp.exp(traj.log_prob),
+            y=y,
+            y_next=y_next,
+            progress=progress,
+            num_updates=jnp.asarray(self.config.num_updates, jnp.float32),
+        )
+        return jax.lax.stop_gradient(self._targets(meta_params, inputs))
 
     def update(self, meta_params: Any, state: RunnerState, env_params: Any = None) -> tuple[RunnerState, UpdateMetrics]:
         """One rollout of ``num_steps`` × ``num_envs`` plus its epochs of minibatch updates."""
@@ -259,6 +289,7 @@ class Trainer:
         )
         last_value, _ = self.critic.apply(params["critic"], obs)
         advantages, targets = gae(traj.reward, traj.value, traj.done, last_value, cfg.gamma, cfg.gae_lambda)
+        rule_targets = self._trajectory_targets(meta_params, params, traj, obs, progress)
 
         # Constant trees a learned optimizer reads; dropped by XLA when unused.
         layer_props = {k: layer_proportions(v) for k, v in params.items()}
@@ -294,7 +325,7 @@ class Trainer:
                 x = x.reshape((cfg.batch_size, *x.shape[2:]))
                 return jnp.take(x, perm, axis=0).reshape((cfg.num_minibatches, cfg.minibatch_size, *x.shape[1:]))
 
-            batches = jax.tree.map(to_minibatches, (traj, advantages, targets))
+            batches = jax.tree.map(to_minibatches, (traj, advantages, targets, rule_targets))
             batch_progress = epoch.astype(jnp.float32) / max(cfg.update_epochs - 1, 1)
             # Optimizer keys derive from k_opt, so XLA drops them when no rule reads them.
             (params, opt_state), metrics = jax.lax.scan(
