@@ -1,7 +1,8 @@
 """One registry for every environment: ``make_env(name, **kwargs)``.
 
 Names are gymnax's own (``CartPole-v1``, ``Breakout-MinAtar``, ``Catch-bsuite``,
-``FourRooms-misc``, ...) and ``brax/<name>`` for brax (``brax/ant``, ...).
+``FourRooms-misc``, ...), ``brax/<name>`` for brax (``brax/ant``, ...) and
+``GridWorld`` for the LPG / GROOVE gridworld levels (``level=<named level>``).
 Lookup is case-insensitive; an unknown name raises a ``ValueError`` listing
 close matches.
 """
@@ -12,6 +13,7 @@ import difflib
 from typing import Any
 
 from metalearn.envs.core import BraxEnv, GymnaxEnv
+from metalearn.envs.gridworld import make_gridworld
 from metalearn.envs.wrappers import ClipAction, LogWrapper, NormalizeObservation, NormalizeReward, VecEnv
 
 # gymnax 1.0.1's registry, by family. Kept literal (not read from gymnax at import) so
@@ -66,6 +68,9 @@ BRAX_ENVS: tuple[str, ...] = tuple(
     )
 )
 
+# Our own environments (level-parameterised; see metalearn.envs.gridworld).
+GRID_ENVS: tuple[str, ...] = ("GridWorld",)
+
 BRAX_BACKENDS: tuple[str, ...] = ("spring", "positional", "generalized", "mjx")
 # "spring" is the fastest backend on CPU; swimmer is only implemented for "generalized".
 _BRAX_DEFAULT_BACKEND = {"brax/swimmer": "generalized"}
@@ -73,7 +78,7 @@ _BRAX_DEFAULT_BACKEND = {"brax/swimmer": "generalized"}
 
 def list_envs() -> list[str]:
     """All registered environment names."""
-    return [*GYMNAX_ENVS, *BRAX_ENVS]
+    return [*GYMNAX_ENVS, *BRAX_ENVS, *GRID_ENVS]
 
 
 def resolve_env_name(name: str) -> str:
@@ -98,9 +103,14 @@ def make_env(name: str, **kwargs: Any):
       **kwargs: for gymnax, passed to ``gymnax.make``; for brax, ``backend``
         (one of ``BRAX_BACKENDS``; default ``"spring"``, the fastest on CPU,
         or ``"generalized"`` for swimmer, the only one it supports),
-        ``episode_length`` (default 1000) and the brax env's own arguments.
+        ``episode_length`` (default 1000) and the brax env's own arguments;
+        for ``GridWorld``, :func:`metalearn.envs.gridworld.make_gridworld`'s
+        (``level`` a named level, default ``"dense"``, or a ``Level``; padded
+        ``max_height`` / ``max_width`` / ``max_objects``; ``observation``).
     """
     canonical = resolve_env_name(name)
+    if canonical == "GridWorld":
+        return make_gridworld(**kwargs)
     if canonical.startswith("brax/"):
         kwargs.setdefault("backend", _BRAX_DEFAULT_BACKEND.get(canonical, "spring"))
         if kwargs["backend"] not in BRAX_BACKENDS:
