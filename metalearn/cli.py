@@ -1,4 +1,4 @@
-"""Command line: ``metalearn train | resume | eval | inner | list``."""
+"""Command line: ``metalearn train | resume | eval | inner | analyze | list``."""
 
 from __future__ import annotations
 
@@ -137,6 +137,14 @@ def _cmd_inner(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from metalearn.analysis import analyze
+
+    report = analyze(args.target, out=args.out, num_updates=args.num_updates)
+    print(f"report: {report}  (figures next to it)")
+    return 0
+
+
 def _add_distributed_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("multi-process (one process per host; all take the same arguments)")
     g.add_argument("--coordinator", help="HOST:PORT of process 0, for jax.distributed.initialize")
@@ -214,6 +222,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs", help="parent folder of the run directory (default runs/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_inner)
+
+    p = sub.add_parser(
+        "analyze",
+        help="plot what a rule has learned (or how a run went) and write a one-page report",
+        description="Writes the standard pictures and analysis.md. TARGET: a meta-training run directory "
+        "(fitness, held-out evaluations, and the pictures of rules/mean.npz; written into the run directory), "
+        "a rule file (.npz from save_rule; written to <stem>_analysis/ next to it), published:NAME (published "
+        "OPEN weights; written to published_NAME_analysis/), or compare_rules.py output (a folder with "
+        "results.json: per-seed comparison with bootstrap CIs and IQM).",
+    )
+    p.add_argument("target", help="RUN_DIR | RULE_FILE.npz | published:NAME | compare_rules.py output folder")
+    p.add_argument("--out", help="write the figures and analysis.md here instead")
+    p.add_argument(
+        "--num-updates",
+        type=int,
+        help="training horizon N (updates) shown to temporally-aware rules (TA-LPO, TA-LPG); default: the run's "
+        "first task's, else 1000. Pass the horizon a rule file was meta-trained at.",
+    )
+    p.set_defaults(func=_cmd_analyze)
     return parser
 
 

@@ -1,0 +1,324 @@
+"""``metalearn analyze``: the standard pictures of a run, a rule or a comparison, and a one-page report.
+
+Targets:
+
+* a meta-training run directory: fitness curves, held-out evaluations, and the
+  pictures of its rule (``rules/mean.npz``: an optimizer's update maps, step
+  size, noise and per-layer updates; a drift objective's f(r, A); an LPG
+  rule's targets along a trajectory); written into the run directory;
+* a rule file (``.npz`` from ``save_rule``, e.g. ``RUN/rules/best.npz``) or
+  ``published:NAME`` (published OPEN weights; a ``.npy`` path works too);
+  written into ``<file stem>_analysis/`` next to it, or ``published_NAME_analysis/``;
+* a ``compare_rules.py`` output (its folder or ``results.json``): per-seed
+  comparisons with bootstrap CIs and IQM; written next to it.
+
+Each writes PNGs and ``analysis.md`` (images linked relatively) into the output
+directory (``out`` overrides it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from metalearn.analysis import drifts, lpg, optimizers, runs
+from metalearn.analysis.figures import save_figure
+from metalearn.rules import Rule
+
+REPORT = "analysis.md"
+DEFAULT_NUM_UPDATES = 1000  # horizon shown to temporally-aware rules when nothing says which
+
+
+class Section(NamedTuple):
+    heading: str
+    image: str  # file name in the output directory
+    caption: str
+
+
+def allowed_targets() -> str:
+    from learned_optimizers import published_names
+
+    return (
+        "a meta-training run directory (with config.json), a rule file (.npz written by save_rule, "
+        f"e.g. RUN/rules/mean.npz), published:NAME (NAME one of {', '.join(published_names())}) or a .npy of "
+        "OPEN weights, or compare_rules.py output (a folder with results.json, or the file)"
+    )
+
+
+# ------------------------------------------------------------------ pictures
+def optimizer_sections(rule_name: str, tx, out: Path) -> list[Section]:
+    """The optimizer pictures of ``tx`` written into ``out``."""
+    sections = []
+    umap = optimizers.update_vs_gradient(tx)
+    save_figure(optimizers.update_vs_gradient_figure(umap, rule_name), out / "update_vs_gradient.png")
+    sections.append(
+        Section(
+            "Update vs gradient",
+            "update_vs_gradient.png",
+            f"The update u (p ← p + u) after {umap.steps} steps of the same gradient g, per element of one tensor "
+            "holding g = ±10⁻⁵…10⁻¹, at several training progresses; learned noise off. Adam gives ±lr for every g.",
+        )
+    )
+    mmap = optimizers.update_vs_momentum(tx)
+    save_figure(optimizers.update_vs_momentum_figure(mmap, rule_name), out / "update_vs_momentum.png")
+    sections.append(
+        Section(
+            "Update vs gradient and momentum",
+            "update_vs_momentum.png",
+            f"A history of {mmap.steps} constant gradients sets the β = {mmap.beta} momentum to m, then one step with "
+            "gradient g. Red: the parameter grows, blue: it shrinks (symmetric-log colour scale).",
+        )
+    )
+    step = optimizers.step_size_over_training(tx)
+    save_figure(optimizers.step_size_figure(step, rule_name), out / "step_size.png")
+    sections.append(
+        Section(
+            "Step size over training",
+            "step_size.png",
+            f"Effective step size = |u| after {step.steps} steps of a steady gradient of magnitude |g| (for Adam this "
+            "is its learning rate), against training progress.",
+        )
+    )
+    noise = optimizers.learned_noise(tx)
+    save_figure(optimizers.noise_figure(noise, rule_name), out / "learned_noise.png")
+    sections.append(
+        Section(
+            "Learned noise",
+            "learned_noise.png",
+            "The same inputs under 32 optimizer keys; noise = update under a key − mean over keys. Actor parameters "
+            "(actor_mask = 1) vs critic ones, and the actor with the mask off. OPEN's zero-mean step spreads a little "
+            "of the actor's noise over the critic (visible here because the probe has only 132 parameters).",
+        )
+    )
+    layers = optimizers.per_layer_updates(tx)
+    save_figure(optimizers.per_layer_figure(layers, rule_name), out / "per_layer_updates.png")
+    sections.append(
+        Section(
+            "Per-layer updates",
+            "per_layer_updates.png",
+            "Mean |update| and |gradient| per element of each tensor of the inner trainer's CartPole actor and "
+            f"critic (64×64 tanh MLPs), over {layers.steps} steps on synthetic policy-gradient and value losses, "
+            "gradients clipped per network to norm 0.5; training progress held at each value. Actor updates include "
+            "the learned noise.",
+        )
+    )
+    return sections
+
+
+def drift_sections(rule: Rule, meta_params: Any, label: str, out: Path, num_updates: int = 1000) -> list[Section]:
+    """The drift pictures of an objective rule (with PPO-clip alongside for reference)."""
+    from metalearn.rules import make_rule
+
+    ppo = make_rule("ppo_clip")
+    surfaces = {label: drifts.drift_surface(rule, meta_params, num_updates=num_updates)}
+    if rule.name != "ppo_clip":
+        surfaces["ppo_clip (reference)"] = drifts.drift_surface(ppo, {}, num_updates=num_updates)
+    save_figure(drifts.drift_figure(surfaces), out / "drift.png")
+    sections = [
+        Section(
+            "Drift f(r, A)",
+            "drift.png",
+            "The drift f(r, A) = loss + r·A over the probability ratio r and the advantage A (top), and at fixed A "
+            "(bottom), on one colour scale; PPO-clip for reference. At progress 0 for temporally-aware rules.",
+        )
+    ]
+    if rule.kwargs.get("temporal"):
+        over = drifts.drift_over_progress(rule, meta_params, num_updates=num_updates)
+        save_figure(drifts.drift_progress_figure(over, label), out / "drift_over_progress.png")
+        sections.append(
+            Section(
+                "Drift over training",
+                "drift_over_progress.png",
+                f"The temporally-aware drift at several training progresses (horizon N = {num_updates} updates).",
+            )
+        )
+    return sections
+
+
+def lpg_sections(rule: Rule, meta_params: Any, label: str, out: Path, num_updates: int = 1000) -> list[Section]:
+    """π̂ and ŷ of an LPG / TA-LPG rule along the synthetic trajectory of :mod:`metalearn.analysis.lpg`."""
+    progresses = (0.0, 0.5, 1.0) if rule.kwargs.get("temporal") else (0.0,)
+    targets = lpg.lpg_targets(rule, meta_params, progresses=progresses, num_updates=num_updates)
+    save_figure(lpg.lpg_figure(targets, label), out / "lpg_targets.png")
+    rewards = ", ".join(f"{r:+g} at step {t}" for t, r in lpg.DEFAULT_REWARDS.items())
+    over = f" at training progresses {', '.join(f'{p:g}' for p in progresses)}" if len(progresses) > 1 else ""
+    caption = (
+        f"The rule's targets{over} along a synthetic rollout of one environment: rewards {rewards}, episodes "
+        f"ending after steps {' and '.join(str(d) for d in lpg.DEFAULT_DONES)}; π(a|s) = 0.5 and uniform "
+        "predictions y at every step, so every change is the rule's response to rewards and episode ends. "
+        "The agent ascends π̂·log π(a|s) (π̂ > 0 reinforces the action taken) and pulls y(s) towards ŷ."
+    )
+    return [Section("Targets along a trajectory", "lpg_targets.png", caption)]
+
+
+def rule_sections(rule: Rule, meta_params: Any, label: str, out: Path, num_updates: int = 1000) -> list[Section]:
+    """The standard pictures for any rule: optimizer, drift or LPG pictures, or none (said so)."""
+    if rule.optimizer is not None:
+        return optimizer_sections(label, rule.optimizer(meta_params), out)
+    if drifts.is_drift_rule(rule):
+        return drift_sections(rule, meta_params, label, out, num_updates)
+    if lpg.is_lpg_rule(rule):
+        return lpg_sections(rule, meta_params, label, out, num_updates)
+    return []
+
+
+# -------------------------------------------------------------------- report
+def _markdown(title: str, intro: list[str], sections: list[Section], rule_note: str = "") -> str:
+    lines = [f"# {title}", "", *intro, ""]
+    for s in sections:
+        lines += [f"## {s.heading}", "", f"![{s.heading}]({s.image})", "", s.caption, ""]
+    if rule_note:
+        lines += [rule_note, ""]
+    return "\n".join(lines)
+
+
+def _rule_line(rule: Rule, manifest: dict | None = None) -> str:
+    kwargs = ", ".join(f"{k}={v}" for k, v in rule.kwargs.items()) or "no hyper-parameters"
+    extra = ""
+    if manifest:
+        extra = "".join(
+            f", {k} {manifest[k]:.4g}" if isinstance(manifest[k], float) else f", {k} {manifest[k]}"
+            for k in ("generation", "fitness")
+            if k in manifest
+        )
+    return f"Rule `{rule.name}` ({kwargs}{extra})."
+
+
+def _no_pictures_note(rule: Rule) -> str:
+    return (
+        f"No standard pictures for rule `{rule.name}`: it is neither an optimizer, a drift objective "
+        f"({', '.join(drifts.drift_rules())}) nor an LPG objective ({', '.join(lpg.LPG_RULES)})."
+    )
+
+
+def _num_updates(config: dict) -> int:
+    """The first task's horizon N (temporally-aware rules read log N); the default if the config cannot say."""
+    from metalearn.meta import MetaConfig
+
+    try:
+        return int(MetaConfig.from_dict(config["config"]).tasks[0].resolve()[2].num_updates)
+    except (KeyError, TypeError, ValueError):  # an older or foreign config: the pictures still work
+        return DEFAULT_NUM_UPDATES
+
+
+def analyze_run(run_dir: Path, out: Path, num_updates: int | None = None) -> Path:
+    """Fitness, held-out evaluations and the mean rule's pictures of a meta-training run."""
+    from metalearn.rules import load_rule
+
+    record = runs.read_run(run_dir)
+    name = record.config.get("name", run_dir.name)
+    sections, intro = [], [f"Run directory `{run_dir}` (experiment `{name}`)."]
+    if record.metrics:
+        save_figure(runs.fitness_figure(record.metrics, name), out / "fitness_curves.png")
+        c = runs.fitness_curves(record.metrics)
+        intro.append(
+            f"{len(record.metrics)} generations; population mean fitness {c['mean'][0]:.3f} → {c['mean'][-1]:.3f}, "
+            f"best member {np.nanmax(c['best']):.3f}."
+        )
+        sections.append(
+            Section("Fitness", "fitness_curves.png", "Population best, mean and median fitness per generation.")
+        )
+    else:
+        intro.append("No generations logged yet (metrics.jsonl is empty).")
+    if record.evals:
+        save_figure(runs.eval_figure(record.evals, name), out / "held_out_evals.png")
+        sections.append(
+            Section(
+                "Held-out evaluations",
+                "held_out_evals.png",
+                "The search distribution's mean rule trained on held-out seeds (and held-out tasks), mean ± s.e. over "
+                "seeds; generation 0 is the starting rule.",
+            )
+        )
+    rule_file = run_dir / "rules" / "mean.npz"
+    note = ""
+    if rule_file.is_file():
+        rule, meta_params, manifest = load_rule(rule_file)
+        intro.append(f"{_rule_line(rule, manifest)} Pictures below are of `rules/mean.npz`.")
+        n = _num_updates(record.config) if num_updates is None else num_updates
+        rule_secs = rule_sections(rule, meta_params, f"{rule.name} (mean)", out, n)
+        sections += rule_secs
+        note = "" if rule_secs else _no_pictures_note(rule)
+    else:
+        intro.append("No `rules/mean.npz` yet (the run has not finished): no rule pictures.")
+    return _write(out, _markdown(f"Analysis: {name}", intro, sections, note))
+
+
+def analyze_rule(
+    rule: Rule,
+    meta_params: Any,
+    label: str,
+    out: Path,
+    manifest: dict | None = None,
+    num_updates: int | None = None,
+) -> Path:
+    """The pictures of one rule (``num_updates``: the horizon N shown to temporally-aware rules)."""
+    sections = rule_sections(rule, meta_params, label, out, num_updates or DEFAULT_NUM_UPDATES)
+    note = "" if sections else _no_pictures_note(rule)
+    return _write(out, _markdown(f"Analysis: {label}", [_rule_line(rule, manifest)], sections, note))
+
+
+def analyze_comparison(results: Path, out: Path) -> Path:
+    """Per-seed comparison of a ``compare_rules.py`` results file (or its folder)."""
+    per_seed = runs.read_comparison(results)  # validates the file first
+    summaries = runs.compare(per_seed)
+    meta = json.loads((results if results.is_file() else results / "results.json").read_text())
+    title = f"{meta.get('env', '?')} ({meta.get('preset', '?')})"
+    save_figure(runs.comparison_figure(per_seed, title=title), out / "comparison.png")
+    intro = [
+        f"Per-seed final returns from `{results}`: mean ± standard error, the mean's and the interquartile mean's "
+        "(IQM: mean of the middle 50% of seeds) 95% percentile-bootstrap confidence intervals "
+        "(2000 resamples, seed 0).",
+        "",
+        runs.comparison_table(summaries),
+    ]
+    section = Section("Per-seed results", "comparison.png", "Each seed (grey), the mean and the IQM with 95% CIs.")
+    return _write(out, _markdown(f"Comparison: {title}", intro, [section]))
+
+
+def _write(out: Path, text: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / REPORT
+    path.write_text(text)
+    return path
+
+
+def analyze(target: str | Path, out: str | Path | None = None, num_updates: int | None = None) -> Path:
+    """Writes the pictures of ``target`` and ``analysis.md`` (see the module docstring); returns the report's path.
+
+    ``num_updates``: the training horizon N that temporally-aware rules (TA-LPO,
+    TA-LPG) are shown; by default a run's first task's, else 1000. A rule file
+    does not record it: pass the horizon the rule was meta-trained at.
+    """
+    from metalearn.rules import load_rule, published_rule
+
+    if num_updates is not None and not (isinstance(num_updates, int) and num_updates >= 1):
+        raise ValueError(f"num_updates={num_updates!r} is invalid; allowed: an integer >= 1")
+    text = str(target)
+    if text.startswith("published:"):
+        name = text.removeprefix("published:")
+        rule, meta_params = published_rule(name)
+        out_dir = Path(out) if out else Path(f"published_{name}_analysis")
+        return analyze_rule(rule, meta_params, f"OPEN (published {name})", out_dir)
+    path = Path(target)
+    if path.is_dir():
+        if runs.is_run_dir(path):
+            return analyze_run(path, Path(out) if out else path, num_updates)
+        if (path / "results.json").is_file():
+            return analyze_comparison(path, Path(out) if out else path)
+        raise ValueError(f"{path}: a directory with neither config.json nor results.json; allowed: {allowed_targets()}")
+    if path.is_file():
+        out_dir = Path(out) if out else path.parent / f"{path.stem}_analysis"
+        if path.suffix == ".npz":
+            rule, meta_params, manifest = load_rule(path)  # fails clearly on corrupt / foreign files
+            return analyze_rule(rule, meta_params, f"{rule.name} ({path.name})", out_dir, manifest, num_updates)
+        if path.suffix == ".npy":
+            rule, meta_params = published_rule(str(path))
+            return analyze_rule(rule, meta_params, f"OPEN ({path.name})", out_dir)
+        if path.suffix == ".json":
+            return analyze_comparison(path, Path(out) if out else path.parent)
+        raise ValueError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; allowed: {allowed_targets()}")
+    raise ValueError(f"{target}: no such file or directory; allowed: {allowed_targets()}")
