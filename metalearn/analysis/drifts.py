@@ -137,7 +137,7 @@ def drift_figure(
     vmax = max(float(np.max(s.values)) for s in surfaces.values()) if shared_scale else None
     for col, (label, s) in enumerate(surfaces.items()):
         _heatmap(fig, axes[0, col], s, vmax, label)
-        _slices(axes[1, col], s, advantages, f"{label}: slices at fixed A")
+        _slices(axes[1, col], s, advantages, "slices at fixed A")  # the column's label is on the heatmap above
         if shared_scale:
             axes[1, col].set_ylim(-0.02 * vmax, 1.25 * vmax)  # headroom for the legend
     fig.suptitle("drift f(r, A) ≥ 0: the penalty on moving the policy (zero and flat at r = 1)")
@@ -166,7 +166,8 @@ def drift_progress_figure(
         if col:
             axes[0, col].set_ylabel("")
         axes[0, col].set_xlabel("ratio r")
-    fig.colorbar(mesh, ax=axes[0, :], label="drift f(r, A)", shrink=0.9)
+    # An inset colour bar beside the last heatmap: attached to the whole row it would leave a wide gap.
+    fig.colorbar(mesh, cax=axes[0, -1].inset_axes((1.06, 0.0, 0.06, 1.0)), label="drift f(r, A)")
     cmap = matplotlib.colormaps["viridis"]
     gs = axes[1, 0].get_gridspec()
     for ax in axes[1]:

@@ -173,5 +173,5 @@ def lpg_figure(t: LpgTargets, title: str = "") -> Figure:
     # An inset colour bar, beside the bottom panel like the legends above, so the three x axes stay aligned.
     fig.colorbar(mesh, cax=bottom.inset_axes((1.02, 0.0, 0.025, 1.0)), label=f"ŷ_t{at}")
     horizon = f", horizon N = {t.num_updates}" if t.temporal else ""
-    fig.suptitle(f"{title}: targets along a trajectory (read backwards, reset at episode ends{horizon})".lstrip(": "))
+    fig.suptitle(f"{title}: targets along a trajectory\n(read backwards, reset at episode ends{horizon})".lstrip(": "))
     return fig

@@ -113,7 +113,9 @@ def drift_sections(rule: Rule, meta_params: Any, label: str, out: Path, num_upda
     from metalearn.rules import make_rule
 
     ppo = make_rule("ppo_clip")
-    surfaces = {label: drifts.drift_surface(rule, meta_params, num_updates=num_updates)}
+    temporal = bool(rule.kwargs.get("temporal"))
+    shown = f"{label}, progress 0" if temporal else label
+    surfaces = {shown: drifts.drift_surface(rule, meta_params, num_updates=num_updates)}
     if rule.name != "ppo_clip":
         surfaces["ppo_clip (reference)"] = drifts.drift_surface(ppo, {}, num_updates=num_updates)
     save_figure(drifts.drift_figure(surfaces), out / "drift.png")
@@ -125,7 +127,7 @@ def drift_sections(rule: Rule, meta_params: Any, label: str, out: Path, num_upda
             "(bottom), on one colour scale; PPO-clip for reference. At progress 0 for temporally-aware rules.",
         )
     ]
-    if rule.kwargs.get("temporal"):
+    if temporal:
         over = drifts.drift_over_progress(rule, meta_params, num_updates=num_updates)
         save_figure(drifts.drift_progress_figure(over, label), out / "drift_over_progress.png")
         sections.append(
@@ -256,9 +258,14 @@ def analyze_rule(
     num_updates: int | None = None,
 ) -> Path:
     """The pictures of one rule (``num_updates``: the horizon N shown to temporally-aware rules)."""
-    sections = rule_sections(rule, meta_params, label, out, num_updates or DEFAULT_NUM_UPDATES)
+    n = num_updates or DEFAULT_NUM_UPDATES
+    sections = rule_sections(rule, meta_params, label, out, n)
     note = "" if sections else _no_pictures_note(rule)
-    return _write(out, _markdown(f"Analysis: {label}", [_rule_line(rule, manifest)], sections, note))
+    intro = [_rule_line(rule, manifest)]
+    if rule.kwargs.get("temporal"):
+        how = "" if num_updates else " (the default: a rule file does not record it; pass `--num-updates N`)"
+        intro.append(f"Temporally-aware: it reads training progress and log N, shown at horizon N = {n} updates{how}.")
+    return _write(out, _markdown(f"Analysis: {label}", intro, sections, note))
 
 
 def analyze_comparison(results: Path, out: Path) -> Path:
@@ -267,6 +274,9 @@ def analyze_comparison(results: Path, out: Path) -> Path:
     summaries = runs.compare(per_seed)
     meta = json.loads((results if results.is_file() else results / "results.json").read_text())
     title = f"{meta.get('env', '?')} ({meta.get('preset', '?')})"
+    budgets = {r.get("config", {}).get("total_timesteps") for r in meta["runs"] if isinstance(r.get("config"), dict)}
+    if len(budgets) == 1 and None not in budgets:  # one inner budget for every method: say which
+        title += f", {budgets.pop():,} steps"
     save_figure(runs.comparison_figure(per_seed, title=title), out / "comparison.png")
     intro = [
         f"Per-seed final returns from `{results}`: mean ± standard error, the mean's and the interquartile mean's "
