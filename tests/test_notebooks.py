@@ -53,7 +53,6 @@ def test_notebooks_exist_and_are_stripped():
 )
 def test_notebook_runs(path, kernel_path, monkeypatch, tmp_path):
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_path))
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     monkeypatch.chdir(tmp_path)  # anything written to the working directory by mistake lands here
     book = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
