@@ -114,7 +114,7 @@ def drift_sections(rule: Rule, meta_params: Any, label: str, out: Path, num_upda
 
     ppo = make_rule("ppo_clip")
     temporal = bool(rule.kwargs.get("temporal"))
-    shown = f"{label}, progress 0" if temporal else label
+    shown = f"{label}\nat progress 0" if temporal else label
     surfaces = {shown: drifts.drift_surface(rule, meta_params, num_updates=num_updates)}
     if rule.name != "ppo_clip":
         surfaces["ppo_clip (reference)"] = drifts.drift_surface(ppo, {}, num_updates=num_updates)
