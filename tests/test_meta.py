@@ -84,7 +84,7 @@ def test_diverged_members_get_the_worst_fitness():
     state = trainer.init()
     population, _ = trainer.strategy.ask(jax.random.split(state.key, 4)[1], state.es_state)
     state, metrics = trainer.generation(state)
-    _, diverged, _ = trainer.evaluate_population(population, jax.random.split(jax.random.PRNGKey(0), 4)[2])
+    diverged = trainer.evaluate_population(population, jax.random.split(jax.random.PRNGKey(0), 4)[2]).diverged
     assert int(metrics["nan_count"]) >= 1
     assert np.isfinite(np.asarray(metrics["mean_fitness"]))  # statistics over healthy members only
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(trainer.mean_params(state)))

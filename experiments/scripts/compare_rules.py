@@ -8,7 +8,8 @@ SPEC: {"preset": "breakout", "seeds": 16, "set": ["total_timesteps=5e5"],
                 {"label": "DPO", "rule": "dpo"},  # + optional "kwargs": {...}; init(PRNGKey(0))
                 {"label": "my rule", "rule_file": "runs/x/rules/mean.npz"}]}
 
-Every run uses the same seeds. Writes OUT_DIR/results.json (per run: final
+Optional "env_kwargs" replace the preset's (e.g. {"level": "dense"} for a
+gridworld preset). Every run uses the same seeds. Writes OUT_DIR/results.json (per run: final
 return mean ± s.e., per-seed values, wall seconds, mean learning curve) and
 OUT_DIR/curves.png (mean ± s.e. over seeds against environment steps).
 """
@@ -33,9 +34,10 @@ from metalearn.rules import load_rule, make_rule, published_rule
 def run(spec: dict, out: Path) -> dict:
     preset = get_preset(spec["preset"])
     base = apply_overrides(preset.config, spec.get("set", []))
-    env = make_env(preset.env, **preset.env_kwargs)
+    env = make_env(preset.env, **spec.get("env_kwargs", preset.env_kwargs))
     seeds = jax.random.split(jax.random.PRNGKey(spec.get("seed", 0)), spec["seeds"])
-    results = {"preset": spec["preset"], "env": env.spec.name, "seeds": spec["seeds"], "runs": []}
+    env_name = env.spec.name + "".join(f" {k}={v}" for k, v in spec.get("env_kwargs", {}).items())
+    results = {"preset": spec["preset"], "env": env_name, "seeds": spec["seeds"], "runs": []}
     for r in spec["runs"]:
         config = apply_overrides(base, r.get("set", []))
         rule, meta_params = None, None

@@ -15,6 +15,10 @@
 * ``cartpole-lpg``: an agent for LPG-style objectives (GROOVE's agent shape:
   20-step rollouts, one Adam step each, a prediction head of size 8, no
   value loss).
+* ``gridworld-lpg``, ``gridworld-a2c``: the same LPG agent, and the tuned A2C
+  agent GROOVE measures regret against, on gridworld levels (GROOVE's
+  ``small`` lifetime: 250 updates of 20-step rollouts). Their env is the
+  ``dense`` level; a curriculum swaps in its own levels.
 """
 
 from __future__ import annotations
@@ -131,6 +135,42 @@ PRESETS: dict[str, Preset] = {
             aux_head_dim=8,
         ),
         description="an LPG agent on CartPole (GROOVE's shape: 20-step rollouts, one update each, y of size 8)",
+    ),
+    "gridworld-lpg": Preset(
+        "GridWorld",
+        TrainConfig(
+            total_timesteps=80_000,
+            num_envs=16,
+            num_steps=20,
+            update_epochs=1,
+            num_minibatches=1,
+            lr=1e-3,
+            anneal_lr=False,
+            vf_coef=0.0,
+            ent_coef=0.01,
+            aux_head_dim=8,
+            final_window=25,
+        ),
+        description="an LPG agent on gridworld levels, 250 updates of 16 envs x 20 steps",
+    ),
+    "gridworld-a2c": Preset(
+        "GridWorld",
+        TrainConfig(
+            algorithm="a2c",
+            total_timesteps=80_000,
+            num_envs=16,
+            num_steps=20,
+            update_epochs=1,
+            num_minibatches=1,
+            lr=3e-3,
+            anneal_lr=False,
+            gae_lambda=0.95,
+            clip_value=False,
+            ent_coef=0.01,
+            normalize_advantages=False,
+            final_window=25,
+        ),
+        description="A2C on gridworld levels (GROOVE's regret baseline), 250 updates of 16 envs x 20 steps",
     ),
 }
 

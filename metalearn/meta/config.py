@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from metalearn.curriculum.config import CurriculumConfig
 from metalearn.es import StrategyConfig
 from metalearn.inner import TrainConfig, get_preset
 from metalearn.overrides import apply_overrides
@@ -51,7 +52,11 @@ class TaskConfig:
 
     @property
     def name(self) -> str:
-        return self.preset if self.env is None else f"{self.preset}@{self.env}"
+        """``preset``, ``preset@env``, plus ``[k=v,...]`` when ``env_kwargs`` are given (e.g. a level)."""
+        name = self.preset if self.env is None else f"{self.preset}@{self.env}"
+        if self.env_kwargs:
+            name += "[" + ",".join(f"{k}={v}" for k, v in self.env_kwargs.items()) + "]"
+        return name
 
     def resolve(self) -> tuple[str, dict[str, Any], TrainConfig]:
         """(env name, env kwargs, inner TrainConfig)."""
@@ -80,12 +85,17 @@ class MetaConfig:
     by its ``reference_return`` when set). Every ``eval_every`` generations the
     mean rule is trained on ``eval_seeds`` held-out seeds on the tasks and on
     ``held_out_tasks``.
+
+    ``curriculum`` (optional, :class:`CurriculumConfig`) trains the one task
+    on gridworld levels chosen each generation (domain randomisation or
+    GROOVE's regret-prioritised buffer) instead of its fixed env.
     """
 
     rule: RuleConfig = dataclasses.field(default_factory=RuleConfig)
     strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
     tasks: tuple[TaskConfig, ...] = (TaskConfig("cartpole"),)
     held_out_tasks: tuple[TaskConfig, ...] = ()
+    curriculum: CurriculumConfig | None = None
     generations: int = 50
     seeds_per_member: int = 1
     fitness: str = "final_return"
@@ -118,6 +128,15 @@ class MetaConfig:
             raise bad("fitness", " | ".join(FITNESS_STATS))
         if self.fitness == "eval_return" and any(t.resolve()[2].eval_envs == 0 for t in self.tasks):
             raise ValueError("fitness='eval_return' needs every task's train.eval_envs >= 1")
+        names = [t.name for t in (*self.tasks, *self.held_out_tasks)]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"task names {dup} appear more than once; allowed: each task and held-out task once")
+        if self.curriculum is not None and len(self.tasks) != 1:
+            raise ValueError(
+                f"curriculum with {len(self.tasks)} tasks; allowed: exactly one (GridWorld) task, whose levels "
+                "the curriculum picks (put other envs in held_out_tasks)"
+            )
 
     # ------------------------------------------------------------ dict / YAML
     def to_dict(self) -> dict[str, Any]:
@@ -133,6 +152,9 @@ class MetaConfig:
         if "strategy" in d:
             _check_keys("strategy.", d["strategy"], StrategyConfig)
             d["strategy"] = StrategyConfig(**d["strategy"])
+        if d.get("curriculum") is not None:
+            _check_keys("curriculum.", d["curriculum"], CurriculumConfig)
+            d["curriculum"] = CurriculumConfig(**d["curriculum"])
         for field in ("tasks", "held_out_tasks"):
             if field in d:
                 if not isinstance(d[field], list | tuple):
@@ -145,6 +167,8 @@ class MetaConfig:
     def search_hash(self) -> str:
         """Hash of everything that determines the search (see ``_NOT_HASHED``)."""
         d = {k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED}
+        if d["curriculum"] is None:
+            del d["curriculum"]  # runs from before curricula existed keep their hash
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

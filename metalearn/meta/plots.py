@@ -1,4 +1,4 @@
-"""The fitness plot of a meta-training run."""
+"""The plots of a meta-training run: fitness, and the levels of a curriculum."""
 
 from __future__ import annotations
 
@@ -45,6 +45,68 @@ def plot_fitness(path: Path, rows: list[dict[str, Any]], evals: list[dict[str, A
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_levels(path: Path, rows: list[dict[str, Any]], buffer: Any, title: str) -> None:
+    """A curriculum run's levels: their scores, what they look like, and (GROOVE) the final buffer.
+
+    ``rows`` are metrics rows with a ``curriculum`` entry; ``buffer`` the final
+    PLRState, or ``()`` for domain randomisation.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = [r for r in rows if "curriculum" in r]
+    has_buffer = bool(buffer != ())
+    fig, axes = plt.subplots(1, 3 if has_buffer else 2, figsize=(13 if has_buffer else 9, 3.8), dpi=120)
+    g = np.array([r["generation"] for r in rows])
+    c = {k: np.array([r["curriculum"][k] for r in rows], float) for k in rows[0]["curriculum"]} if rows else {}
+
+    ax = axes[0]
+    if rows:
+        ax.plot(g, c["batch_score"], color="C0", lw=1, label="levels trained on (mean)")
+        if "buffer_score_q" in c:
+            q = c["buffer_score_q"]
+            ax.fill_between(g, q[:, 0], q[:, 2], color="C1", alpha=0.25, label="buffer, 10–90th percentile")
+            ax.plot(g, q[:, 1], color="C1", lw=2, label="buffer, median")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("level score (e.g. regret, return units)")
+    ax.set_title(f"{title}: level scores")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+    ax = axes[1]
+    if rows:
+        ax.plot(g, c["grid_size"], color="C0", label="grid cells")
+        ax.plot(g, c["walls"], color="C2", label="walls")
+        ax.set_ylabel("cells per level (mean over the generation's levels)")
+        twin = ax.twinx()
+        twin.plot(g, c["objects"], color="C3", label="objects")
+        twin.plot(g, c["replayed"], color="C4", ls="--", label="fraction replayed")
+        twin.set_ylabel("objects per level / fraction replayed")
+        lines = ax.get_lines() + twin.get_lines()
+        ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="upper left")
+    ax.set_xlabel("generation")
+    ax.set_title("levels trained on")
+    ax.grid(alpha=0.3)
+
+    if has_buffer:
+        ax = axes[2]
+        valid = np.asarray(buffer.valid)
+        cells = np.asarray(buffer.levels.height * buffer.levels.width)[valid]
+        objects = np.asarray(buffer.levels.obj_active).sum(-1)[valid]
+        sc = ax.scatter(cells, np.asarray(buffer.scores)[valid], c=objects, cmap="viridis", s=18)
+        fig.colorbar(sc, ax=ax, label="objects")
+        ax.set_xlabel("grid cells")
+        ax.set_ylabel("score")
+        ax.set_title(f"final buffer ({int(valid.sum())} levels)")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

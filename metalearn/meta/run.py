@@ -7,6 +7,7 @@ A run directory holds::
     eval.jsonl           the mean rule on held-out seeds (and tasks), every eval_every generations
     checkpoints/         MetaState as arrays + JSON (see checkpoint.py)
     fitness.png          population fitness and held-out evaluations over generations
+    levels.png           with a curriculum: the levels trained on and the level buffer over generations
     rules/mean.npz       the search distribution's centre, a standalone rule file
     rules/best.npz       the best member seen
     result.json          final summary
@@ -190,6 +191,8 @@ def _loop(trainer: MetaTrainer, state, run_dir: Path, progress: bool) -> Path:
             "seconds": seconds,
             "task_fitness": dict(zip(names, np.asarray(metrics["task_fitness"]).tolist(), strict=True)),
         }
+        if "curriculum" in metrics:
+            row["curriculum"] = {k: np.asarray(v).tolist() for k, v in metrics["curriculum"].items()}
         if _is_main():
             append_jsonl(run_dir / "metrics.jsonl", [row])
         loggers.log(row, generation)
@@ -209,7 +212,7 @@ def _loop(trainer: MetaTrainer, state, run_dir: Path, progress: bool) -> Path:
 
 
 def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
-    from metalearn.meta.plots import plot_fitness
+    from metalearn.meta.plots import plot_fitness, plot_levels
 
     config = trainer.config
     generation = int(state.generation)
@@ -227,6 +230,8 @@ def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
     rows = read_jsonl(run_dir / "metrics.jsonl")
     evals = read_jsonl(run_dir / "eval.jsonl") if (run_dir / "eval.jsonl").is_file() else []
     plot_fitness(run_dir / "fitness.png", rows, evals, f"{config.rule.name} · {config.strategy.name}")
+    if config.curriculum is not None:
+        plot_levels(run_dir / "levels.png", rows, jax.device_get(state.levels), f"{config.curriculum.kind} curriculum")
     write_json(
         run_dir / "result.json",
         {

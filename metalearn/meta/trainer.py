@@ -8,6 +8,12 @@ a ``jax.sharding.Mesh`` — across processes too after
 process ends a generation with the same state. A member whose training
 diverged, or whose fitness is not finite, gets a fitness below every healthy
 member's, so the update never sees a NaN.
+
+With a ``curriculum`` the one task runs on gridworld levels chosen per
+generation (``levels_per_generation`` of them, every member on all of them):
+fresh random levels (``dr``), or levels from a PLR buffer scored after the
+evaluation (``groove``; the buffer is part of :class:`MetaState`, so it is
+checkpointed and a resumed run continues exactly).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from metalearn.envs import make_env
+from metalearn.curriculum import plr, scores
+from metalearn.envs import make_env, resolve_env_name
+from metalearn.envs.gridworld import random_level
 from metalearn.es import make_strategy
 from metalearn.inner import Trainer, TrainResult
 from metalearn.meta.config import MetaConfig, TaskConfig
@@ -32,12 +40,33 @@ class MetaState(NamedTuple):
     generation: jax.Array  # () int32, generations done
     best_fitness: jax.Array  # () best healthy member fitness so far (−inf before any)
     best_params: Any  # that member's meta-parameters
+    levels: Any = ()  # the curriculum's PLRState (groove); () without a level buffer
+
+
+class Evaluation(NamedTuple):
+    """A population's evaluation; N members, T tasks, L curriculum levels.
+
+    fitness: (N,) mean over tasks; diverged: (N,) bool; per_task: (T, N).
+    level_return, level_value_loss: (N, L) the fitness statistic (raw) and the
+      final value loss on each curriculum level, averaged over seeds; (N, 0)
+      without a curriculum.
+    """
+
+    fitness: jax.Array
+    diverged: jax.Array
+    per_task: jax.Array
+    level_return: jax.Array
+    level_value_loss: jax.Array
 
 
 class _Task(NamedTuple):
     name: str
     trainer: Trainer
     reference: float | None
+
+
+def _final_value_loss(result: TrainResult, window: int) -> jax.Array:
+    return result.metrics.value_loss[..., -window:].mean(-1)
 
 
 def _statistic(result: TrainResult, name: str) -> jax.Array:
@@ -56,7 +85,9 @@ class MetaTrainer:
         self.rule = make_rule(config.rule.name, **config.rule.kwargs)
         self.initial_mean = self.rule.init(jax.random.PRNGKey(config.seed))
         self.strategy = make_strategy(config.strategy, self.initial_mean)
-        self.tasks = [self._task(t) for t in config.tasks]
+        self.curriculum = config.curriculum
+        self.tasks = [self._task(t, curriculum=self.curriculum is not None) for t in config.tasks]
+        self.baseline = self._baseline() if self.curriculum is not None and self.curriculum.score == "regret" else None
         self.held_out = [self._task(t) for t in config.held_out_tasks]
         devices = jax.devices() if devices is None else devices
         n = config.strategy.population_size
@@ -72,12 +103,23 @@ class MetaTrainer:
         self.evaluate_rule = jax.jit(self._evaluate_rule, out_shardings=self._replicated)
         self.init = jax.jit(self._init, out_shardings=self._replicated)
 
-    def _task(self, task: TaskConfig) -> _Task:
+    def _task(self, task: TaskConfig, curriculum: bool = False) -> _Task:
         env_name, env_kwargs, train_config = task.resolve()
-        trainer = Trainer(
-            make_env(env_name, **env_kwargs), train_config, optimizer=self.rule.optimizer, objective=self.rule.objective
-        )
+        if curriculum:
+            if resolve_env_name(env_name) != "GridWorld":
+                raise ValueError(
+                    f"curriculum: task {task.name} runs on {env_name!r}; a curriculum needs a GridWorld task "
+                    "(e.g. preset gridworld-lpg)"
+                )
+            # The env's padded sizes are the level distribution's; its levels come from the curriculum.
+            env_kwargs = {**env_kwargs, "level": random_level(jax.random.PRNGKey(0), self.curriculum.distribution)}
+        env = make_env(env_name, **env_kwargs)
+        trainer = Trainer(env, train_config, optimizer=self.rule.optimizer, objective=self.rule.objective)
         return _Task(task.name, trainer, task.reference_return)
+
+    def _baseline(self) -> Trainer:
+        """The hand-designed agent whose return on a level regret is measured against."""
+        return Trainer(self.tasks[0].trainer.base_env, self.curriculum.baseline_config())
 
     # ------------------------------------------------------------------ state
     def _init(self) -> MetaState:
@@ -89,10 +131,16 @@ class MetaTrainer:
             generation=jnp.zeros((), jnp.int32),
             best_fitness=jnp.asarray(-jnp.inf, jnp.float32),
             best_params=self.initial_mean,
+            levels=self._level_buffer(),
         )
         # Strong types everywhere, as a generation returns them: otherwise the second
         # generation would compile again (evosax initialises some leaves weakly typed).
         return jax.tree.map(lambda x: jnp.asarray(x, dtype=x.dtype), state)
+
+    def _level_buffer(self) -> Any:
+        if self.curriculum is None or self.curriculum.kind != "groove":
+            return ()
+        return plr.init(self.curriculum.plr(), self.tasks[0].trainer.base_env.default_params)
 
     def mean_params(self, state: MetaState) -> Any:
         """The search distribution's centre (for population-based strategies, the best member)."""
@@ -103,27 +151,59 @@ class MetaTrainer:
         stat = _statistic(results, self.config.fitness)
         return stat / task.reference if task.reference else stat
 
-    def evaluate_population(self, population: Any, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """Trains every member on every task and seed.
-
-        Returns fitness (N,), diverged (N,) bool, and per-task fitness (T, N).
-        """
+    def evaluate_population(self, population: Any, key: jax.Array, levels: Any = None) -> Evaluation:
+        """Trains every member on every task and seed (and curriculum level: leaves of ``levels`` are (L, ...))."""
         population = jax.lax.with_sharding_constraint(population, self._sharded)
+        n = jax.tree.leaves(population)[0].shape[0]
         per_task, diverged = [], None
+        level_return = level_value_loss = jnp.zeros((n, 0), jnp.float32)
         for t, task in enumerate(self.tasks):
             seeds = jax.random.split(jax.random.fold_in(key, t), self.config.seeds_per_member)
-            train = jax.vmap(jax.vmap(task.trainer.train, in_axes=(None, 0)), in_axes=(0, None))
-            results = train(population, seeds)  # leaves (N, S, ...)
-            per_task.append(self._fitness(task, results).mean(axis=1))
-            bad = results.diverged.any(axis=1)
+            train = jax.vmap(task.trainer.train, in_axes=(None, 0, None))  # seeds
+            if levels is not None:
+                train = jax.vmap(train, in_axes=(None, None, 0))  # levels
+            results = jax.vmap(train, in_axes=(0, None, None))(population, seeds, levels)  # (N, [L,] S, ...)
+            stat = self._fitness(task, results)
+            per_task.append(stat.reshape(n, -1).mean(axis=1))
+            bad = results.diverged.reshape(n, -1).any(axis=1)
             diverged = bad if diverged is None else diverged | bad
+            if levels is not None:
+                level_return = _statistic(results, self.config.fitness).mean(axis=-1)
+                level_value_loss = _final_value_loss(results, task.trainer.config.final_window).mean(axis=-1)
         per_task = jnp.stack(per_task)
-        return per_task.mean(axis=0), diverged, per_task
+        return Evaluation(per_task.mean(axis=0), diverged, per_task, level_return, level_value_loss)
+
+    # ------------------------------------------------------------ curriculum
+    def _next_levels(self, key: jax.Array, buffer: Any) -> tuple[plr.LevelBatch | None, Any]:
+        c = self.curriculum
+        if c is None:
+            return None, buffer
+        new_level = lambda k: random_level(k, c.distribution)
+        if c.kind == "dr":
+            keys = jax.random.split(key, c.levels_per_generation)
+            n = c.levels_per_generation
+            return plr.LevelBatch(jax.vmap(new_level)(keys), -jnp.ones((n,), jnp.int32), jnp.zeros((n,), bool)), buffer
+        return plr.next_levels(key, buffer, c.plr(), c.levels_per_generation, new_level)
+
+    def level_scores(self, key: jax.Array, levels: Any, evaluation: Evaluation, healthy: jax.Array) -> jax.Array:
+        """(L,) the curriculum's score of each level after the population was evaluated on it."""
+        c = self.curriculum
+        if c.score == "random":
+            return scores.random(key, c.levels_per_generation)
+        if c.score == "value_loss":
+            return scores.value_loss(evaluation.level_value_loss, healthy)
+        seeds = jax.random.split(jax.random.fold_in(key, 0), self.config.seeds_per_member)  # the members' seeds
+        train = jax.vmap(jax.vmap(self.baseline.train, in_axes=(None, 0, None)), in_axes=(None, None, 0))
+        baseline = _statistic(train(None, seeds, levels), self.config.fitness).mean(axis=-1)  # (L,)
+        return scores.regret(baseline, evaluation.level_return, healthy)
 
     def _generation(self, state: MetaState) -> tuple[MetaState, dict[str, jax.Array]]:
         key, k_ask, k_eval, k_tell = jax.random.split(state.key, 4)
         population, es_state = self.strategy.ask(k_ask, state.es_state)
-        raw, diverged, per_task = self.evaluate_population(population, k_eval)
+        # The level stream folds out of the evaluation key, leaving runs without a curriculum unchanged.
+        batch, buffer = self._next_levels(jax.random.fold_in(k_eval, 1_000_003), state.levels)
+        evaluation = self.evaluate_population(population, k_eval, None if batch is None else batch.levels)
+        raw, diverged, per_task = evaluation.fitness, evaluation.diverged, evaluation.per_task
         healthy = ~diverged & jnp.isfinite(raw)
         lowest = jnp.min(jnp.where(healthy, raw, jnp.inf))
         lowest = jnp.where(jnp.isfinite(lowest), lowest, 0.0)
@@ -145,18 +225,48 @@ class MetaTrainer:
             "task_fitness": jnp.nanmean(jnp.where(healthy, per_task, jnp.nan), axis=1),
             "fitness": raw,
         }
+        if batch is not None:
+            level_scores = self.level_scores(k_eval, batch.levels, evaluation, healthy)
+            if self.curriculum.kind == "groove":
+                buffer = plr.record_scores(buffer, batch, level_scores)
+            metrics["curriculum"] = self._curriculum_metrics(batch, level_scores, evaluation, healthy, buffer)
         new_state = MetaState(
             es_state=es_state,
             key=key,
             generation=state.generation + 1,
             best_fitness=jnp.maximum(state.best_fitness, candidate[i]),
             best_params=best_params,
+            levels=buffer,
         )
         return new_state, metrics
+
+    def _curriculum_metrics(self, batch, level_scores, evaluation, healthy, buffer) -> dict[str, jax.Array]:
+        """What the curriculum did this generation (for metrics.jsonl and levels.png)."""
+        lv = batch.levels
+        out = {
+            "batch_score": jnp.nanmean(level_scores),
+            "batch_return": jnp.nanmean(jnp.where(healthy[:, None], evaluation.level_return, jnp.nan)),
+            "replayed": jnp.mean(batch.replayed.astype(jnp.float32)),
+            "grid_size": jnp.mean((lv.height * lv.width).astype(jnp.float32)),
+            "objects": jnp.mean(lv.obj_active.sum(-1).astype(jnp.float32)),
+            "walls": jnp.mean(lv.walls.sum((-2, -1)).astype(jnp.float32)),
+        }
+        if self.curriculum.kind == "groove":
+            valid = buffer.valid
+            s = jnp.where(valid, buffer.scores, jnp.nan)
+            out |= {
+                "buffer_size": buffer.size,
+                "buffer_score_mean": jnp.nanmean(s),
+                "buffer_score_q": jnp.nanquantile(s, jnp.array([0.1, 0.5, 0.9])),
+            }
+        return out
 
     # ------------------------------------------------------------ eval rule
     def _evaluate_rule(self, meta_params: Any, key: jax.Array) -> dict[str, jax.Array]:
         """Trains ``meta_params`` on ``eval_seeds`` seeds on every task and held-out task.
+
+        A curriculum's task is evaluated on ``eval_seeds`` random levels of its
+        distribution (one per seed), not on the curriculum's own levels.
 
         Returns per task ``(eval_seeds,)`` arrays: ``return`` (the fitness
         statistic, raw) and ``fitness`` (normalised as in training).
@@ -164,7 +274,15 @@ class MetaTrainer:
         out = {}
         for t, task in enumerate(self.tasks + self.held_out):
             seeds = jax.random.split(jax.random.fold_in(key, t), self.config.eval_seeds)
-            results = jax.vmap(task.trainer.train, in_axes=(None, 0))(meta_params, seeds)
+            levels = None
+            if self.curriculum is not None and t < len(self.tasks):
+                # A curriculum task has no level of its own: one fresh random level per seed.
+                new_level = lambda k: random_level(k, self.curriculum.distribution)
+                levels = jax.vmap(new_level)(
+                    jax.random.split(jax.random.fold_in(key, 1_000_003), self.config.eval_seeds)
+                )
+            in_axes = (None, 0, None if levels is None else 0)
+            results = jax.vmap(task.trainer.train, in_axes=in_axes)(meta_params, seeds, levels)
             out[task.name] = {
                 "return": _statistic(results, self.config.fitness),
                 "fitness": self._fitness(task, results),

@@ -1,0 +1,82 @@
+"""Curriculum settings of a meta-training run (``curriculum:`` in its config)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from metalearn.curriculum.plr import SCORE_TRANSFORMS, PLRConfig
+from metalearn.envs.gridworld import LEVEL_DISTRIBUTIONS
+
+CURRICULA = ("dr", "groove")
+LEVEL_SCORES = ("regret", "value_loss", "random")
+
+
+@dataclasses.dataclass(frozen=True)
+class CurriculumConfig:
+    """Which gridworld levels each generation's population is trained on.
+
+    ``kind="dr"`` (domain randomisation): ``levels_per_generation`` fresh random
+    levels from ``distribution`` every generation. ``kind="groove"``: the
+    levels come from a PLR buffer (see :mod:`metalearn.curriculum.plr`) scored
+    by ``score``:
+
+    * ``regret`` — algorithmic regret (GROOVE): the return of the hand-designed
+      ``baseline`` agent (an inner preset trained with its own Adam and
+      PPO/A2C loss) on the level minus the population's mean return there;
+    * ``value_loss`` — the population's mean value loss over the last updates
+      (PLR's original, learner-centred signal);
+    * ``random`` — a uniform random score (a buffer that prioritises nothing).
+
+    Every member sees the same levels and seeds, so fitness differences come
+    from the rules, not from the draw.
+    """
+
+    kind: str = "groove"
+    distribution: str = "small"
+    levels_per_generation: int = 4
+    score: str = "regret"
+    baseline: str = "gridworld-a2c"
+    baseline_train: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    capacity: int = 64
+    replay_prob: float = 0.5
+    score_transform: str = "rank"
+    temperature: float = 1.0
+    staleness_coef: float = 0.3
+
+    def __post_init__(self) -> None:
+        def bad(field: str, allowed: str) -> ValueError:
+            return ValueError(f"curriculum.{field}={getattr(self, field)!r} is invalid; allowed: {allowed}")
+
+        if self.kind not in CURRICULA:
+            raise bad("kind", " | ".join(CURRICULA))
+        if self.distribution not in LEVEL_DISTRIBUTIONS:
+            raise bad("distribution", " | ".join(LEVEL_DISTRIBUTIONS))
+        if not isinstance(self.levels_per_generation, int) or self.levels_per_generation < 1:
+            raise bad("levels_per_generation", "an integer >= 1")
+        if self.score not in LEVEL_SCORES:
+            raise bad("score", " | ".join(LEVEL_SCORES))
+        if self.score_transform not in SCORE_TRANSFORMS:
+            raise bad("score_transform", " | ".join(SCORE_TRANSFORMS))
+        if self.kind == "groove":
+            self.plr()  # range checks of the buffer's own settings
+        if self.score == "regret":
+            self.baseline_config()  # fails now on an unknown preset or a bad override
+
+    def plr(self) -> PLRConfig:
+        """The level buffer's settings."""
+        return PLRConfig(
+            capacity=self.capacity,
+            replay_prob=self.replay_prob,
+            score_transform=self.score_transform,
+            temperature=self.temperature,
+            staleness_coef=self.staleness_coef,
+        )
+
+    def baseline_config(self):
+        """The baseline agent's inner TrainConfig (its preset with ``baseline_train`` applied)."""
+        from metalearn.inner import get_preset
+        from metalearn.overrides import apply_overrides
+
+        return apply_overrides(get_preset(self.baseline).config, [f"{k}={v}" for k, v in self.baseline_train.items()])
