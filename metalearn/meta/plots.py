@@ -76,7 +76,7 @@ def plot_levels(path: Path, rows: list[dict[str, Any]], buffer: Any, title: str)
             ax.fill_between(g, q[:, 0], q[:, 2], color="C1", alpha=0.25, label="buffer, 10–90th percentile")
             ax.plot(g, q[:, 1], color="C1", lw=2, label="buffer, median")
     ax.set_xlabel("generation")
-    ax.set_ylabel("level score (e.g. regret, return units)")
+    ax.set_ylabel("level score (regret: return units)")
     ax.set_title(f"{title}: level scores")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -102,7 +102,7 @@ def plot_levels(path: Path, rows: list[dict[str, Any]], buffer: Any, title: str)
         cells = np.asarray(buffer.levels.height * buffer.levels.width)[valid]
         objects = np.asarray(buffer.levels.obj_active).sum(-1)[valid]
         sc = ax.scatter(cells, np.asarray(buffer.scores)[valid], c=objects, cmap="viridis", s=18)
-        fig.colorbar(sc, ax=ax, label="objects")
+        fig.colorbar(sc, ax=ax, label="objects", ticks=np.unique(objects))  # counts: integer ticks
         ax.set_xlabel("grid cells")
         ax.set_ylabel("score")
         ax.set_title(f"final buffer ({int(valid.sum())} levels)")
