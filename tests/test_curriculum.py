@@ -180,3 +180,16 @@ def test_runs_without_a_curriculum_keep_their_search_hash():
     config = MetaConfig.from_dict(tiny_meta_dict())
     assert config.curriculum is None
     assert config.search_hash() == "e75c901b827825a9"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule", ["lpo", "open"])
+def test_other_rules_on_a_curriculum_are_a_config_change(rule):
+    """LPO (a PPO objective) and OPEN (an optimizer) meta-train on GROOVE levels by swapping rule and task."""
+    d = curriculum_dict(generations=1)
+    d["rule"] = {"name": rule}
+    d["tasks"] = [{"preset": "gridworld-a2c", "train": {**_TRAIN, "algorithm": "ppo", "aux_head_dim": 0}}]
+    trainer = MetaTrainer(MetaConfig.from_dict(d))
+    state, metrics = trainer.generation(trainer.init())
+    assert np.isfinite(float(metrics["mean_fitness"])) and int(metrics["nan_count"]) == 0
+    assert int(state.levels.size) == 3
