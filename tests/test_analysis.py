@@ -277,10 +277,11 @@ def test_analyze_a_published_rule(tmp_path):
 
 def test_analyze_a_drift_rule_file_and_a_comparison(tmp_path):
     rule = make_rule("ta_lpo", zero_init=False)
-    save_rule(tmp_path / "ta.npz", rule, rule.init(jax.random.PRNGKey(0)), generation=7)
+    save_rule(tmp_path / "ta.npz", rule, rule.init(jax.random.PRNGKey(0)), generation=7, num_updates=64)
     assert main(["analyze", str(tmp_path / "ta.npz")]) == 0
     report = tmp_path / "ta_analysis" / "analysis.md"
     assert _linked_images(report) == {"drift.png", "drift_over_progress.png"}
+    assert "N = 64 updates (the horizon the rule file records)" in report.read_text()
     results = {"env": "CartPole-v1", "preset": "cartpole", "runs": [
         {"label": "Adam", "final_return": {"per_seed": [10.0, 12.0, 11.0, 30.0]}},
         {"label": "OPEN", "final_return": {"per_seed": [9.0, 14.0, 13.0, 12.0]}},

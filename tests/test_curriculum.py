@@ -14,6 +14,7 @@ from metalearn.curriculum import scores
 from metalearn.meta import MetaConfig, MetaTrainer, resume_run, start_run
 from metalearn.meta.checkpoint import latest_checkpoint
 from metalearn.pytree_io import flatten_with_names, load_pytree
+from metalearn.rules import load_rule
 
 from .conftest import tiny_meta_dict
 
@@ -138,6 +139,7 @@ def test_curriculum_run_resumes_exactly_buffer_included(tmp_path):
     rows = [json.loads(line) for line in (cut / "metrics.jsonl").read_text().splitlines()]
     assert [r["generation"] for r in rows] == [1, 2, 3] and "curriculum" in rows[-1]
     assert (straight / "levels.png").stat().st_size > 10_000
+    assert load_rule(straight / "rules" / "mean.npz")[2]["num_updates"] == 2  # 80 steps of 4 envs x 10
 
 
 # ------------------------------------------------------------------ config

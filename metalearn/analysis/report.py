@@ -258,12 +258,18 @@ def analyze_rule(
     num_updates: int | None = None,
 ) -> Path:
     """The pictures of one rule (``num_updates``: the horizon N shown to temporally-aware rules)."""
-    n = num_updates or DEFAULT_NUM_UPDATES
+    recorded = (manifest or {}).get("num_updates")  # rule files from meta-training runs record their horizon
+    n = num_updates or recorded or DEFAULT_NUM_UPDATES
     sections = rule_sections(rule, meta_params, label, out, n)
     note = "" if sections else _no_pictures_note(rule)
     intro = [_rule_line(rule, manifest)]
     if rule.kwargs.get("temporal"):
-        how = "" if num_updates else " (the default: a rule file does not record it; pass `--num-updates N`)"
+        if num_updates:
+            how = ""
+        elif recorded:
+            how = " (the horizon the rule file records)"
+        else:
+            how = " (the default: this rule file does not record its horizon; pass `--num-updates N`)"
         intro.append(f"Temporally-aware: it reads training progress and log N, shown at horizon N = {n} updates{how}.")
     return _write(out, _markdown(f"Analysis: {label}", intro, sections, note))
 

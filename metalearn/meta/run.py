@@ -217,8 +217,14 @@ def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
     config = trainer.config
     generation = int(state.generation)
     (run_dir / "rules").mkdir(exist_ok=True)
+    # The horizon the rule was meta-trained at: temporally-aware rules read log N, and analysis shows them at it.
+    horizon = trainer.tasks[0].trainer.config.num_updates
     save_rule(
-        run_dir / "rules" / "mean.npz", trainer.rule, jax.device_get(trainer.mean_params(state)), generation=generation
+        run_dir / "rules" / "mean.npz",
+        trainer.rule,
+        jax.device_get(trainer.mean_params(state)),
+        generation=generation,
+        num_updates=horizon,
     )
     save_rule(
         run_dir / "rules" / "best.npz",
@@ -226,6 +232,7 @@ def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
         jax.device_get(state.best_params),
         generation=generation,
         fitness=float(state.best_fitness),
+        num_updates=horizon,
     )
     rows = read_jsonl(run_dir / "metrics.jsonl")
     evals = read_jsonl(run_dir / "eval.jsonl") if (run_dir / "eval.jsonl").is_file() else []
