@@ -46,7 +46,7 @@ def summarise(runs: dict[str, list[Path]]) -> dict:
         metrics = [_rows(d / "metrics.jsonl") for d in dirs]
         regret = np.array([[r["curriculum"]["batch_score"] for r in m] for m in metrics], np.float64)
         out["curricula"][label] = {
-            "runs": [str(d) for d in dirs],
+            "runs": [d.name for d in dirs],
             "generations": generations,
             "tasks": per_task,
             "batch_regret_mean": regret.mean(0).tolist(),
