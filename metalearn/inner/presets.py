@@ -50,6 +50,21 @@ _MINATAR = TrainConfig(
     ent_coef=0.01,
 )
 
+# GROOVE's agent on `small` gridworld levels: 250 updates of one Adam step per 16 x 20-step rollout.
+_GRID_LPG = TrainConfig(
+    total_timesteps=80_000,
+    num_envs=16,
+    num_steps=20,
+    update_epochs=1,
+    num_minibatches=1,
+    lr=1e-3,
+    anneal_lr=False,
+    vf_coef=0.0,
+    ent_coef=0.01,
+    aux_head_dim=8,
+    final_window=25,
+)
+
 _ANT = TrainConfig(
     total_timesteps=2_000_000,
     num_envs=2048,
@@ -137,38 +152,19 @@ PRESETS: dict[str, Preset] = {
         description="an LPG agent on CartPole (GROOVE's shape: 20-step rollouts, one update each, y of size 8)",
     ),
     "gridworld-lpg": Preset(
-        "GridWorld",
-        TrainConfig(
-            total_timesteps=80_000,
-            num_envs=16,
-            num_steps=20,
-            update_epochs=1,
-            num_minibatches=1,
-            lr=1e-3,
-            anneal_lr=False,
-            vf_coef=0.0,
-            ent_coef=0.01,
-            aux_head_dim=8,
-            final_window=25,
-        ),
-        description="an LPG agent on gridworld levels, 250 updates of 16 envs x 20 steps",
+        "GridWorld", _GRID_LPG, description="an LPG agent on gridworld levels, 250 updates of 16 envs x 20 steps"
     ),
     "gridworld-a2c": Preset(
         "GridWorld",
-        TrainConfig(
+        dataclasses.replace(
+            _GRID_LPG,
             algorithm="a2c",
-            total_timesteps=80_000,
-            num_envs=16,
-            num_steps=20,
-            update_epochs=1,
-            num_minibatches=1,
             lr=3e-3,
-            anneal_lr=False,
+            vf_coef=0.5,
+            aux_head_dim=0,
             gae_lambda=0.95,
             clip_value=False,
-            ent_coef=0.01,
             normalize_advantages=False,
-            final_window=25,
         ),
         description="A2C on gridworld levels (GROOVE's regret baseline), 250 updates of 16 envs x 20 steps",
     ),
