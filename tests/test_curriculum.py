@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from metalearn.analysis import analyze
 from metalearn.curriculum import scores
 from metalearn.meta import MetaConfig, MetaTrainer, resume_run, start_run
 from metalearn.meta.checkpoint import latest_checkpoint
@@ -140,6 +141,8 @@ def test_curriculum_run_resumes_exactly_buffer_included(tmp_path):
     assert [r["generation"] for r in rows] == [1, 2, 3] and "curriculum" in rows[-1]
     assert (straight / "levels.png").stat().st_size > 10_000
     assert load_rule(straight / "rules" / "mean.npz")[2]["num_updates"] == 2  # 80 steps of 4 envs x 10
+    report = analyze(straight, out=tmp_path / "analysis")
+    assert "](levels.png)" in report.read_text() and (tmp_path / "analysis" / "levels.png").is_file()
 
 
 # ------------------------------------------------------------------ config

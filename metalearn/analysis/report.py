@@ -19,6 +19,7 @@ directory (``out`` overrides it).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -233,6 +234,19 @@ def analyze_run(run_dir: Path, out: Path, num_updates: int | None = None) -> Pat
                 "held_out_evals.png",
                 "The search distribution's mean rule trained on held-out seeds (and held-out tasks), mean ± s.e. over "
                 "seeds; generation 0 is the starting rule.",
+            )
+        )
+    levels = run_dir / "levels.png"  # a curriculum run's level buffer, drawn when the run finished
+    if levels.is_file():
+        if levels.resolve() != (out / "levels.png").resolve():
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(levels, out / "levels.png")
+        sections.append(
+            Section(
+                "Curriculum levels",
+                "levels.png",
+                "Scores of the levels trained on (and, for GROOVE, the buffer's), their features, and the final "
+                "buffer.",
             )
         )
     rule_file = run_dir / "rules" / "mean.npz"
