@@ -8,6 +8,8 @@ from typing import Any
 
 from metalearn.curriculum.plr import SCORE_TRANSFORMS, PLRConfig
 from metalearn.envs.gridworld import LEVEL_DISTRIBUTIONS
+from metalearn.inner import TrainConfig, get_preset
+from metalearn.overrides import apply_overrides
 
 CURRICULA = ("dr", "groove")
 LEVEL_SCORES = ("regret", "value_loss", "random")
@@ -74,9 +76,6 @@ class CurriculumConfig:
             staleness_coef=self.staleness_coef,
         )
 
-    def baseline_config(self):
+    def baseline_config(self) -> TrainConfig:
         """The baseline agent's inner TrainConfig (its preset with ``baseline_train`` applied)."""
-        from metalearn.inner import get_preset
-        from metalearn.overrides import apply_overrides
-
         return apply_overrides(get_preset(self.baseline).config, [f"{k}={v}" for k, v in self.baseline_train.items()])
