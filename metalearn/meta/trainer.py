@@ -112,7 +112,7 @@ class MetaTrainer:
                     "(e.g. preset gridworld-lpg)"
                 )
             # The env's padded sizes are the level distribution's; its levels come from the curriculum.
-            env_kwargs = {**env_kwargs, "level": random_level(jax.random.PRNGKey(0), self.curriculum.distribution)}
+            env_kwargs = {**env_kwargs, "level": self._new_level(jax.random.PRNGKey(0))}
         env = make_env(env_name, **env_kwargs)
         trainer = Trainer(env, train_config, optimizer=self.rule.optimizer, objective=self.rule.objective)
         return _Task(task.name, trainer, task.reference_return)
@@ -151,6 +151,11 @@ class MetaTrainer:
         stat = _statistic(results, self.config.fitness)
         return stat / task.reference if task.reference else stat
 
+    @staticmethod
+    def _task_seeds(key: jax.Array, t: int, n: int) -> jax.Array:
+        """(n, 2) inner-training seeds of task ``t``, shared by every member (and the regret baseline)."""
+        return jax.random.split(jax.random.fold_in(key, t), n)
+
     def evaluate_population(self, population: Any, key: jax.Array, levels: Any = None) -> Evaluation:
         """Trains every member on every task and seed (and curriculum level: leaves of ``levels`` are (L, ...))."""
         population = jax.lax.with_sharding_constraint(population, self._sharded)
@@ -158,7 +163,7 @@ class MetaTrainer:
         per_task, diverged = [], None
         level_return = level_value_loss = jnp.zeros((n, 0), jnp.float32)
         for t, task in enumerate(self.tasks):
-            seeds = jax.random.split(jax.random.fold_in(key, t), self.config.seeds_per_member)
+            seeds = self._task_seeds(key, t, self.config.seeds_per_member)
             train = jax.vmap(task.trainer.train, in_axes=(None, 0, None))  # seeds
             if levels is not None:
                 train = jax.vmap(train, in_axes=(None, None, 0))  # levels
@@ -174,16 +179,22 @@ class MetaTrainer:
         return Evaluation(per_task.mean(axis=0), diverged, per_task, level_return, level_value_loss)
 
     # ------------------------------------------------------------ curriculum
+    def _new_level(self, key: jax.Array) -> Any:
+        """One random level of the curriculum's distribution."""
+        return random_level(key, self.curriculum.distribution)
+
+    def _new_levels(self, key: jax.Array, n: int) -> Any:
+        """``n`` random levels, leaves (n, ...)."""
+        return jax.vmap(self._new_level)(jax.random.split(key, n))
+
     def _next_levels(self, key: jax.Array, buffer: Any) -> tuple[plr.LevelBatch | None, Any]:
         c = self.curriculum
         if c is None:
             return None, buffer
-        new_level = lambda k: random_level(k, c.distribution)
+        n = c.levels_per_generation
         if c.kind == "dr":
-            keys = jax.random.split(key, c.levels_per_generation)
-            n = c.levels_per_generation
-            return plr.LevelBatch(jax.vmap(new_level)(keys), -jnp.ones((n,), jnp.int32), jnp.zeros((n,), bool)), buffer
-        return plr.next_levels(key, buffer, c.plr(), c.levels_per_generation, new_level)
+            return plr.LevelBatch(self._new_levels(key, n), -jnp.ones((n,), jnp.int32), jnp.zeros((n,), bool)), buffer
+        return plr.next_levels(key, buffer, c.plr(), n, self._new_level)
 
     def level_scores(self, key: jax.Array, levels: Any, evaluation: Evaluation, healthy: jax.Array) -> jax.Array:
         """(L,) the curriculum's score of each level after the population was evaluated on it."""
@@ -192,7 +203,7 @@ class MetaTrainer:
             return scores.random(key, c.levels_per_generation)
         if c.score == "value_loss":
             return scores.value_loss(evaluation.level_value_loss, healthy)
-        seeds = jax.random.split(jax.random.fold_in(key, 0), self.config.seeds_per_member)  # the members' seeds
+        seeds = self._task_seeds(key, 0, self.config.seeds_per_member)  # the members' seeds on the one task
         train = jax.vmap(jax.vmap(self.baseline.train, in_axes=(None, 0, None)), in_axes=(None, None, 0))
         baseline = _statistic(train(None, seeds, levels), self.config.fitness).mean(axis=-1)  # (L,)
         return scores.regret(baseline, evaluation.level_return, healthy)
@@ -273,14 +284,11 @@ class MetaTrainer:
         """
         out = {}
         for t, task in enumerate(self.tasks + self.held_out):
-            seeds = jax.random.split(jax.random.fold_in(key, t), self.config.eval_seeds)
+            seeds = self._task_seeds(key, t, self.config.eval_seeds)
             levels = None
             if self.curriculum is not None and t < len(self.tasks):
                 # A curriculum task has no level of its own: one fresh random level per seed.
-                new_level = lambda k: random_level(k, self.curriculum.distribution)
-                levels = jax.vmap(new_level)(
-                    jax.random.split(jax.random.fold_in(key, 1_000_003), self.config.eval_seeds)
-                )
+                levels = self._new_levels(jax.random.fold_in(key, 1_000_003), self.config.eval_seeds)
             in_axes = (None, 0, None if levels is None else 0)
             results = jax.vmap(task.trainer.train, in_axes=in_axes)(meta_params, seeds, levels)
             out[task.name] = {
