@@ -143,23 +143,11 @@ def test_lpg_rule_trains_an_agent_and_bad_configs_fail(cartpole):
 
 
 def test_lpg_is_a_rule_the_meta_trainer_evolves():
-    from metalearn.meta import MetaConfig, MetaTrainer
-
-    from .conftest import tiny_meta_dict
+    from .conftest import assert_meta_training_moves_the_rule, tiny_meta_dict
 
     d = tiny_meta_dict(population=4)
     d["rule"] = {"name": "ta_lpg", "kwargs": {"hidden": 8, "embed": 4, "target_dim": K}}
     d["tasks"][0]["preset"] = "cartpole-lpg"
     d["tasks"][0]["train"].update(update_epochs=1, num_minibatches=1, aux_head_dim=K)
     d["strategy"].update(sigma=0.1)
-    trainer = MetaTrainer(MetaConfig.from_dict(d))
-    state = trainer.init()
-    before = trainer.mean_params(state)
-    for _ in range(2):
-        state, metrics = trainer.generation(state)
-        assert int(metrics["nan_count"]) == 0 and np.isfinite(float(metrics["mean_fitness"]))
-    moved = [
-        float(jnp.abs(a - b).max())
-        for a, b in zip(jax.tree.leaves(trainer.mean_params(state)), jax.tree.leaves(before), strict=True)
-    ]
-    assert max(moved) > 0.0
+    assert_meta_training_moves_the_rule(d)

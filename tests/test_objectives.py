@@ -173,24 +173,12 @@ def test_registry_errors_and_rule_files(tmp_path):
 
 
 def test_lpo_is_a_rule_the_meta_trainer_evolves():
-    from metalearn.meta import MetaConfig, MetaTrainer
-
-    from .conftest import tiny_meta_dict
+    from .conftest import assert_meta_training_moves_the_rule, tiny_meta_dict
 
     d = tiny_meta_dict(population=4)
     d["rule"] = {"name": "lpo", "kwargs": {"hidden": 8}}
     d["strategy"].update(sigma=0.1)
-    trainer = MetaTrainer(MetaConfig.from_dict(d))
-    state = trainer.init()
-    before = trainer.mean_params(state)
-    for _ in range(2):
-        state, metrics = trainer.generation(state)
-        assert int(metrics["nan_count"]) == 0 and np.isfinite(float(metrics["mean_fitness"]))
-    after = trainer.mean_params(state)
-    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(after))
-    assert any(
-        float(jnp.abs(a - b).max()) > 0.0 for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(before), strict=True)
-    )
+    assert_meta_training_moves_the_rule(d)
 
 
 def test_objectives_load_gives_a_plain_loss(tmp_path):

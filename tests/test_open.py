@@ -76,6 +76,83 @@ def test_bad_published_files_name_the_sizes(tmp_path):
         load_published("pong")
 
 
+def reference_updates(meta, steps, ablate=(), use_gru=True):
+    """OPEN written directly from the paper with flax's own GRUCell and MLP, one tensor at a time
+    in flax's (elements, 19) layout: the oracle for the fused, feature-major ``to_optax``."""
+    import flax.linen as nn
+
+    gru, mlp = nn.GRUCell(features=8), open_opt._mlp(16)
+    keep = np.ones(19)
+    keep[[i for g in ablate for i in open_opt.FEATURE_GROUPS[g]]] = 0.0
+    decays = jnp.asarray(open_opt.DECAYS)
+    state, out = {}, []
+    for params, grads, extra in steps:
+        names = sorted(params)
+        keys = jax.random.split(extra["key"], len(names))
+        raw = {}
+        for name, k in zip(names, keys, strict=True):
+            p, g = jnp.atleast_1d(params[name]), jnp.atleast_1d(grads[name])
+            m = decays * state.get((name, "m"), 0.0) + (1 - decays) * g[..., None]
+            first = jnp.concatenate(
+                [
+                    p[..., None],
+                    jnp.sign(m),
+                    jnp.log(jnp.abs(m) + 1e-13),
+                    jnp.sign(g)[..., None],
+                    jnp.log(jnp.abs(g) + 1e-13)[..., None],
+                ],
+                axis=-1,
+            )
+            first = first / jnp.sqrt(1e-5 + jnp.mean(first**2, axis=tuple(range(p.ndim)), keepdims=True))
+            a = extra["activations"][name] + 1e-11
+            dormancy = jnp.broadcast_to(a / jnp.mean(jnp.abs(a)), p.shape)[..., None]
+            const = jnp.array([extra["training_progress"], extra["layer_props"][name], extra["batch_progress"]])
+            x = jnp.concatenate([first, jnp.broadcast_to(const, (*p.shape, 3)), dormancy], axis=-1) * keep
+            if use_gru:
+                h, x = gru.apply(meta["gru_params"], state.get((name, "h"), jnp.zeros((*p.shape, 8))), x)
+                state[name, "h"] = h
+            o = mlp.apply(meta["params"], x)
+            noise = o[..., 2] * extra["actor_mask"][name] * jax.random.normal(k, p.shape)
+            raw[name] = 1e-3 * (o[..., 0] * jnp.exp(1e-3 * o[..., 1]) + noise)
+            state[name, "m"] = m
+        mean = sum(u.sum() for u in raw.values()) / sum(u.size for u in raw.values())
+        out.append({n: -(u - mean).reshape(jnp.shape(params[n])) for n, u in raw.items()})
+    return out
+
+
+@pytest.mark.parametrize("variant", ["open", "ablated", "mlp"])
+def test_fused_open_matches_the_flax_reference(variant):
+    """Random weights and inputs, learned noise on, a matrix, a vector and a scalar, 3 steps."""
+    kw = {"ablated": {"ablate": ("momentum", "layer_prop")}, "mlp": {"use_gru": False}}.get(variant, {})
+    template = open_opt.init(jax.random.PRNGKey(0), use_gru=kw.get("use_gru", True))
+    leaves, treedef = jax.tree.flatten(template)
+    meta = treedef.unflatten([jax.random.normal(jax.random.PRNGKey(i), x.shape) for i, x in enumerate(leaves)])
+    tx = open_opt.to_optax(meta, **kw)
+    params = {
+        "b": jnp.linspace(-1.0, 1.0, 5),
+        "s": jnp.asarray(0.3),
+        "w": jax.random.normal(jax.random.PRNGKey(1), (7, 5)),
+    }
+    state, steps, ours = tx.init(params), [], []
+    for t in range(3):
+        grads = {n: jax.random.normal(jax.random.PRNGKey(10 + t), jnp.shape(p)) for n, p in params.items()}
+        extra = {
+            "training_progress": 0.3 * t,
+            "batch_progress": 0.5,
+            "layer_props": {"b": 1.0, "s": 0.5, "w": 0.0},
+            "activations": {"b": jnp.arange(1.0, 6.0), "s": jnp.ones(1), "w": jnp.array([0.1, 2.0, 0.0, 3.0, 1.0])},
+            "actor_mask": {"b": 1.0, "s": 0.0, "w": 1.0},
+            "key": jax.random.PRNGKey(100 + t),
+        }
+        updates, state = tx.update(grads, state, params, **extra)
+        steps.append((params, grads, extra))
+        ours.append(updates)
+        params = optax.apply_updates(params, updates)
+    for want, got in zip(reference_updates(meta, steps, **kw), ours, strict=True):
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-3, atol=1e-4 * float(jnp.abs(want[name]).max()))
+
+
 def sign_sgd_weights(gain: float, noise: float = 0.0) -> dict:
     """OPEN weights whose output is o0 = gain · d · sign(g), o1 = 0, o2 = noise.
 
