@@ -8,7 +8,7 @@ In one process (``make bench`` or ``python bench/bench_open.py [--quick]``):
 2. cost of one optimizer step alone (OPEN vs Adam update of the actor-critic's
    parameters) as the parameter count grows (hidden width 16 … 512);
 3. a lower bound on the training ratio *on this machine*: OPEN's network does
-   ~1,080 multiply-adds per parameter element per step (GRU 8 + MLP 16), so
+   ~1,000 multiply-adds per parameter element per step (GRU 8 + MLP 16), so
    even at this machine's measured dense-matmul rate the extra work costs at
    least steps × elements × flops / rate seconds. Where that bound is above
    1.3, no implementation of the published architecture meets the target on
