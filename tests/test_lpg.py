@@ -156,3 +156,26 @@ def test_lpg_is_a_rule_the_meta_trainer_evolves():
     d["tasks"][0]["train"].update(update_epochs=1, num_minibatches=1, aux_head_dim=K)
     d["strategy"].update(sigma=0.1)
     assert_meta_training_moves_the_rule(d)
+
+
+def test_rule_inputs_with_wrong_shapes_fail_at_the_boundary(meta):
+    """chex names the bad input when a rule is called (at trace time), instead of an XLA shape error later."""
+    objective = lpg.to_objective()
+    traj = trajectory()
+    assert objective.rule_targets(meta, traj)["pi_hat"].shape == (T, E)
+    with pytest.raises(AssertionError):
+        objective.rule_targets(meta, traj._replace(done=traj.done.astype(jnp.float32)))  # done must be bool
+    with pytest.raises(AssertionError):
+        objective.rule_targets(meta, traj._replace(reward=traj.reward[:-1]))  # (T-1, E) next to (T, E)
+    with pytest.raises(AssertionError):
+        objective.rule_targets(meta, traj._replace(prediction=traj.prediction[0]))  # rank 2, not (T, E, k)
+    x = ObjectiveInputs(
+        ratio=jnp.ones(3),
+        advantage=jnp.ones(4),
+        log_prob=jnp.zeros(3),
+        old_log_prob=jnp.zeros(3),
+        progress=jnp.float32(0.0),
+        num_updates=jnp.float32(1.0),
+    )
+    with pytest.raises(AssertionError):
+        objective({}, x)  # advantage (4,) next to ratio (3,)
