@@ -2,7 +2,7 @@
 
 Each optimizer is a module with ``init(rng, **hyper) -> meta_params`` and
 ``to_optax(meta_params, **hyper) -> optax.GradientTransformation``; a new one
-is one module plus one line in ``OPTIMIZERS`` (a variant is a line with other
+is one module plus one line in ``LEARNED_OPTIMIZERS`` (a variant is a line with other
 default hyper-parameters). The contract with the inner trainer is in
 :mod:`learned_optimizers.base`. This package imports nothing from ``metalearn``.
 """
@@ -22,7 +22,7 @@ class Variant(NamedTuple):
     defaults: dict[str, Any]
 
 
-OPTIMIZERS = {
+LEARNED_OPTIMIZERS = {
     "lr_schedule": Variant(lr_schedule, {}),
     "open": Variant(open_opt, {}),
     "open_large": Variant(open_opt, {"gru_features": 16, "hidden_size": 32}),
@@ -33,7 +33,7 @@ OPTIMIZERS = {
 
 __all__ = [
     "BASELINES",
-    "OPTIMIZERS",
+    "LEARNED_OPTIMIZERS",
     "UPDATE_EXTRA_ARGS",
     "Variant",
     "load_published",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -225,6 +226,8 @@ def to_optax(
         if key is None:
             key = jax.random.fold_in(jax.random.PRNGKey(0), state.count)
 
+        # Trace-time checks (no cost per step): a wrong shape fails here, naming the input, not inside XLA.
+        chex.assert_trees_all_equal_shapes(grads, params)
         p_l = structure.flatten_up_to(params)
         shapes = [jnp.shape(p) or (1,) for p in p_l]  # a 0-d parameter is a tensor of one element
         sizes = [math.prod(s) for s in shapes]
@@ -249,6 +252,7 @@ def to_optax(
             for a, s in zip(leaves(activations, jnp.ones(1)), shapes, strict=True)
         ]
         x = jnp.concatenate([raw, jnp.concatenate(dormancy)[None]])  # (16, P): the features _PER_ELEMENT
+        chex.assert_shape(x, (len(_PER_ELEMENT), p.shape[0]))
 
         # First layer (GRU input projection, or the MLP's first Dense without a GRU) with ablated
         # features' weights zeroed and the per-tensor features' contribution as a bias.
@@ -270,6 +274,7 @@ def to_optax(
             )
             for lp in leaves(layer_props, 0.0)
         ]
+        chex.assert_shape(per_tensor, (len(_PER_TENSOR),))  # progresses and layer proportions are scalars
         tensor_bias = [kernel[jnp.array(_PER_TENSOR)].T @ c + bias for c in per_tensor]
         first = _matmul(kernel[jnp.array(_PER_ELEMENT)], x) + _columns(tensor_bias, sizes)
         if use_gru:

@@ -1,16 +1,17 @@
 """Rules the meta-trainer can evolve: meta-parameters plus pure functions.
 
 A :class:`Rule` is built by name from the leaf packages' registries
-(``learned_optimizers.OPTIMIZERS`` and ``objectives.OBJECTIVES``), so the
+(``learned_optimizers.LEARNED_OPTIMIZERS`` and ``objectives.OBJECTIVES``), so the
 engine has no rule-specific code.
 Rule files (``save_rule`` / ``load_rule``) are one ``.npz``: the
 meta-parameters plus a JSON manifest naming the rule and its hyper-parameters.
+This module is the one place that reads them; ``load_objective`` gives a rule
+file's objective as a plain loss.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,10 +19,11 @@ from typing import Any
 
 import jax
 
-from learned_optimizers import OPTIMIZERS, load_published
+from learned_optimizers import LEARNED_OPTIMIZERS, load_published
 from metalearn import __version__
 from metalearn.pytree_io import load_pytree, read_manifest, save_pytree
-from objectives import OBJECTIVES, TrajectoryObjective
+from metalearn.validation import unknown
+from objectives import OBJECTIVES, BoundObjective, Objective
 
 RULE_FORMAT = "metalearn-rule"
 
@@ -31,25 +33,24 @@ class Rule:
     """A learned rule: ``init(rng) -> meta_params`` and the trainer hooks it fills.
 
     ``optimizer(meta_params)`` gives an optax transformation; ``objective``
-    is an actor objective ``(meta_params, ObjectiveInputs) -> loss``, or a
-    :class:`objectives.TrajectoryObjective` (LPG). Either may be None (the
-    inner trainer's default is used).
+    is an :class:`objectives.Objective`, called ``(meta_params, ObjectiveInputs)
+    -> per-sample loss``. Either may be None (the inner trainer's default is used).
     """
 
     name: str
     kwargs: Mapping[str, Any]
     init: Callable[[jax.Array], Any]
     optimizer: Callable[[Any], Any] | None = None
-    objective: Callable[[Any, Any], jax.Array] | TrajectoryObjective | None = None
+    objective: Objective | None = None
 
 
-_CLASH = set(OPTIMIZERS) & set(OBJECTIVES)
-assert not _CLASH, f"names in both OPTIMIZERS and OBJECTIVES: {sorted(_CLASH)}"
+_CLASH = set(LEARNED_OPTIMIZERS) & set(OBJECTIVES)
+assert not _CLASH, f"names in both LEARNED_OPTIMIZERS and OBJECTIVES: {sorted(_CLASH)}"
 
 
 def list_rules() -> list[str]:
     """Every rule name: learned optimizers and actor objectives."""
-    return sorted({*OPTIMIZERS, *OBJECTIVES})
+    return sorted({*LEARNED_OPTIMIZERS, *OBJECTIVES})
 
 
 def _split_kwargs(name: str, kwargs: Mapping[str, Any], *fns: Callable) -> list[dict]:
@@ -66,37 +67,23 @@ def make_rule(name: str, **kwargs: Any) -> Rule:
     """The rule called ``name`` with hyper-parameters ``kwargs``.
 
     An optimizer rule fills ``Rule.optimizer``; an objective rule fills
-    ``Rule.objective`` (``(meta_params, ObjectiveInputs) -> per-sample loss``).
+    ``Rule.objective`` (an :class:`objectives.Objective`).
     """
-    if name in OPTIMIZERS:
-        module, defaults = OPTIMIZERS[name]
+    if name in LEARNED_OPTIMIZERS:
+        module, defaults = LEARNED_OPTIMIZERS[name]
         hook = module.to_optax
     elif name in OBJECTIVES:
         module, defaults = OBJECTIVES[name]
         hook = module.to_objective
     else:
-        close = difflib.get_close_matches(name, list_rules(), n=3, cutoff=0.5)
-        hint = f"did you mean: {', '.join(close)}? " if close else ""
-        raise ValueError(f"unknown rule {name!r}; {hint}allowed: {', '.join(list_rules())}")
+        raise unknown("rule", name, list_rules())
     kwargs = {**defaults, **kwargs}
-    to_targets = getattr(module, "to_targets", None)
-    init_kw, hook_kw, targets_kw = _split_kwargs(name, kwargs, module.init, hook, to_targets or (lambda: None))
-    meta_params = module.init(jax.random.PRNGKey(0), **init_kw)  # validates hyper-parameters now, not mid-run
-    if name in OPTIMIZERS:
-        return Rule(
-            name=name,
-            kwargs=dict(kwargs),
-            init=lambda rng: module.init(rng, **init_kw),
-            optimizer=lambda mp: hook(mp, **hook_kw),
-        )
-    hook(meta_params, **hook_kw)  # the objective's own hyper-parameters, checked now too
-
-    def objective(mp, inputs):
-        return hook(mp, **hook_kw)(inputs)
-
-    if to_targets is not None:
-        objective = TrajectoryObjective(lambda mp, traj: to_targets(mp, **targets_kw)(traj), objective)
-    return Rule(name=name, kwargs=dict(kwargs), init=lambda rng: module.init(rng, **init_kw), objective=objective)
+    init_kw, hook_kw = _split_kwargs(name, kwargs, module.init, hook)
+    module.init(jax.random.PRNGKey(0), **init_kw)  # validates hyper-parameters now, not mid-run
+    init = lambda rng: module.init(rng, **init_kw)
+    if name in LEARNED_OPTIMIZERS:
+        return Rule(name=name, kwargs=dict(kwargs), init=init, optimizer=lambda mp: hook(mp, **hook_kw))
+    return Rule(name=name, kwargs=dict(kwargs), init=init, objective=hook(**hook_kw))
 
 
 def published_rule(name_or_path: str) -> tuple[Rule, Any]:
@@ -123,3 +110,17 @@ def load_rule(path: str | Path) -> tuple[Rule, Any, dict]:
     template = rule.init(jax.random.PRNGKey(0))
     meta_params, _ = load_pytree(path, format=RULE_FORMAT, template=template)
     return rule, meta_params, manifest
+
+
+def load_objective(path: str | Path) -> BoundObjective:
+    """The objective saved in ``path`` as a plain loss: ``loss(ObjectiveInputs) -> (B,)``.
+
+    ``path`` is a rule ``.npz`` from training or :func:`save_rule`; see
+    :class:`objectives.BoundObjective`. A missing, corrupt or foreign file, an
+    optimizer's rule file, or meta-parameters whose shapes do not fit the named
+    rule fail with a ``ValueError`` that says which.
+    """
+    rule, meta_params, manifest = load_rule(path)
+    if rule.objective is None:
+        raise ValueError(f"{path}: holds the optimizer rule {rule.name!r}, not an objective; load it with load_rule")
+    return BoundObjective(rule.objective, meta_params, rule.name, manifest)

@@ -1,16 +1,23 @@
-"""Actor objectives: hand-designed (PPO-clip, A2C, DPO) and learned (LPO, TA-LPO).
+"""Actor objectives: hand-designed (PPO-clip, A2C, DPO) and learned (LPO, TA-LPO, LPG, TA-LPG).
 
-Each objective is a module with ``init(rng, **hyper) -> meta_params`` and
-``to_objective(meta_params, **hyper) -> loss(inputs: ObjectiveInputs) ->
-per-sample loss (B,)``; an objective that reads whole trajectories (LPG) also
-has ``to_targets(meta_params, **hyper) -> targets(TrajectoryInputs)`` and is
-used as a :class:`TrajectoryObjective`. A new one is one module here plus one line in
-``OBJECTIVES`` (a variant is a line with other default hyper-parameters).
-Hand-designed objectives have no meta-parameters (``init`` returns ``{}``).
-The contract with the inner trainer is in :mod:`objectives.base`; drift-based
+Every objective is a module with one calling convention:
+
+* ``KIND``: what it is, one of :data:`objectives.base.KINDS` ("surrogate",
+  "drift" or "trajectory"); analysis reads it (through ``OBJECTIVES[name].kind``
+  or ``Objective.kind``) instead of lists of names;
+* ``init(rng, **hyper) -> meta_params`` (``{}`` for hand-designed objectives);
+* ``to_objective(**hyper) -> Objective``: the objective with its
+  hyper-parameters checked and bound, called ``objective(meta_params,
+  ObjectiveInputs) -> per-sample loss (B,)``; a trajectory objective (LPG) also
+  has ``objective.rule_targets(meta_params, TrajectoryInputs)``.
+
+``BoundObjective(objective, meta_params)`` is the same objective as a plain loss
+``loss(inputs)`` for your own training loop (``metalearn.rules.load_objective``
+reads one from a rule file). A new objective is one module here plus one line in
+``OBJECTIVES`` (a variant is a line with other default hyper-parameters). The
+contract with the inner trainer is in :mod:`objectives.base`; drift-based
 objectives share :mod:`objectives.drift`. This package imports nothing from
-``metalearn`` at import time; :func:`load` reads the engine's rule-file format
-when called.
+``metalearn``.
 """
 
 from types import ModuleType
@@ -20,10 +27,17 @@ from objectives import a2c as a2c_obj
 from objectives import dpo, lpg, lpo
 from objectives import ppo as ppo_obj
 from objectives.a2c import a2c
-from objectives.base import ActorObjective, ObjectiveInputs, TrajectoryInputs, TrajectoryObjective
+from objectives.base import (
+    KINDS,
+    BoundObjective,
+    Objective,
+    ObjectiveInputs,
+    TrajectoryInputs,
+    check_objective_inputs,
+    check_trajectory_inputs,
+)
 from objectives.dpo import dpo_drift
 from objectives.drift import drift_loss
-from objectives.io import LoadedObjective, load
 from objectives.lpo import lpo_drift
 from objectives.ppo import ppo_clip, ppo_drift
 
@@ -31,6 +45,11 @@ from objectives.ppo import ppo_clip, ppo_drift
 class Variant(NamedTuple):
     module: ModuleType
     defaults: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """The module's declared ``KIND``."""
+        return self.module.KIND
 
 
 OBJECTIVES = {
@@ -43,22 +62,30 @@ OBJECTIVES = {
     "ta_lpg": Variant(lpg, {"temporal": True}),
 }
 
+
+def names_of_kind(kind: str) -> list[str]:
+    """The registered objectives of one kind, in registry order."""
+    return [name for name, v in OBJECTIVES.items() if v.kind == kind]
+
+
 __all__ = [
+    "KINDS",
     "OBJECTIVES",
-    "ActorObjective",
-    "LoadedObjective",
+    "BoundObjective",
+    "Objective",
     "ObjectiveInputs",
     "TrajectoryInputs",
-    "TrajectoryObjective",
     "Variant",
     "a2c",
+    "check_objective_inputs",
+    "check_trajectory_inputs",
     "dpo",
     "dpo_drift",
     "drift_loss",
-    "load",
     "lpg",
     "lpo",
     "lpo_drift",
+    "names_of_kind",
     "ppo_clip",
     "ppo_drift",
 ]

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import jax
 
-from objectives.base import ActorObjective, ObjectiveInputs
+from objectives.base import Objective, ObjectiveInputs
+
+KIND = "surrogate"
 
 
-def a2c() -> ActorObjective:
+def a2c() -> Objective:
     """−log π(a|s)·A per sample: the vanilla policy-gradient surrogate."""
 
-    def objective(meta_params, x: ObjectiveInputs):
+    def loss(meta_params, x: ObjectiveInputs):
         del meta_params
         return -x.log_prob * jax.lax.stop_gradient(x.advantage)
 
-    return objective
+    return Objective(loss, KIND)
 
 
 # The rule interface (see objectives/__init__.py): no meta-parameters.
@@ -23,7 +25,6 @@ def init(rng: jax.Array) -> dict:
     return {}
 
 
-def to_objective(meta_params: dict):
-    """``loss(inputs) -> (B,)``: the policy-gradient surrogate."""
-    objective = a2c()
-    return lambda x: objective(meta_params, x)
+def to_objective() -> Objective:
+    """The policy-gradient surrogate."""
+    return a2c()

@@ -13,8 +13,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from objectives.base import ObjectiveInputs
+from objectives.base import Objective, ObjectiveInputs
 from objectives.drift import drift_loss
+
+KIND = "drift"
 
 
 def dpo_drift(ratio: jax.Array, advantage: jax.Array, alpha: float = 2.0, beta: float = 0.6) -> jax.Array:
@@ -32,13 +34,13 @@ def init(rng: jax.Array) -> dict:
     return {}
 
 
-def to_objective(meta_params: dict, alpha: float = 2.0, beta: float = 0.6):
-    """``loss(inputs: ObjectiveInputs) -> (B,)``: the DPO surrogate, to minimise."""
-    del meta_params
+def to_objective(alpha: float = 2.0, beta: float = 0.6) -> Objective:
+    """The DPO surrogate −[r·A − f(r, A)], to minimise."""
     if not (alpha > 0 and beta > 0):
         raise ValueError(f"alpha={alpha} and beta={beta} must be > 0")
 
-    def loss(x: ObjectiveInputs) -> jax.Array:
+    def loss(meta_params, x: ObjectiveInputs) -> jax.Array:
+        del meta_params
         return drift_loss(lambda r, a, _: dpo_drift(r, a, alpha, beta), x)
 
-    return loss
+    return Objective(loss, KIND)

@@ -29,7 +29,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from objectives.base import ObjectiveInputs, TrajectoryInputs
+from objectives.base import Objective, ObjectiveInputs, TrajectoryInputs
+
+KIND = "trajectory"
 
 NUM_FEATURES = 5
 NUM_TEMPORAL_FEATURES = 2
@@ -84,18 +86,18 @@ def _gru_cell(p: dict, h: jax.Array, x: jax.Array) -> jax.Array:
 def inputs_features(meta_params: dict, traj: TrajectoryInputs) -> jax.Array:
     """x_t for every step: (T, E, F)."""
     k = meta_params["y_head"]["w"].shape[1]
-    if traj.y.shape[-1] != k or traj.y_next.shape[-1] != k:
+    if traj.prediction.shape[-1] != k or traj.next_prediction.shape[-1] != k:
         raise ValueError(
             f"LPG meta-parameters predict k={k} values but the agent's prediction head has "
-            f"{traj.y.shape[-1]}; set TrainConfig.aux_head_dim={k}"
+            f"{traj.prediction.shape[-1]}; set TrainConfig.aux_head_dim={k}"
         )
     done = traj.done.astype(jnp.float32)
     cols = [
         traj.reward.astype(jnp.float32),
         done,
         traj.pi.astype(jnp.float32),
-        _embed(meta_params["embed"], traj.y),
-        (1.0 - done) * _embed(meta_params["embed"], traj.y_next),
+        _embed(meta_params["embed"], traj.prediction),
+        (1.0 - done) * _embed(meta_params["embed"], traj.next_prediction),
     ]
     n_in = meta_params["gru"]["wi"].shape[0]
     if n_in == NUM_FEATURES + NUM_TEMPORAL_FEATURES:
@@ -130,27 +132,26 @@ def targets(meta_params: dict, traj: TrajectoryInputs) -> dict[str, jax.Array]:
 
 def agent_loss(x: ObjectiveInputs, y_coef: float = 0.5) -> jax.Array:
     """Per-sample −π̂·log π(a|s) + y_coef·KL(ŷ ‖ y(s)), (B,); π̂ and ŷ are constants here."""
-    if x.targets is None or x.prediction is None:
+    if x.rule_targets is None or x.prediction is None:
         raise ValueError(
-            "LPG needs per-sample targets and the agent's prediction head: use it through the inner "
-            "trainer (it is a TrajectoryObjective) with TrainConfig.aux_head_dim = k"
+            "LPG needs per-sample rule targets and the agent's prediction head: use it through the inner "
+            "trainer (it is a trajectory objective) with TrainConfig.aux_head_dim = k"
         )
-    pi_hat = jax.lax.stop_gradient(x.targets["pi_hat"])
-    y_hat = jax.lax.stop_gradient(x.targets["y_hat"])
+    pi_hat = jax.lax.stop_gradient(x.rule_targets["pi_hat"])
+    y_hat = jax.lax.stop_gradient(x.rule_targets["y_hat"])
     log_y = jax.nn.log_softmax(x.prediction, axis=-1)
     kl = jnp.sum(jax.scipy.special.xlogy(y_hat, y_hat) - y_hat * log_y, axis=-1)
     return -pi_hat * x.log_prob + y_coef * kl
 
 
 # The rule interface (see objectives/__init__.py).
-def to_targets(meta_params: dict):
-    """``targets(traj: TrajectoryInputs) -> {"pi_hat", "y_hat"}``."""
-    return lambda traj: targets(meta_params, traj)
-
-
-def to_objective(meta_params: dict, y_coef: float = 0.5):
-    """``loss(inputs: ObjectiveInputs) -> (B,)``, reading ``inputs.targets`` and ``inputs.prediction``."""
-    del meta_params  # the meta-parameters act through the targets
+def to_objective(y_coef: float = 0.5) -> Objective:
+    """:func:`targets` per rollout, then :func:`agent_loss` (reads ``inputs.rule_targets``, ``inputs.prediction``)."""
     if not y_coef >= 0:
         raise ValueError(f"y_coef={y_coef} must be >= 0")
-    return lambda x: agent_loss(x, y_coef)
+
+    def loss(meta_params: dict, x: ObjectiveInputs) -> jax.Array:
+        del meta_params  # the meta-parameters act through the targets
+        return agent_loss(x, y_coef)
+
+    return Objective(loss, KIND, targets)

@@ -32,9 +32,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from objectives.base import ObjectiveInputs
+from objectives.base import Objective, ObjectiveInputs
 from objectives.drift import drift_loss
 from objectives.ppo import ppo_drift
+
+KIND = "drift"
 
 NUM_FEATURES = 8
 NUM_TEMPORAL_FEATURES = 2
@@ -105,15 +107,15 @@ def lpo_drift(meta_params: dict, ratio: jax.Array, advantage: jax.Array, x: Obje
     return jax.nn.relu(unrectified_drift(meta_params, ratio, advantage, x, clip_eps))
 
 
-def to_objective(meta_params: dict, clip_eps: float = 0.2):
-    """``loss(inputs: ObjectiveInputs) -> (B,)``: −[r·A − f(r, A)], to minimise.
+def to_objective(clip_eps: float = 0.2) -> Objective:
+    """−[r·A − f(r, A)], to minimise.
 
     ``clip_eps`` is the PPO drift the learned part is added to (0: none).
     """
     if clip_eps < 0:
         raise ValueError(f"clip_eps={clip_eps} must be >= 0")
 
-    def loss(x: ObjectiveInputs) -> jax.Array:
+    def loss(meta_params: dict, x: ObjectiveInputs) -> jax.Array:
         return drift_loss(lambda r, a, ctx: lpo_drift(meta_params, r, a, ctx, clip_eps), x)
 
-    return loss
+    return Objective(loss, KIND)

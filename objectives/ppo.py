@@ -5,18 +5,20 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from objectives.base import ActorObjective, ObjectiveInputs
+from objectives.base import Objective, ObjectiveInputs
+
+KIND = "drift"
 
 
-def ppo_clip(clip_eps: float = 0.2) -> ActorObjective:
-    """−min(r·A, clip(r, 1−ε, 1+ε)·A) per sample."""
+def ppo_clip(clip_eps: float = 0.2) -> Objective:
+    """−min(r·A, clip(r, 1−ε, 1+ε)·A) per sample (the trainer's default objective)."""
 
-    def objective(meta_params, x: ObjectiveInputs):
+    def loss(meta_params, x: ObjectiveInputs):
         del meta_params
         clipped = jnp.clip(x.ratio, 1.0 - clip_eps, 1.0 + clip_eps)
         return -jnp.minimum(x.ratio * x.advantage, clipped * x.advantage)
 
-    return objective
+    return Objective(loss, KIND)
 
 
 def ppo_drift(ratio: jax.Array, advantage: jax.Array, clip_eps: float = 0.2) -> jax.Array:
@@ -34,9 +36,8 @@ def init(rng: jax.Array) -> dict:
     return {}
 
 
-def to_objective(meta_params: dict, clip_eps: float = 0.2):
-    """``loss(inputs) -> (B,)``: the clipped surrogate."""
+def to_objective(clip_eps: float = 0.2) -> Objective:
+    """The clipped surrogate, ``clip_eps`` checked."""
     if not clip_eps > 0:
         raise ValueError(f"clip_eps={clip_eps} must be > 0")
-    objective = ppo_clip(clip_eps)
-    return lambda x: objective(meta_params, x)
+    return ppo_clip(clip_eps)

@@ -9,7 +9,7 @@ import pytest
 
 from metalearn.inner import TrainConfig, make_train
 from metalearn.rules import make_rule
-from objectives import ObjectiveInputs, TrajectoryInputs, TrajectoryObjective, lpg
+from objectives import Objective, ObjectiveInputs, TrajectoryInputs, lpg
 
 T, E, K = 10, 2, 4
 TERMINAL = 4  # env 0's episode ends at step 4; env 1 has no terminal
@@ -22,8 +22,8 @@ def trajectory(seed: int = 0, progress: float = 0.5) -> TrajectoryInputs:
         reward=jax.random.normal(k[0], (T, E)),
         done=done,
         pi=jax.random.uniform(k[1], (T, E), minval=0.1, maxval=0.9),
-        y=jax.nn.softmax(jax.random.normal(k[2], (T, E, K))),
-        y_next=jax.nn.softmax(jax.random.normal(k[3], (T, E, K))),
+        prediction=jax.nn.softmax(jax.random.normal(k[2], (T, E, K))),
+        next_prediction=jax.nn.softmax(jax.random.normal(k[3], (T, E, K))),
         progress=jnp.float32(progress),
         num_updates=jnp.float32(100.0),
     )
@@ -53,14 +53,14 @@ def test_backward_pass_respects_episode_boundaries(meta):
         return jax.grad(f)(getattr(traj, field))
 
     for t in range(TERMINAL + 1):
-        for field in ("reward", "pi", "y", "y_next"):
+        for field in ("reward", "pi", "prediction", "next_prediction"):
             g = jac(field, t)
             # Nothing after the terminal, nothing before t (the pass runs backward), nothing in env 1.
             assert float(jnp.abs(g[TERMINAL + 1 :]).sum()) == 0.0, (field, t)
             assert float(jnp.abs(g[:t]).sum()) == 0.0, (field, t)
             assert float(jnp.abs(g[:, 1]).max()) == 0.0, (field, t)
-        # y_next at the terminal step is the next episode's first state: masked out.
-        assert float(jnp.abs(jac("y_next", t)[TERMINAL, 0]).max()) == 0.0
+        # y(s_{t+1}) at the terminal step is the next episode's first state: masked out.
+        assert float(jnp.abs(jac("next_prediction", t)[TERMINAL, 0]).max()) == 0.0
         # Not vacuous: within the episode every later step's reward matters.
         r = jac("reward", t)
         assert all(abs(float(r[s, 0])) > 1e-6 for s in range(t, TERMINAL + 1)), (t, r[:, 0])
@@ -96,11 +96,16 @@ def test_agent_loss_matches_formula_and_gradients():
             old_log_prob=log_prob,
             progress=jnp.float32(0.0),
             num_updates=jnp.float32(10.0),
-            targets={"pi_hat": pi_hat, "y_hat": y_hat},
+            rule_targets={"pi_hat": pi_hat, "y_hat": y_hat},
             prediction=lg,
         )
 
-    loss = lpg.to_objective({}, y_coef=0.5)
+    objective = lpg.to_objective(y_coef=0.5)
+    assert objective.kind == "trajectory"
+
+    def loss(inputs):
+        return objective({}, inputs)
+
     y = np.asarray(jax.nn.softmax(logits), np.float64)
     yh = np.asarray(y_hat, np.float64)
     expected = -np.asarray(pi_hat) * np.asarray(log_prob) + 0.5 * (yh * (np.log(yh) - np.log(y))).sum(-1)
@@ -127,7 +132,7 @@ LPG_TINY = TrainConfig(
 
 def test_lpg_rule_trains_an_agent_and_bad_configs_fail(cartpole):
     rule = make_rule("ta_lpg", hidden=16, embed=8, target_dim=K)
-    assert isinstance(rule.objective, TrajectoryObjective)
+    assert isinstance(rule.objective, Objective) and rule.objective.kind == "trajectory"
     meta = rule.init(jax.random.PRNGKey(0))
     train = make_train(cartpole, LPG_TINY.replace(return_params=True), objective=rule.objective)
     result = train(meta, jax.random.PRNGKey(0))
@@ -151,3 +156,26 @@ def test_lpg_is_a_rule_the_meta_trainer_evolves():
     d["tasks"][0]["train"].update(update_epochs=1, num_minibatches=1, aux_head_dim=K)
     d["strategy"].update(sigma=0.1)
     assert_meta_training_moves_the_rule(d)
+
+
+def test_rule_inputs_with_wrong_shapes_fail_at_the_boundary(meta):
+    """chex names the bad input when a rule is called (at trace time), instead of an XLA shape error later."""
+    objective = lpg.to_objective()
+    traj = trajectory()
+    assert objective.rule_targets(meta, traj)["pi_hat"].shape == (T, E)
+    with pytest.raises(AssertionError):
+        objective.rule_targets(meta, traj._replace(done=traj.done.astype(jnp.float32)))  # done must be bool
+    with pytest.raises(AssertionError):
+        objective.rule_targets(meta, traj._replace(reward=traj.reward[:-1]))  # (T-1, E) next to (T, E)
+    with pytest.raises(AssertionError):
+        objective.rule_targets(meta, traj._replace(prediction=traj.prediction[0]))  # rank 2, not (T, E, k)
+    x = ObjectiveInputs(
+        ratio=jnp.ones(3),
+        advantage=jnp.ones(4),
+        log_prob=jnp.zeros(3),
+        old_log_prob=jnp.zeros(3),
+        progress=jnp.float32(0.0),
+        num_updates=jnp.float32(1.0),
+    )
+    with pytest.raises(AssertionError):
+        objective({}, x)  # advantage (4,) next to ratio (3,)

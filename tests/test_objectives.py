@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metalearn.rules import list_rules, load_rule, make_rule, save_rule
+from metalearn.rules import list_rules, load_objective, load_rule, make_rule, save_rule
 from objectives import OBJECTIVES, ObjectiveInputs, drift_loss, lpo, ppo_clip, ppo_drift
 
 # A grid of ratios and advantages, kept off PPO's kinks at 1 ± 0.2 (where the two forms pick other subgradients).
@@ -181,33 +181,32 @@ def test_lpo_is_a_rule_the_meta_trainer_evolves():
     assert_meta_training_moves_the_rule(d)
 
 
-def test_objectives_load_gives_a_plain_loss(tmp_path):
-    import objectives
+def test_load_objective_gives_a_plain_loss(tmp_path):
     from metalearn.pytree_io import read_manifest, save_pytree
 
     x = inputs(jnp.asarray(R), A)
     rule = make_rule("lpo", hidden=4, clip_eps=0.1)
     meta = lpo.init(jax.random.PRNGKey(4), hidden=4, zero_init=False)
     save_rule(tmp_path / "lpo.npz", rule, meta)
-    loss = objectives.load(tmp_path / "lpo.npz")
-    assert loss.name == "lpo" and loss.targets is None
+    loss = load_objective(tmp_path / "lpo.npz")
+    assert loss.name == "lpo" and loss.kind == "drift" and loss.targets is None
     np.testing.assert_array_equal(loss(x), rule.objective(meta, x))
     assert float(jnp.abs(loss(x) - textbook_vec(x.ratio)).max()) > 1e-4  # the learned drift, not PPO's
 
     lpg_rule = make_rule("lpg", hidden=4, embed=2, target_dim=3)
     save_rule(tmp_path / "lpg.npz", lpg_rule, lpg_rule.init(jax.random.PRNGKey(0)))
-    assert objectives.load(tmp_path / "lpg.npz").targets is not None
+    assert load_objective(tmp_path / "lpg.npz").targets is not None
 
     open_rule = make_rule("open")
     save_rule(tmp_path / "open.npz", open_rule, open_rule.init(jax.random.PRNGKey(0)))
     with pytest.raises(ValueError, match="optimizer rule 'open', not an objective"):
-        objectives.load(tmp_path / "open.npz")
+        load_objective(tmp_path / "open.npz")
     save_pytree(tmp_path / "ckpt.npz", {"a": jnp.zeros(2)}, format="metalearn-checkpoint")
     with pytest.raises(ValueError, match="holds a 'metalearn-checkpoint' file, expected 'metalearn-rule'"):
-        objectives.load(tmp_path / "ckpt.npz")
+        load_objective(tmp_path / "ckpt.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="corrupt or truncated"):
-        objectives.load(tmp_path / "junk.npz")
+        load_objective(tmp_path / "junk.npz")
     # A manifest that disagrees with its arrays (hidden 4 declared, 5 stored).
     path = tmp_path / "wide.npz"
     save_rule(path, make_rule("lpo", hidden=5), lpo.init(jax.random.PRNGKey(0), hidden=5))
@@ -215,7 +214,7 @@ def test_objectives_load_gives_a_plain_loss(tmp_path):
     arrays = {k: v for k, v in np.load(path).items() if k != "__manifest__"}
     save_pytree(path, arrays, format=manifest["format"], manifest={"rule": "lpo", "kwargs": {"hidden": 4}})
     with pytest.raises(ValueError, match=r"leaf 'b1' has shape \(5,\) float32, expected \(4,\)"):
-        objectives.load(path)
+        load_objective(path)
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,8 +35,7 @@ def test_constant_schedule_is_exactly_adam():
     meta = lr_schedule.init(jax.random.PRNGKey(0), knots=5, init_lr=0.05)
     ours, loss = regression_loop(lr_schedule.to_optax(meta))
     adam, _ = regression_loop(optax.adam(0.05, eps=1e-5))
-    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(adam), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(ours, adam, rtol=1e-5, atol=1e-6)
     assert loss < 0.5
 
 

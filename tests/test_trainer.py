@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,15 +12,14 @@ import optax
 import pytest
 
 from metalearn.envs import make_env
-from metalearn.inner import TrainConfig, Trainer, default_optimizer, make_train
+from metalearn.inner import TrainConfig, Trainer, default_optimizer, get_preset, make_train, resolve_task
 from objectives import ObjectiveInputs, ppo_clip
 
 from .conftest import TINY
 
 
 def assert_same_result(a, b, rtol=0.0):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=rtol)
+    chex.assert_trees_all_close(a, b, rtol=rtol, atol=rtol)  # same structure, leaves equal within rtol
 
 
 def test_result_shapes_and_finiteness(tiny_result):
@@ -183,3 +183,16 @@ def test_bad_optimizer_type_is_rejected(cartpole):
 
 def test_env_name_string_is_accepted():
     assert Trainer("cartpole-v1", TrainConfig()).spec.name == "CartPole-v1"
+
+
+def test_resolve_task_is_the_preset_with_its_overrides():
+    p = get_preset("gridworld-lpg")
+    assert resolve_task("gridworld-lpg") == (p.env, dict(p.env_kwargs), p.config)
+    env, kwargs, config = resolve_task("cartpole", overrides=["lr=0.001", "num_envs=8"])
+    assert (env, kwargs) == ("CartPole-v1", {}) and (config.lr, config.num_envs) == (0.001, 8)
+    assert resolve_task("cartpole", overrides={"lr": 0.001, "num_envs": 8})[2] == config
+    # Another env drops the preset's env kwargs unless new ones are given.
+    assert resolve_task("gridworld-lpg", env="CartPole-v1")[:2] == ("CartPole-v1", {})
+    assert resolve_task("gridworld-lpg", env_kwargs={"size": 5})[:2] == (p.env, {"size": 5})
+    with pytest.raises(ValueError, match=r"unknown preset 'cartpol'; did you mean: cartpole"):
+        resolve_task("cartpol")

@@ -16,19 +16,19 @@ from matplotlib.figure import Figure
 
 from metalearn.analysis.figures import new_figure, styled
 from metalearn.rules import Rule
-from objectives import OBJECTIVES, ObjectiveInputs, dpo, lpo, ppo
+from objectives import ObjectiveInputs, names_of_kind
 
-_DRIFT_MODULES = (ppo, dpo, lpo)
 SLICE_ADVANTAGES = (-2.0, -1.0, -0.5, 0.5, 1.0, 2.0)
 
 
 def drift_rules() -> list[str]:
-    """Names of the registered objectives that are drifts (and so have an f(r, A))."""
-    return [name for name, v in OBJECTIVES.items() if v.module in _DRIFT_MODULES]
+    """Names of the registered objectives that are drifts (and so have an f(r, A)): their modules declare
+    ``KIND = "drift"``."""
+    return names_of_kind("drift")
 
 
 def is_drift_rule(rule: Rule) -> bool:
-    return rule.name in drift_rules()
+    return rule.objective is not None and rule.objective.kind == "drift"
 
 
 def drift_values(

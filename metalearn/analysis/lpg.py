@@ -25,9 +25,10 @@ from matplotlib.figure import Figure
 
 from metalearn.analysis.figures import new_figure, styled
 from metalearn.rules import Rule
-from objectives import TrajectoryInputs, TrajectoryObjective
+from objectives import TrajectoryInputs, names_of_kind
 
-LPG_RULES = ("lpg", "ta_lpg")
+# The registered trajectory objectives (their modules declare KIND = "trajectory").
+LPG_RULES = tuple(names_of_kind("trajectory"))
 # Step -> reward of the default trajectory; episode ends after steps 23 and 47 (48 steps).
 DEFAULT_REWARDS = {8: 1.0, 16: -1.0, 20: 1.0, 36: 1.0}
 DEFAULT_DONES = (23, 47)
@@ -35,7 +36,7 @@ DEFAULT_DONES = (23, 47)
 
 def is_lpg_rule(rule: Rule) -> bool:
     """An objective that reads trajectories and emits LPG's {"pi_hat", "y_hat"} targets."""
-    return rule.name in LPG_RULES and isinstance(rule.objective, TrajectoryObjective)
+    return rule.objective is not None and rule.objective.kind == "trajectory"
 
 
 def target_dim(meta_params: Mapping[str, Any]) -> int:
@@ -68,13 +69,13 @@ def synthetic_trajectory(
         r[step, 0] = value
     d = np.zeros((length, 1), bool)
     d[list(dones), 0] = True
-    y = np.full((length, 1, k), 1.0 / k, np.float32)
+    prediction = np.full((length, 1, k), 1.0 / k, np.float32)
     return TrajectoryInputs(
         reward=jnp.asarray(r),
         done=jnp.asarray(d),
         pi=jnp.full((length, 1), pi, jnp.float32),
-        y=jnp.asarray(y),
-        y_next=jnp.asarray(y),
+        prediction=jnp.asarray(prediction),
+        next_prediction=jnp.asarray(prediction),
         progress=jnp.float32(0.0),
         num_updates=jnp.float32(1.0),
     )
@@ -116,7 +117,7 @@ def lpg_targets(
     pi_hat, y_hat = [], []
     for p in progresses:
         t = traj._replace(progress=jnp.float32(p), num_updates=jnp.float32(num_updates))
-        out = rule.objective.targets(meta_params, t)
+        out = rule.objective.rule_targets(meta_params, t)
         pi_hat.append(np.asarray(out["pi_hat"])[:, env])
         y_hat.append(np.asarray(out["y_hat"])[:, env])
     return LpgTargets(

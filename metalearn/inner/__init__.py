@@ -3,7 +3,7 @@
 from metalearn.inner.advantage import gae
 from metalearn.inner.config import TrainConfig
 from metalearn.inner.networks import Actor, Critic, layer_proportions
-from metalearn.inner.presets import PRESETS, Preset, get_preset
+from metalearn.inner.presets import PRESETS, Preset, get_preset, resolve_task
 from metalearn.inner.trainer import (
     RunnerState,
     Trainer,
@@ -30,4 +30,5 @@ __all__ = [
     "get_preset",
     "layer_proportions",
     "make_train",
+    "resolve_task",
 ]

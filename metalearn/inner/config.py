@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from learned_optimizers.baselines import BASELINES
+from metalearn.validation import field_error
+
 ALGORITHMS = ("ppo", "a2c")
-OPTIMIZERS = ("adam", "rmsprop", "sgd", "lion")  # learned_optimizers.baselines
 ACTIVATIONS = ("tanh", "relu")
 
 
@@ -55,15 +57,12 @@ class TrainConfig:
     return_params: bool = False
 
     def __post_init__(self) -> None:
-        def bad(field: str, allowed: str) -> ValueError:
-            return ValueError(f"TrainConfig.{field}={getattr(self, field)!r} is invalid; allowed: {allowed}")
-
         if self.algorithm not in ALGORITHMS:
-            raise bad("algorithm", " | ".join(ALGORITHMS))
-        if self.optimizer not in OPTIMIZERS:
-            raise bad("optimizer", " | ".join(OPTIMIZERS))
+            raise field_error(self, "algorithm", " | ".join(ALGORITHMS))
+        if self.optimizer not in BASELINES:  # the hand-designed optimizers
+            raise field_error(self, "optimizer", " | ".join(BASELINES))
         if self.activation not in ACTIVATIONS:
-            raise bad("activation", " | ".join(ACTIVATIONS))
+            raise field_error(self, "activation", " | ".join(ACTIVATIONS))
         for f in (
             "total_timesteps",
             "num_envs",
@@ -74,22 +73,22 @@ class TrainConfig:
             "final_window",
         ):
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
-                raise bad(f, "an integer >= 1")
+                raise field_error(self, f, "an integer >= 1")
         for f in ("num_hidden_layers", "aux_head_dim", "eval_envs"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 0:
-                raise bad(f, "an integer >= 0")
+                raise field_error(self, f, "an integer >= 0")
         if self.eval_steps is not None and (not isinstance(self.eval_steps, int) or self.eval_steps < 0):
-            raise bad("eval_steps", "None (the env's episode limit) or an integer >= 0")
+            raise field_error(self, "eval_steps", "None (the env's episode limit) or an integer >= 0")
         for f in ("ent_coef", "vf_coef", "clip_eps", "max_grad_norm"):
             if not getattr(self, f) >= 0:
-                raise bad(f, "a number >= 0")
+                raise field_error(self, f, "a number >= 0")
         for f in ("lr", "adam_eps"):
             if not getattr(self, f) > 0:
-                raise bad(f, "a number > 0")
+                raise field_error(self, f, "a number > 0")
         if not 0 < self.gamma <= 1:
-            raise bad("gamma", "a number in (0, 1]")
+            raise field_error(self, "gamma", "a number in (0, 1]")
         if not 0 <= self.gae_lambda <= 1:
-            raise bad("gae_lambda", "a number in [0, 1]")
+            raise field_error(self, "gae_lambda", "a number in [0, 1]")
         if self.num_updates < 1:
             raise ValueError(
                 f"TrainConfig.total_timesteps={self.total_timesteps} gives zero updates; allowed: "

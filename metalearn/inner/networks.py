@@ -48,10 +48,12 @@ def _torso(x: jax.Array, hidden: int, layers: int, activation: str) -> tuple[jax
 
 
 class Actor(nn.Module):
-    """obs (..., obs_dim) -> (distribution, aux, activity).
+    """obs (..., obs_dim) -> (distribution, prediction, activity).
 
-    ``aux`` is the extra head's logits (..., aux_head_dim), or None: LPG-style
-    agents use it as their prediction vector y(s).
+    ``prediction`` is the prediction head's logits (..., aux_head_dim), or None:
+    LPG-style agents use it as their prediction vector y(s). The head's
+    parameters keep the name ``aux_head`` (as the config field ``aux_head_dim``):
+    flax derives their initial values from that name.
     """
 
     action_dim: int
@@ -73,11 +75,12 @@ class Actor(nn.Module):
             log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
             acts["log_std"] = jnp.mean(jnp.exp(log_std))[None]
             dist = DiagGaussian(out, log_std)
-        aux = None
+        prediction = None
         if self.aux_head_dim:
-            aux = nn.Dense(self.aux_head_dim, kernel_init=orthogonal(0.01), bias_init=constant(0.0), name="aux_head")(h)
-            acts["aux_head"] = _dense_activity(aux)
-        return dist, aux, {"params": acts}
+            head = nn.Dense(self.aux_head_dim, kernel_init=orthogonal(0.01), bias_init=constant(0.0), name="aux_head")
+            prediction = head(h)
+            acts["aux_head"] = _dense_activity(prediction)
+        return dist, prediction, {"params": acts}
 
 
 class Critic(nn.Module):

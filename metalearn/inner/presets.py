@@ -24,10 +24,12 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from metalearn.inner.config import TrainConfig
+from metalearn.overrides import apply_overrides
+from metalearn.validation import unknown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +167,28 @@ def get_preset(name: str) -> Preset:
     """The preset called ``name``; ``ValueError`` listing close matches if unknown."""
     if name in PRESETS:
         return PRESETS[name]
-    close = difflib.get_close_matches(name, list(PRESETS), n=3, cutoff=0.5)
-    hint = f"did you mean: {', '.join(close)}? " if close else ""
-    raise ValueError(f"unknown preset {name!r}; {hint}allowed: {', '.join(PRESETS)}")
+    raise unknown("preset", name, PRESETS)
+
+
+def resolve_task(
+    preset: str,
+    env: str | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+) -> tuple[str, dict[str, Any], TrainConfig]:
+    """(env name, env kwargs, TrainConfig) of a preset, as every caller resolves a task.
+
+    ``env`` replaces the preset's env (and then its env kwargs, unless
+    ``env_kwargs`` is given); ``env_kwargs`` replaces the preset's kwargs;
+    ``overrides`` are ``"field=value"`` strings (or a mapping field -> value)
+    applied to the preset's TrainConfig.
+    """
+    p = get_preset(preset)
+    if isinstance(overrides, Mapping):
+        overrides = [f"{k}={v}" for k, v in overrides.items()]
+    env_name = env or p.env
+    if env_kwargs is not None:
+        kwargs = dict(env_kwargs)
+    else:
+        kwargs = dict(p.env_kwargs) if env is None else {}
+    return env_name, kwargs, apply_overrides(p.config, list(overrides))

@@ -12,10 +12,8 @@ import numpy as np
 
 from metalearn import __version__
 from metalearn.envs import make_env
-from metalearn.inner.config import TrainConfig
-from metalearn.inner.presets import get_preset
+from metalearn.inner.presets import resolve_task
 from metalearn.inner.trainer import Trainer, UpdateMetrics
-from metalearn.overrides import apply_overrides
 from metalearn.runs import append_jsonl, new_run_dir, plot_learning_curve, write_json
 
 
@@ -38,9 +36,7 @@ def run_inner(
     """
     if seeds < 1:
         raise ValueError(f"seeds={seeds} must be >= 1")
-    p = get_preset(preset)
-    config: TrainConfig = apply_overrides(p.config, list(overrides))
-    env_name, env_kwargs = (p.env, dict(p.env_kwargs)) if env is None else (env, {})
+    env_name, env_kwargs, config = resolve_task(preset, env=env, overrides=overrides)
     trainer = Trainer(make_env(env_name, **env_kwargs), config)
     run_dir = new_run_dir(out, preset)
     write_json(

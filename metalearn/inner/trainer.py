@@ -15,10 +15,14 @@ Hooks for learned rules:
   for a learned optimizer; it receives the extra arguments documented in
   :mod:`learned_optimizers.base`.
 * ``objective`` — ``None`` (PPO-clip, or the A2C policy gradient when
-  ``config.algorithm == "a2c"``), any ``(meta_params, ObjectiveInputs) ->
-  per-sample loss`` from :mod:`objectives`, or an
-  :class:`objectives.TrajectoryObjective` (LPG): its ``targets`` run once per
-  rollout over the whole trajectory and reach the loss per sample.
+  ``config.algorithm == "a2c"``), an :class:`objectives.Objective` (a rule's
+  ``objective``), or a bare ``(meta_params, ObjectiveInputs) -> per-sample
+  loss``. A trajectory objective's (LPG) ``targets`` run once per rollout over
+  the whole trajectory and reach the loss per sample as ``rule_targets``.
+
+Names: ``returns`` are GAE's value targets; ``rule_targets`` a trajectory
+objective's outputs; ``prediction`` the agent's prediction head (LPG's y(s),
+``TrainConfig.aux_head_dim`` logits).
 
 Episodes that end by time limit are treated as terminal by GAE (as in
 PureJaxRL and the OPEN reference): ``done = terminated | truncated``.
@@ -39,7 +43,7 @@ from metalearn.envs.wrappers import LogState, NormObsState, find_wrapper_state
 from metalearn.inner.advantage import gae
 from metalearn.inner.config import TrainConfig
 from metalearn.inner.networks import Actor, Critic, layer_proportions
-from objectives import ObjectiveInputs, TrajectoryInputs, TrajectoryObjective, a2c, ppo_clip
+from objectives import Objective, ObjectiveInputs, TrajectoryInputs, a2c, ppo_clip
 
 OptimizerLike = optax.GradientTransformation | Callable[[Any], optax.GradientTransformation]
 
@@ -53,7 +57,7 @@ class Transition(NamedTuple):
     value: jax.Array
     reward: jax.Array
     done: jax.Array  # terminated | truncated
-    aux: jax.Array | None  # extra-head output (LPG-style agents), else None
+    prediction: jax.Array | None  # prediction-head logits (LPG-style agents), else None
 
 
 class RunnerState(NamedTuple):
@@ -150,7 +154,7 @@ class Trainer:
         env: Any,
         config: TrainConfig,
         optimizer: OptimizerLike | None = None,
-        objective: Callable | None = None,
+        objective: Objective | Callable | None = None,
     ):
         if isinstance(env, str):
             env = make_env(env)
@@ -180,14 +184,13 @@ class Trainer:
         self._optimizer = _resolve_optimizer(optimizer, config)
         if objective is None:
             objective = ppo_clip(config.clip_eps) if config.algorithm == "ppo" else a2c()
-        self._targets = None
-        if isinstance(objective, TrajectoryObjective):
-            if not config.aux_head_dim:
-                raise ValueError(
-                    "this objective trains the agent's prediction head y(s): TrainConfig.aux_head_dim=0 is "
-                    "invalid for it; allowed: the rule's prediction size (e.g. 8 for lpg's default target_dim)"
-                )
-            self._targets, objective = objective.targets, objective.loss
+        elif not isinstance(objective, Objective):
+            objective = Objective(objective)  # a bare (meta_params, inputs) -> (B,) loss
+        if objective.kind == "trajectory" and not config.aux_head_dim:
+            raise ValueError(
+                "this objective trains the agent's prediction head y(s): TrainConfig.aux_head_dim=0 is "
+                "invalid for it; allowed: the rule's prediction size (e.g. 8 for lpg's default target_dim)"
+            )
         self._objective = objective
 
     def _env_params(self, env_params: Any) -> Any:
@@ -208,15 +211,15 @@ class Trainer:
     # ----------------------------------------------------------------- learn
     def _loss(self, params, batch, progress, meta_params):
         cfg = self.config
-        traj, advantages, targets, rule_targets = batch
+        traj, advantages, returns, rule_targets = batch
         dist, prediction, actor_act = self.actor.apply(params["actor"], traj.obs)
         value, critic_act = self.critic.apply(params["critic"], traj.obs)
 
         if cfg.clip_value:
             value_clipped = traj.value + jnp.clip(value - traj.value, -cfg.clip_eps, cfg.clip_eps)
-            value_loss = 0.5 * jnp.maximum((value - targets) ** 2, (value_clipped - targets) ** 2).mean()
+            value_loss = 0.5 * jnp.maximum((value - returns) ** 2, (value_clipped - returns) ** 2).mean()
         else:
-            value_loss = 0.5 * ((value - targets) ** 2).mean()
+            value_loss = 0.5 * ((value - returns) ** 2).mean()
 
         if cfg.normalize_advantages:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -230,7 +233,7 @@ class Trainer:
             old_log_prob=traj.log_prob,
             progress=progress,
             num_updates=jnp.asarray(cfg.num_updates, jnp.float32),
-            targets=rule_targets,
+            rule_targets=rule_targets,
             prediction=prediction,
         )
         actor_loss = self._objective(meta_params, inputs).mean()
@@ -246,23 +249,23 @@ class Trainer:
         }
         return total, ({"actor": actor_act, "critic": critic_act}, metrics)
 
-    def _trajectory_targets(self, meta_params, params, traj: Transition, last_obs, progress) -> Any:
-        """A TrajectoryObjective's targets for this rollout (leaves (T, E, ...)), else None."""
-        if self._targets is None:
+    def _rule_targets(self, meta_params, params, traj: Transition, last_obs, progress) -> Any:
+        """A trajectory objective's targets for this rollout (leaves (T, E, ...)), else None."""
+        if self._objective.targets is None:
             return None
-        _, last_aux, _ = self.actor.apply(params["actor"], last_obs)
-        y = jax.nn.softmax(traj.aux, axis=-1)
-        y_next = jnp.concatenate([y[1:], jax.nn.softmax(last_aux, axis=-1)[None]], axis=0)
+        _, last_prediction, _ = self.actor.apply(params["actor"], last_obs)
+        prediction = jax.nn.softmax(traj.prediction, axis=-1)
+        next_prediction = jnp.concatenate([prediction[1:], jax.nn.softmax(last_prediction, axis=-1)[None]], axis=0)
         inputs = TrajectoryInputs(
             reward=traj.reward,
             done=traj.done,
             pi=jnp.exp(traj.log_prob),
-            y=y,
-            y_next=y_next,
+            prediction=prediction,
+            next_prediction=next_prediction,
             progress=progress,
             num_updates=jnp.asarray(self.config.num_updates, jnp.float32),
         )
-        return jax.lax.stop_gradient(self._targets(meta_params, inputs))
+        return jax.lax.stop_gradient(self._objective.rule_targets(meta_params, inputs))
 
     def update(self, meta_params: Any, state: RunnerState, env_params: Any = None) -> tuple[RunnerState, UpdateMetrics]:
         """One rollout of ``num_steps`` × ``num_envs`` plus its epochs of minibatch updates."""
@@ -275,21 +278,21 @@ class Trainer:
         def env_step(carry, _):
             env_state, obs, rng = carry
             rng, k_act, k_step = jax.random.split(rng, 3)
-            dist, aux, _ = self.actor.apply(params["actor"], obs)
+            dist, prediction, _ = self.actor.apply(params["actor"], obs)
             value, _ = self.critic.apply(params["critic"], obs)
             action = dist.sample(k_act)
             log_prob = dist.log_prob(action)
             keys = jax.random.split(k_step, cfg.num_envs)
             next_obs, env_state, reward, terminated, truncated, _ = self.env.step(keys, env_state, action, env_params)
             done = jnp.logical_or(terminated, truncated)
-            return (env_state, next_obs, rng), Transition(obs, action, log_prob, value, reward, done, aux)
+            return (env_state, next_obs, rng), Transition(obs, action, log_prob, value, reward, done, prediction)
 
         (env_state, obs, rng), traj = jax.lax.scan(
             env_step, (state.env_state, state.obs, state.rng), None, cfg.num_steps
         )
         last_value, _ = self.critic.apply(params["critic"], obs)
-        advantages, targets = gae(traj.reward, traj.value, traj.done, last_value, cfg.gamma, cfg.gae_lambda)
-        rule_targets = self._trajectory_targets(meta_params, params, traj, obs, progress)
+        advantages, returns = gae(traj.reward, traj.value, traj.done, last_value, cfg.gamma, cfg.gae_lambda)
+        rule_targets = self._rule_targets(meta_params, params, traj, obs, progress)
 
         # Constant trees a learned optimizer reads; dropped by XLA when unused.
         layer_props = {k: layer_proportions(v) for k, v in params.items()}
@@ -325,7 +328,7 @@ class Trainer:
                 x = x.reshape((cfg.batch_size, *x.shape[2:]))
                 return jnp.take(x, perm, axis=0).reshape((cfg.num_minibatches, cfg.minibatch_size, *x.shape[1:]))
 
-            batches = jax.tree.map(to_minibatches, (traj, advantages, targets, rule_targets))
+            batches = jax.tree.map(to_minibatches, (traj, advantages, returns, rule_targets))
             batch_progress = epoch.astype(jnp.float32) / max(cfg.update_epochs - 1, 1)
             # Optimizer keys derive from k_opt, so XLA drops them when no rule reads them.
             (params, opt_state), metrics = jax.lax.scan(
@@ -421,7 +424,7 @@ def make_train(
     env: Any,
     config: TrainConfig,
     optimizer: OptimizerLike | None = None,
-    objective: Callable | None = None,
+    objective: Objective | Callable | None = None,
 ) -> Callable[..., TrainResult]:
     """``train(meta_params, rng, env_params=None) -> TrainResult``, jitted.
 
