@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from metalearn.analysis import analyze
-from metalearn.curriculum import scores
+from metalearn.curriculum import LevelBatch, scores
+from metalearn.curriculum.base import Curriculum, random_levels
+from metalearn.curriculum.registry import CURRICULA
 from metalearn.meta import MetaConfig, MetaTrainer, resume_run, start_run
 from metalearn.meta.checkpoint import latest_checkpoint
 from metalearn.pytree_io import flatten_with_names, load_pytree
@@ -62,7 +65,7 @@ def test_regret_in_the_trainer_is_the_baselines_return_minus_the_populations(gro
     """The trainer's score equals A2C trained directly on the same levels and seeds minus the members' mean."""
     state = groove.init()
     population, _ = groove.strategy.ask(jax.random.PRNGKey(1), state.es_state)
-    batch, _ = groove._next_levels(jax.random.PRNGKey(2), state.levels)
+    batch, _ = groove.curriculum.next_levels(jax.random.PRNGKey(2), state.levels, 3)
     key = jax.random.PRNGKey(3)
     evaluation = groove.evaluate_population(population, key, batch.levels)
     healthy = ~evaluation.diverged
@@ -101,20 +104,83 @@ def test_groove_fills_its_buffer_and_rescores_replayed_levels(groove):
     assert np.isfinite(buf.scores[buf.valid]).all()
     assert seen[0]["replayed"] == 0.0  # an empty buffer replays nothing
     assert int(seen[-1]["buffer_size"]) == int(buf.valid.sum())
-    # Whatever was replayed last generation got a new score or kept its slot; nothing else moved.
-    assert jax.tree.structure(before) == jax.tree.structure(state.levels)
+    assert int((before.valid != state.levels.valid).sum()) <= 3  # at most the generation's new levels were added
+
+    # Rescoring the trained buffer: a round with replayed and new levels, then ``record``.
+    for k in range(100):
+        batch, mid = groove.curriculum.next_levels(jax.random.PRNGKey(k), state.levels, 3)
+        if batch.replayed.any() and not batch.replayed.all():
+            break
+    replayed = np.asarray(batch.replayed)
+    # A score per slot (repeated draws of a slot agree); NaN for the new levels, which the buffer skips.
+    new_scores = jnp.where(batch.replayed, 100.0 + batch.indices, jnp.nan)
+    after = groove.curriculum.record(mid, batch, new_scores)
+    rescored = np.unique(np.asarray(batch.indices)[replayed])
+    np.testing.assert_array_equal(np.asarray(after.scores)[rescored], 100.0 + rescored)
+    untouched = np.setdiff1d(np.arange(4), rescored)
+    chex.assert_trees_all_equal(after.scores[untouched], mid.scores[untouched])
+    chex.assert_trees_all_equal(after._replace(scores=mid.scores), mid)  # levels, staleness, validity, step
+
+    # A new level that beats the lowest entry takes exactly one slot; every other slot stays as it was.
+    one_new = LevelBatch(jax.tree.map(lambda x: x[:1], batch.levels), -jnp.ones(1, jnp.int32), jnp.zeros(1, bool))
+    after = groove.curriculum.record(mid, one_new, jnp.array([1e6]))
+    moved = np.flatnonzero(np.asarray(after.scores) != np.asarray(mid.scores))
+    assert moved.size == 1 and float(after.scores[moved[0]]) == 1e6
+    keep = np.setdiff1d(np.arange(4), moved)
+    slots = lambda st: jax.tree.map(lambda x: x[keep], tuple(st[:4]))  # levels, scores, last_sampled, valid
+    chex.assert_trees_all_equal(slots(after), slots(mid))
 
 
 def test_dr_draws_fresh_levels_and_keeps_no_buffer():
     trainer = MetaTrainer(MetaConfig.from_dict(curriculum_dict(kind="dr", score="random")))
     state = trainer.init()
     assert state.levels == ()
-    a, _ = trainer._next_levels(jax.random.PRNGKey(0), state.levels)
-    b, _ = trainer._next_levels(jax.random.PRNGKey(1), state.levels)
+    a, _ = trainer.curriculum.next_levels(jax.random.PRNGKey(0), state.levels, 3)
+    b, _ = trainer.curriculum.next_levels(jax.random.PRNGKey(1), state.levels, 3)
     assert not bool(a.replayed.any())
     assert not np.array_equal(np.asarray(a.levels.walls), np.asarray(b.levels.walls))
     state, metrics = trainer.generation(state)
     assert np.isfinite(float(metrics["mean_fitness"])) and "buffer_size" not in metrics["curriculum"]
+
+
+class _Toy(Curriculum):
+    """A third kind, defined here: the same ``n`` levels of key 7 every generation; counts rounds, keeps scores."""
+
+    def init(self):
+        return {"rounds": jnp.zeros((), jnp.int32), "last_scores": jnp.zeros((3,), jnp.float32)}
+
+    def next_levels(self, key, state, n):
+        del key
+        batch = LevelBatch(
+            random_levels(self.family, jax.random.PRNGKey(7), n), -jnp.ones(n, jnp.int32), jnp.zeros(n, bool)
+        )
+        return batch, {**state, "rounds": state["rounds"] + 1}
+
+    def record(self, state, batch, scores):
+        return {**state, "last_scores": scores}
+
+    def metrics(self, state):
+        return {"toy_rounds": state["rounds"]}
+
+
+def test_a_third_curriculum_kind_is_one_class_and_one_registry_line(monkeypatch):
+    """The trainer reaches a curriculum only through its interface: a kind defined here meta-trains as is."""
+    monkeypatch.setitem(CURRICULA, "toy", _Toy)
+    trainer = MetaTrainer(MetaConfig.from_dict(curriculum_dict(kind="toy", score="value_loss")))
+    assert isinstance(trainer.curriculum, _Toy)
+    state = trainer.init()
+    state, metrics = trainer.generation(state)
+    assert np.isfinite(float(metrics["mean_fitness"])) and int(metrics["nan_count"]) == 0
+    c = jax.device_get(metrics["curriculum"])
+    assert int(c["toy_rounds"]) == 1 and c["replayed"] == 0.0 and "buffer_size" not in c
+    assert int(state.levels["rounds"]) == 1
+    assert np.isfinite(np.asarray(state.levels["last_scores"])).all()  # the value-loss scores were recorded
+    np.testing.assert_allclose(float(c["batch_score"]), float(np.mean(state.levels["last_scores"])), rtol=1e-6)
+    levels = random_levels(trainer.curriculum.family, jax.random.PRNGKey(7), 3)
+    np.testing.assert_allclose(float(c["walls"]), float(levels.walls.sum((-2, -1)).mean()))
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"curriculum.kind='toy' is invalid; allowed: dr \| groove"):
+        MetaConfig.from_dict(curriculum_dict(kind="toy"))
 
 
 # ------------------------------------------------------------------ resume

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from evosax.core.fitness_shaping import centered_rank_fitness_shaping_fn
 
-from metalearn.es import StrategyConfig, list_strategies, make_strategy, resolve_strategy_name, shape_fitness
+from metalearn.es import (
+    Strategy,
+    StrategyConfig,
+    list_strategies,
+    make_strategy,
+    resolve_strategy_name,
+    shape_fitness,
+)
 
 TARGET = {"a": jnp.arange(3.0) / 3, "b": {"c": -0.5 * jnp.ones((2, 2))}}
 TEMPLATE = jax.tree.map(jnp.zeros_like, TARGET)
@@ -110,3 +118,20 @@ def test_sigma_and_lr_decay_per_generation():
         state, metrics = s.tell(jax.random.PRNGKey(g), population, jnp.arange(4.0), state)
         sigmas.append(float(metrics["sigma"]))
     np.testing.assert_allclose(sigmas, [0.5, 0.25, 0.125])
+
+
+def test_every_strategy_implements_the_protocol_sigma_included():
+    """``Strategy`` is what the meta-trainer reads: ``sigma`` and tell's ``{"sigma": ...}`` included."""
+    for name in list_strategies():
+        s = make_strategy(StrategyConfig(name=name, population_size=4), TEMPLATE)
+        assert isinstance(s, Strategy), name
+    for name in ("open_es", "simple_ga", "eggroll"):  # distribution-based, population-based, ours
+        s = make_strategy(StrategyConfig(name=name, population_size=4), TEMPLATE)
+        state = s.init(jax.random.PRNGKey(0), TEMPLATE)
+        population, state = s.ask(jax.random.PRNGKey(1), state)
+        chex.assert_shape(s.sigma(state), ())
+        _, metrics = s.tell(jax.random.PRNGKey(2), population, jnp.arange(4.0), state)
+        chex.assert_shape(metrics["sigma"], ())
+        assert np.isfinite(float(s.sigma(state))) or name == "simple_ga", name
+        with pytest.raises(AssertionError, match="shape"):  # one fitness per member, checked when traced
+            s.tell(jax.random.PRNGKey(2), population, jnp.arange(5.0), state)

@@ -1,6 +1,8 @@
-"""Curricula over environment levels: prioritised level replay (GROOVE's level sampler)."""
+"""Curricula over environment levels: one interface (:mod:`~metalearn.curriculum.base`), kinds by name
+(``CURRICULA``: domain randomisation, GROOVE's prioritised level replay), level scores by name (``LEVEL_SCORES``)."""
 
 from metalearn.curriculum import plr
+from metalearn.curriculum.base import Curriculum, random_levels
 from metalearn.curriculum.plr import (
     REPLAY_MODES,
     SCORE_TRANSFORMS,
@@ -16,16 +18,25 @@ from metalearn.curriculum.plr import (
     staleness_probs,
     update_scores,
 )
+from metalearn.curriculum.registry import CURRICULA, make_curriculum
+from metalearn.curriculum.scores import LEVEL_SCORES, LevelScore, ScoreInputs
 
 __all__ = [
+    "CURRICULA",
+    "LEVEL_SCORES",
     "REPLAY_MODES",
     "SCORE_TRANSFORMS",
+    "Curriculum",
     "LevelBatch",
+    "LevelScore",
     "PLRConfig",
     "PLRState",
+    "ScoreInputs",
     "insert",
+    "make_curriculum",
     "next_levels",
     "plr",
+    "random_levels",
     "record_scores",
     "sample_probs",
     "sample_replay",

@@ -7,18 +7,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from metalearn.curriculum.plr import SCORE_TRANSFORMS, PLRConfig
+from metalearn.curriculum.registry import CURRICULA
+from metalearn.curriculum.scores import LEVEL_SCORES
 from metalearn.envs.gridworld import LEVEL_DISTRIBUTIONS
 from metalearn.inner import TrainConfig, get_preset
 from metalearn.overrides import apply_overrides
-
-CURRICULA = ("dr", "groove")
-LEVEL_SCORES = ("regret", "value_loss", "random")
+from metalearn.validation import field_error
 
 
 @dataclasses.dataclass(frozen=True)
 class CurriculumConfig:
     """Which gridworld levels each generation's population is trained on.
 
+    ``kind`` names a curriculum in :data:`metalearn.curriculum.registry.CURRICULA`
+    and ``score`` a level score in :data:`metalearn.curriculum.scores.LEVEL_SCORES`.
     ``kind="dr"`` (domain randomisation): ``levels_per_generation`` fresh random
     levels from ``distribution`` every generation. ``kind="groove"``: the
     levels come from a PLR buffer (see :mod:`metalearn.curriculum.plr`) scored
@@ -48,22 +50,18 @@ class CurriculumConfig:
     staleness_coef: float = 0.3
 
     def __post_init__(self) -> None:
-        def bad(field: str, allowed: str) -> ValueError:
-            return ValueError(f"curriculum.{field}={getattr(self, field)!r} is invalid; allowed: {allowed}")
-
         if self.kind not in CURRICULA:
-            raise bad("kind", " | ".join(CURRICULA))
+            raise field_error(self, "kind", " | ".join(CURRICULA), prefix="curriculum")
         if self.distribution not in LEVEL_DISTRIBUTIONS:
-            raise bad("distribution", " | ".join(LEVEL_DISTRIBUTIONS))
+            raise field_error(self, "distribution", " | ".join(LEVEL_DISTRIBUTIONS), prefix="curriculum")
         if not isinstance(self.levels_per_generation, int) or self.levels_per_generation < 1:
-            raise bad("levels_per_generation", "an integer >= 1")
+            raise field_error(self, "levels_per_generation", "an integer >= 1", prefix="curriculum")
         if self.score not in LEVEL_SCORES:
-            raise bad("score", " | ".join(LEVEL_SCORES))
+            raise field_error(self, "score", " | ".join(LEVEL_SCORES), prefix="curriculum")
         if self.score_transform not in SCORE_TRANSFORMS:
-            raise bad("score_transform", " | ".join(SCORE_TRANSFORMS))
-        if self.kind == "groove":
-            self.plr()  # range checks of the buffer's own settings
-        if self.score == "regret":
+            raise field_error(self, "score_transform", " | ".join(SCORE_TRANSFORMS), prefix="curriculum")
+        CURRICULA[self.kind].validate(self)  # the kind's own checks (GROOVE: the buffer's settings)
+        if LEVEL_SCORES[self.score].needs_baseline:
             self.baseline_config()  # fails now on an unknown preset or a bad override
 
     def plr(self) -> PLRConfig:

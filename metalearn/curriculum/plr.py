@@ -36,6 +36,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from metalearn.validation import field_error
+
 SCORE_TRANSFORMS = ("rank", "proportional")
 REPLAY_MODES = ("per_level", "per_batch")
 
@@ -65,23 +67,20 @@ class PLRConfig:
     replay_mode: str = "per_level"
 
     def __post_init__(self) -> None:
-        def bad(field: str, allowed: str) -> ValueError:
-            return ValueError(f"PLRConfig.{field}={getattr(self, field)!r} is invalid; allowed: {allowed}")
-
         if not isinstance(self.capacity, int) or isinstance(self.capacity, bool) or self.capacity < 1:
-            raise bad("capacity", "an integer >= 1")
+            raise field_error(self, "capacity", "an integer >= 1")
         if not isinstance(self.replay_prob, int | float) or not 0.0 <= self.replay_prob <= 1.0:
-            raise bad("replay_prob", "a number in [0, 1]")
+            raise field_error(self, "replay_prob", "a number in [0, 1]")
         if self.score_transform not in SCORE_TRANSFORMS:
-            raise bad("score_transform", " | ".join(SCORE_TRANSFORMS))
+            raise field_error(self, "score_transform", " | ".join(SCORE_TRANSFORMS))
         if not isinstance(self.temperature, int | float) or not self.temperature > 0:
-            raise bad("temperature", "a number > 0")
+            raise field_error(self, "temperature", "a number > 0")
         if not isinstance(self.staleness_coef, int | float) or not 0.0 <= self.staleness_coef <= 1.0:
-            raise bad("staleness_coef", "a number in [0, 1]")
+            raise field_error(self, "staleness_coef", "a number in [0, 1]")
         if not isinstance(self.min_fill, int) or not 1 <= self.min_fill <= self.capacity:
-            raise bad("min_fill", f"an integer in [1, capacity={self.capacity}]")
+            raise field_error(self, "min_fill", f"an integer in [1, capacity={self.capacity}]")
         if self.replay_mode not in REPLAY_MODES:
-            raise bad("replay_mode", " | ".join(REPLAY_MODES))
+            raise field_error(self, "replay_mode", " | ".join(REPLAY_MODES))
 
     def replace(self, **changes: Any) -> PLRConfig:
         return dataclasses.replace(self, **changes)

@@ -3,9 +3,15 @@
 Inputs are per member and level: ``N`` members of the population, ``L``
 levels. Members whose training diverged (``healthy`` False) are left out; a
 level no healthy member was trained on gets NaN, which the buffer skips.
+
+``LEVEL_SCORES`` names the scores a curriculum can use (``curriculum.score``):
+each is a function of :class:`ScoreInputs` returning (L,) scores.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,3 +44,41 @@ def value_loss(loss: jax.Array, healthy: jax.Array) -> jax.Array:
 def random(key: jax.Array, num_levels: int) -> jax.Array:
     """(L,) uniform [0, 1) scores: a buffer that prioritises nothing."""
     return jax.random.uniform(key, (num_levels,))
+
+
+# ------------------------------------------------------------------ registry
+class ScoreInputs(NamedTuple):
+    """What a level score may read after a population was evaluated on a batch of ``L`` levels.
+
+    key: this generation's evaluation key (the members' seeds derive from it).
+    levels: the batch, leaves (L, ...).
+    level_return: (N, L) each member's fitness statistic (raw) on each level, averaged over seeds.
+    level_value_loss: (N, L) each member's final value loss on each level, averaged over seeds.
+    healthy: (N,) bool, members that neither diverged nor got a non-finite fitness.
+    baseline_return: ``(key, levels) -> (L,)`` the hand-designed baseline's return on the levels
+      with the members' seeds; None unless the score ``needs_baseline``.
+    """
+
+    key: jax.Array
+    levels: Any
+    level_return: jax.Array
+    level_value_loss: jax.Array
+    healthy: jax.Array
+    baseline_return: Callable[[jax.Array, Any], jax.Array] | None = None
+
+
+class LevelScore(NamedTuple):
+    """A registered score: ``fn(ScoreInputs) -> (L,)``; ``needs_baseline`` if it trains the baseline agent."""
+
+    fn: Callable[[ScoreInputs], jax.Array]
+    needs_baseline: bool = False
+
+
+# A new score is a function of ScoreInputs plus one line here; CurriculumConfig validates against this.
+LEVEL_SCORES: dict[str, LevelScore] = {
+    "regret": LevelScore(
+        lambda s: regret(s.baseline_return(s.key, s.levels), s.level_return, s.healthy), needs_baseline=True
+    ),
+    "value_loss": LevelScore(lambda s: value_loss(s.level_value_loss, s.healthy)),
+    "random": LevelScore(lambda s: random(s.key, s.level_return.shape[1])),
+}

@@ -1,9 +1,10 @@
 """Environments: one registry over gymnax, brax and the gridworld levels, plus training wrappers."""
 
-from metalearn.envs.core import BraxEnv, EnvSpec, GymnaxEnv
+from metalearn.envs.core import BraxEnv, EnvSpec, GymnaxEnv, LevelFamily
 from metalearn.envs.gridworld import (
     LEVEL_DISTRIBUTIONS,
     GridWorld,
+    GridWorldLevels,
     Level,
     LevelDistribution,
     list_levels,
@@ -17,6 +18,8 @@ from metalearn.envs.registry import (
     BRAX_ENVS,
     GRID_ENVS,
     GYMNAX_ENVS,
+    LEVEL_FAMILIES,
+    level_family,
     list_envs,
     make_env,
     resolve_env_name,
@@ -37,18 +40,22 @@ __all__ = [
     "GRID_ENVS",
     "GYMNAX_ENVS",
     "LEVEL_DISTRIBUTIONS",
+    "LEVEL_FAMILIES",
     "BraxEnv",
     "ClipAction",
     "EnvSpec",
     "GridWorld",
+    "GridWorldLevels",
     "GymnaxEnv",
     "Level",
     "LevelDistribution",
+    "LevelFamily",
     "LogWrapper",
     "NormalizeObservation",
     "NormalizeReward",
     "RunningMeanStd",
     "VecEnv",
+    "level_family",
     "list_envs",
     "list_levels",
     "make_env",

@@ -16,12 +16,29 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+
+
+class LevelFamily(Protocol):
+    """A procedural family of levels (env params) a curriculum draws from.
+
+    ``template`` is one level with the family's padded shapes (the env is built
+    on it, and level buffers are shaped like it); ``random_level`` draws one
+    level (jittable, ``jax.vmap`` over keys gives a batch); ``summary`` says
+    what a batch of levels (leaves (L, ...)) looks like, as () float32 means
+    for the run's metrics and plots.
+    """
+
+    template: Any
+
+    def random_level(self, key: jax.Array) -> Any: ...
+
+    def summary(self, levels: Any) -> dict[str, jax.Array]: ...
 
 
 @dataclasses.dataclass(frozen=True)

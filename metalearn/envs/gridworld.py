@@ -45,6 +45,7 @@ import numpy as np
 from flax import struct
 
 from metalearn.envs.core import EnvSpec
+from metalearn.validation import field_error, invalid
 
 OBSERVATIONS = ("tabular", "grid")
 NUM_ACTIONS = 5
@@ -167,14 +168,15 @@ class GridWorld:
     ):
         for field, value in (("max_height", max_height), ("max_width", max_width), ("max_objects", max_objects)):
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"GridWorld {field}={value!r} is invalid; allowed: an integer >= 1")
+                raise invalid(f"GridWorld {field}", value, "an integer >= 1")
         if max_objects >= max_height * max_width:
-            raise ValueError(
-                f"GridWorld max_objects={max_objects} is invalid; allowed: fewer than the "
-                f"{max_height * max_width} cells of a {max_height}x{max_width} grid"
+            raise invalid(
+                "GridWorld max_objects",
+                max_objects,
+                f"fewer than the {max_height * max_width} cells of a {max_height}x{max_width} grid",
             )
         if observation not in OBSERVATIONS:
-            raise ValueError(f"GridWorld observation={observation!r} is invalid; allowed: {' | '.join(OBSERVATIONS)}")
+            raise invalid("GridWorld observation", observation, " | ".join(OBSERVATIONS))
         self.max_height, self.max_width, self.max_objects = max_height, max_width, max_objects
         self.observation = observation
         if default_level is None:
@@ -315,22 +317,22 @@ class LevelDistribution:
     random_respawn: bool = False
 
     def __post_init__(self) -> None:
-        def bad(field: str, allowed: str) -> ValueError:
-            return ValueError(f"LevelDistribution.{field}={getattr(self, field)!r} is invalid; allowed: {allowed}")
-
         for f in ("max_height", "max_width", "max_objects", "min_size", "min_objects"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
-                raise bad(f, "an integer >= 1")
+                raise field_error(self, f, "an integer >= 1")
         if not (
             isinstance(self.max_size, int) and self.min_size <= self.max_size <= min(self.max_height, self.max_width)
         ):
-            raise bad("max_size", f"an integer in [min_size={self.min_size}, min(max_height, max_width)]")
+            raise field_error(self, "max_size", f"an integer in [min_size={self.min_size}, min(max_height, max_width)]")
         if self.max_objects_used is not None and not (self.min_objects <= self.max_objects_used <= self.max_objects):
-            raise bad("max_objects_used", f"None or an integer in [min_objects, max_objects={self.max_objects}]")
+            raise field_error(
+                self, "max_objects_used", f"None or an integer in [min_objects, max_objects={self.max_objects}]"
+            )
         if self.min_objects > self.max_objects:
-            raise bad("min_objects", f"an integer <= max_objects={self.max_objects}")
+            raise field_error(self, "min_objects", f"an integer <= max_objects={self.max_objects}")
         if not (isinstance(self.num_walls, int) and 0 <= self.num_walls <= self.max_size**2 - 1 - self.max_objects):
-            raise bad(
+            raise field_error(
+                self,
                 "num_walls",
                 f"an integer in [0, max_size**2 - 1 - max_objects = {self.max_size**2 - 1 - self.max_objects}]",
             )
@@ -343,9 +345,9 @@ class LevelDistribution:
             lo, hi = getattr(self, f)
             if not (lo_min < lo <= hi) or (f.startswith("p_") and hi > 1):
                 bound = "0 < lo <= hi <= 1" if f.startswith("p_") else "1 <= lo <= hi"
-                raise bad(f, f"(lo, hi) with {bound}")
+                raise field_error(self, f, f"(lo, hi) with {bound}")
         if not self.reward_range[0] <= self.reward_range[1]:
-            raise bad("reward_range", "(lo, hi) with lo <= hi")
+            raise field_error(self, "reward_range", "(lo, hi) with lo <= hi")
 
 
 LEVEL_DISTRIBUTIONS: dict[str, LevelDistribution] = {
@@ -464,6 +466,26 @@ def random_level(key: jax.Array, distribution: str | LevelDistribution = "all") 
         max_steps=max_steps,
         lifetime=lifetime,
     )
+
+
+class GridWorldLevels:
+    """The :class:`~metalearn.envs.core.LevelFamily` of random gridworld levels from ``distribution``."""
+
+    def __init__(self, distribution: str | LevelDistribution = "all"):
+        self.distribution = level_distribution(distribution)
+        # Any level of the family has its padded shapes; key 0 is the one the env has always been built on.
+        self.template = random_level(jax.random.PRNGKey(0), self.distribution)
+
+    def random_level(self, key: jax.Array) -> Level:
+        return random_level(key, self.distribution)
+
+    def summary(self, levels: Level) -> dict[str, jax.Array]:
+        """Means over a batch (leaves (L, ...)): ``grid_size`` (cells), ``objects`` (active), ``walls``."""
+        return {
+            "grid_size": jnp.mean((levels.height * levels.width).astype(jnp.float32)),
+            "objects": jnp.mean(levels.obj_active.sum(-1).astype(jnp.float32)),
+            "walls": jnp.mean(levels.walls.sum((-2, -1)).astype(jnp.float32)),
+        }
 
 
 # ------------------------------------------------------------ named levels

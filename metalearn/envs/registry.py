@@ -9,12 +9,12 @@ close matches.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
-from metalearn.envs.core import BraxEnv, GymnaxEnv
-from metalearn.envs.gridworld import make_gridworld
+from metalearn.envs.core import BraxEnv, GymnaxEnv, LevelFamily
+from metalearn.envs.gridworld import GridWorldLevels, make_gridworld
 from metalearn.envs.wrappers import ClipAction, LogWrapper, NormalizeObservation, NormalizeReward, VecEnv
+from metalearn.validation import did_you_mean
 
 # gymnax 1.0.1's registry, by family. Kept literal (not read from gymnax at import) so
 # that listing names is instant and a gymnax upgrade that renames one shows up in tests.
@@ -71,6 +71,9 @@ BRAX_ENVS: tuple[str, ...] = tuple(
 # Our own environments (level-parameterised; see metalearn.envs.gridworld).
 GRID_ENVS: tuple[str, ...] = ("GridWorld",)
 
+# The level families of level-parameterised envs (what a curriculum draws levels from), by canonical name.
+LEVEL_FAMILIES: dict[str, type] = {"GridWorld": GridWorldLevels}
+
 BRAX_BACKENDS: tuple[str, ...] = ("spring", "positional", "generalized", "mjx")
 # "spring" is the fastest backend on CPU; swimmer is only implemented for "generalized".
 _BRAX_DEFAULT_BACKEND = {"brax/swimmer": "generalized"}
@@ -87,12 +90,25 @@ def resolve_env_name(name: str) -> str:
     by_lower = {n.lower(): n for n in names}
     if isinstance(name, str) and name.lower() in by_lower:
         return by_lower[name.lower()]
-    close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=5, cutoff=0.5)
-    hint = f"did you mean: {', '.join(by_lower[c] for c in close)}? " if close else ""
+    hint = did_you_mean(name, names, n=5, key=str.lower)
     raise ValueError(
         f"unknown environment {name!r}; {hint}"
         f"known: {len(names)} names, see `metalearn list` or metalearn.envs.list_envs()"
     )
+
+
+def level_family(env_name: str, distribution: Any) -> LevelFamily:
+    """The :class:`~metalearn.envs.core.LevelFamily` of env ``env_name`` with levels from ``distribution``.
+
+    ``ValueError`` for an env whose levels are not parameters (nothing to draw).
+    """
+    canonical = resolve_env_name(env_name)
+    if canonical not in LEVEL_FAMILIES:
+        allowed = " | ".join(LEVEL_FAMILIES)
+        raise ValueError(
+            f"env {env_name!r} has no level family; a curriculum needs a {allowed} task (e.g. preset gridworld-lpg)"
+        )
+    return LEVEL_FAMILIES[canonical](distribution)
 
 
 def make_env(name: str, **kwargs: Any):

@@ -7,12 +7,19 @@ implement the same ``init / ask / tell / mean`` interface (see ``base.py``):
 ``lowrank.py``).
 """
 
-import difflib
 from typing import Any
 
-from metalearn.es.base import FITNESS_SHAPINGS, Strategy, StrategyConfig, shape_fitness, strategy_key
+from metalearn.es.base import (
+    FITNESS_SHAPINGS,
+    Strategy,
+    StrategyConfig,
+    TellMetrics,
+    shape_fitness,
+    strategy_key,
+)
 from metalearn.es.eggroll import EggrollState, EggrollStrategy
 from metalearn.es.evosax_strategy import EvosaxStrategy, evosax_names, resolve_strategy_name
+from metalearn.validation import did_you_mean
 
 # Our own strategies, by their lower-case name.
 OWN_STRATEGIES = {"eggroll": EggrollStrategy}
@@ -30,9 +37,8 @@ def make_strategy(config: StrategyConfig, template: Any) -> Strategy:
     try:
         resolve_strategy_name(config.name)
     except ValueError as err:
-        close = difflib.get_close_matches(strategy_key(config.name), list(own), n=1, cutoff=0.6)
-        hint = f" (did you mean: {close[0]}?)" if close else ""
-        raise ValueError(f"{err}; ours: {', '.join(OWN_STRATEGIES)}{hint}") from None
+        hint = did_you_mean(config.name, OWN_STRATEGIES, n=1, cutoff=0.6, key=strategy_key).strip()
+        raise ValueError(f"{err}; ours: {', '.join(OWN_STRATEGIES)}{f' ({hint})' if hint else ''}") from None
     return EvosaxStrategy(config, template)
 
 
@@ -43,6 +49,7 @@ __all__ = [
     "EvosaxStrategy",
     "Strategy",
     "StrategyConfig",
+    "TellMetrics",
     "list_strategies",
     "make_strategy",
     "resolve_strategy_name",

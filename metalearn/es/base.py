@@ -4,8 +4,9 @@ Our convention: **fitness is maximised**. Every strategy implements
 
     init(key, mean) -> state
     ask(key, state) -> (population, state)      # population: pytree, leading axis N
-    tell(key, population, fitness, state) -> (state, metrics)
+    tell(key, population, fitness, state) -> (state, {"sigma": ...})   # fitness: (N,) float
     mean(state) -> pytree                        # the current search distribution's centre
+    sigma(state) -> () float32                   # the search scale, for logging
 
 with state as a pytree, so a generation can be one jitted function and a
 checkpoint is the state's arrays. Conversions to a library's own sign
@@ -16,11 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
+import chex
 import jax
 import jax.numpy as jnp
 import optax
+
+from metalearn.validation import field_error
 
 FITNESS_SHAPINGS = ("centered_rank", "z_score", "none")
 OPTIMIZERS = ("sgd", "adam")
@@ -50,21 +54,20 @@ class StrategyConfig:
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        def bad(field: str, allowed: str) -> ValueError:
-            return ValueError(f"strategy.{field}={getattr(self, field)!r} is invalid; allowed: {allowed}")
-
         if not isinstance(self.population_size, int) or self.population_size < 2:
-            raise bad("population_size", "an integer >= 2")
+            raise field_error(self, "population_size", "an integer >= 2", prefix="strategy")
         for f in ("sigma", "lr"):
             if not getattr(self, f) > 0:
-                raise bad(f, "a number > 0")
+                raise field_error(self, f, "a number > 0", prefix="strategy")
         for f in ("sigma_decay", "lr_decay"):
             if not 0 < getattr(self, f) <= 1:
-                raise bad(f, "a number in (0, 1]")
+                raise field_error(self, f, "a number in (0, 1]", prefix="strategy")
         if self.optimizer not in OPTIMIZERS:
-            raise bad("optimizer", " | ".join(OPTIMIZERS))
+            raise field_error(self, "optimizer", " | ".join(OPTIMIZERS), prefix="strategy")
         if self.fitness_shaping is not None and self.fitness_shaping not in FITNESS_SHAPINGS:
-            raise bad("fitness_shaping", " | ".join(FITNESS_SHAPINGS) + " | null (automatic)")
+            raise field_error(
+                self, "fitness_shaping", " | ".join(FITNESS_SHAPINGS) + " | null (automatic)", prefix="strategy"
+            )
 
 
 def strategy_key(name: str) -> str:
@@ -82,16 +85,36 @@ def mean_optimizer(config: StrategyConfig) -> optax.GradientTransformation:
         raise ValueError(f"strategy.optimizer_kwargs {dict(config.optimizer_kwargs)}: {err}") from None
 
 
+class TellMetrics(TypedDict):
+    """What ``tell`` reports besides the new state (the meta-trainer logs it every generation)."""
+
+    sigma: jax.Array  # () float32, the strategy's search scale (``Strategy.sigma``; NaN where it has none)
+
+
+@runtime_checkable
 class Strategy(Protocol):
+    """What the meta-trainer uses of a strategy; fitness (N,) float is maximised."""
+
+    name: str
     population_size: int
 
     def init(self, key: jax.Array, mean: Any) -> Any: ...
 
     def ask(self, key: jax.Array, state: Any) -> tuple[Any, Any]: ...
 
-    def tell(self, key: jax.Array, population: Any, fitness: jax.Array, state: Any) -> tuple[Any, dict]: ...
+    def tell(self, key: jax.Array, population: Any, fitness: jax.Array, state: Any) -> tuple[Any, TellMetrics]: ...
 
     def mean(self, state: Any) -> Any: ...
+
+    def sigma(self, state: Any) -> jax.Array:
+        """() float32 search scale of ``state`` (mean over dimensions; NaN where a strategy has none)."""
+        ...
+
+
+def check_fitness(fitness: jax.Array, population_size: int) -> None:
+    """Trace-time check of ``tell``'s fitness: (population_size,) floats, one per member."""
+    chex.assert_shape(fitness, (population_size,))
+    chex.assert_type(fitness, float)
 
 
 def shape_fitness(fitness: jax.Array, method: str) -> jax.Array:

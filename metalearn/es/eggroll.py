@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from metalearn.es.base import StrategyConfig, mean_optimizer, shape_fitness
+from metalearn.es.base import StrategyConfig, TellMetrics, check_fitness, mean_optimizer, shape_fitness
 from metalearn.es.lowrank import LowRank, lowrank_matrix
 
 NAME = "eggroll"
@@ -136,9 +136,10 @@ class EggrollStrategy:
 
     def tell(
         self, key: jax.Array, population: Any, fitness: jax.Array, state: EggrollState
-    ) -> tuple[EggrollState, dict]:
+    ) -> tuple[EggrollState, TellMetrics]:
         """One update from fitness (N,), maximised. ``key`` and ``population`` are unused (noise is regenerated)."""
         del key, population
+        check_fitness(fitness, self.population_size)
         sigma = self.sigma(state)
         weights = shape_fitness(fitness, self.shaping)
         grad = gradient_estimate(state.mean, self.population_noise(state), weights, sigma)

@@ -8,7 +8,6 @@ their rank weights; the others get our shaped values as they are.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any
 
@@ -19,7 +18,8 @@ import optax
 from evosax.algorithms import distribution_based_algorithms, population_based_algorithms
 from evosax.core.fitness_shaping import identity_fitness_shaping_fn, weights_fitness_shaping_fn
 
-from metalearn.es.base import StrategyConfig, mean_optimizer, shape_fitness, strategy_key
+from metalearn.es.base import StrategyConfig, TellMetrics, check_fitness, mean_optimizer, shape_fitness, strategy_key
+from metalearn.validation import unknown
 
 # Strategies that need inputs an ES over rules does not have: a surrogate gradient
 # (GuidedES), a user sampling function (RandomSearch), several sub-populations
@@ -53,12 +53,10 @@ def resolve_strategy_name(name: str) -> str:
     """evosax's spelling of ``name`` (``open_es``, ``OpenES``, ``Open_ES`` all work)."""
     if strategy_key(name) in _BY_KEY:
         return _BY_KEY[strategy_key(name)]
-    close = difflib.get_close_matches(strategy_key(name), list(_BY_KEY), n=3, cutoff=0.5)
-    hint = f"did you mean: {', '.join(_BY_KEY[c] for c in close)}? " if close else ""
     excluded = f" ({', '.join(sorted(_EXCLUDED))} need inputs an ES over rules does not have)"
     if strategy_key(name) in {strategy_key(n) for n in _EXCLUDED}:
         raise ValueError(f"strategy {name!r} is not supported{excluded}")
-    raise ValueError(f"unknown strategy {name!r}; {hint}allowed: {', '.join(evosax_names())}")
+    raise unknown("strategy", name, evosax_names(), key=strategy_key)
 
 
 class EvosaxStrategy:
@@ -122,7 +120,8 @@ class EvosaxStrategy:
     def ask(self, key: jax.Array, state: Any) -> tuple[Any, Any]:
         return self.algo.ask(key, state, self.params)
 
-    def tell(self, key: jax.Array, population: Any, fitness: jax.Array, state: Any) -> tuple[Any, dict]:
+    def tell(self, key: jax.Array, population: Any, fitness: jax.Array, state: Any) -> tuple[Any, TellMetrics]:
+        check_fitness(fitness, self.population_size)
         shaped = shape_fitness(fitness, self.shaping)
         state, _ = self.algo.tell(key, population, -shaped, state, self.params)  # evosax minimises
         return state, {"sigma": self.sigma(state)}

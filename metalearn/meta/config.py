@@ -13,6 +13,7 @@ from metalearn.curriculum.config import CurriculumConfig
 from metalearn.es import StrategyConfig
 from metalearn.inner import TrainConfig, get_preset
 from metalearn.overrides import apply_overrides
+from metalearn.validation import field_error
 
 FITNESS_STATS = ("final_return", "eval_return", "mean_return")
 
@@ -109,9 +110,6 @@ class MetaConfig:
     wandb_project: str = "metalearn"
 
     def __post_init__(self) -> None:
-        def bad(field: str, allowed: str) -> ValueError:
-            return ValueError(f"{field}={getattr(self, field)!r} is invalid; allowed: {allowed}")
-
         if not self.tasks:
             raise ValueError("tasks is empty; allowed: a list of at least one task")
         for f in (
@@ -123,9 +121,9 @@ class MetaConfig:
             "keep_checkpoints",
         ):
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
-                raise bad(f, "an integer >= 1")
+                raise field_error(self, f, "an integer >= 1", prefix="")
         if self.fitness not in FITNESS_STATS:
-            raise bad("fitness", " | ".join(FITNESS_STATS))
+            raise field_error(self, "fitness", " | ".join(FITNESS_STATS), prefix="")
         if self.fitness == "eval_return" and any(t.resolve()[2].eval_envs == 0 for t in self.tasks):
             raise ValueError("fitness='eval_return' needs every task's train.eval_envs >= 1")
         names = [t.name for t in (*self.tasks, *self.held_out_tasks)]

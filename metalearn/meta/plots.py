@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from metalearn.curriculum.plr import PLRState
+
 
 def plot_fitness(path: Path, rows: list[dict[str, Any]], evals: list[dict[str, Any]], title: str) -> None:
     """Population fitness per generation (best / mean / median) and the mean rule on held-out seeds."""
@@ -54,7 +56,8 @@ def plot_levels(path: Path, rows: list[dict[str, Any]], buffer: Any, title: str)
     """A curriculum run's levels: their scores, what they look like, and (GROOVE) the final buffer.
 
     ``rows`` are metrics rows with a ``curriculum`` entry; ``buffer`` the final
-    PLRState, or ``()`` for domain randomisation.
+    curriculum state: a level buffer (``PLRState``) gets a panel of its own,
+    any other state (``()`` for domain randomisation) none.
     """
     import matplotlib
 
@@ -63,7 +66,7 @@ def plot_levels(path: Path, rows: list[dict[str, Any]], buffer: Any, title: str)
     import numpy as np
 
     rows = [r for r in rows if "curriculum" in r]
-    has_buffer = bool(buffer != ())
+    has_buffer = isinstance(buffer, PLRState)
     fig, axes = plt.subplots(1, 3 if has_buffer else 2, figsize=(13 if has_buffer else 9, 3.8), dpi=120)
     g = np.array([r["generation"] for r in rows])
     c = {k: np.array([r["curriculum"][k] for r in rows], float) for k in rows[0]["curriculum"]} if rows else {}

@@ -94,7 +94,7 @@ def resume_run(run_dir: str | Path, generations: int | None = None, progress: bo
     if path is None:
         raise PytreeFileError(f"{run_dir}: no checkpoint to resume from")
     state, generation = load_checkpoint(path, trainer.init(), search_hash=config.search_hash())
-    state = jax.device_put(state, trainer._replicated)
+    state = trainer.replicate(state)
     if _is_main():
         for log in ("metrics.jsonl", "eval.jsonl"):  # drop rows written after the checkpoint
             file = run_dir / log
@@ -218,7 +218,7 @@ def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
     generation = int(state.generation)
     (run_dir / "rules").mkdir(exist_ok=True)
     # The horizon the rule was meta-trained at: temporally-aware rules read log N, and analysis shows them at it.
-    horizon = trainer.tasks[0].trainer.config.num_updates
+    horizon = trainer.horizon
     save_rule(
         run_dir / "rules" / "mean.npz",
         trainer.rule,

@@ -9,29 +9,52 @@ process ends a generation with the same state. A member whose training
 diverged, or whose fitness is not finite, gets a fitness below every healthy
 member's, so the update never sees a NaN.
 
-With a ``curriculum`` the one task runs on gridworld levels chosen per
-generation (``levels_per_generation`` of them, every member on all of them):
-fresh random levels (``dr``), or levels from a PLR buffer scored after the
-evaluation (``groove``; the buffer is part of :class:`MetaState`, so it is
-checkpointed and a resumed run continues exactly).
+With a ``curriculum`` the one task runs on levels of its env's level family
+chosen per generation (``levels_per_generation`` of them, every member on all
+of them) by a :class:`~metalearn.curriculum.base.Curriculum` (``dr``: fresh
+random levels; ``groove``: a PLR buffer), and each level gets a score from
+:data:`~metalearn.curriculum.scores.LEVEL_SCORES` after the evaluation. The
+curriculum's state is part of :class:`MetaState`, so it is checkpointed and a
+resumed run continues exactly.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from metalearn.curriculum import plr, scores
-from metalearn.envs import make_env, resolve_env_name
-from metalearn.envs.gridworld import random_level
+from metalearn.curriculum.base import random_levels
+from metalearn.curriculum.plr import LevelBatch
+from metalearn.curriculum.registry import make_curriculum
+from metalearn.curriculum.scores import LEVEL_SCORES, ScoreInputs
+from metalearn.envs import level_family, make_env
 from metalearn.es import make_strategy
 from metalearn.inner import Trainer, TrainResult
 from metalearn.meta.config import MetaConfig, TaskConfig
 from metalearn.rules import make_rule
+
+# Keys of streams that must not overlap the search's own are folded with this (a prime far above any index).
+_SEPARATE_STREAM = 1_000_003
+
+
+def level_key(k_eval: jax.Array) -> jax.Array:
+    """A generation's curriculum key, from its evaluation key (so runs without a curriculum are unchanged)."""
+    return jax.random.fold_in(k_eval, _SEPARATE_STREAM)
+
+
+def eval_level_key(key: jax.Array) -> jax.Array:
+    """The random levels a curriculum task is evaluated on, from the evaluation's key."""
+    return jax.random.fold_in(key, _SEPARATE_STREAM)
+
+
+def eval_key(seed: int, generation: int) -> jax.Array:
+    """Held-out evaluation key of a run with ``seed`` at ``generation``: apart from the search's own stream."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed + _SEPARATE_STREAM), generation)
 
 
 class MetaState(NamedTuple):
@@ -40,7 +63,7 @@ class MetaState(NamedTuple):
     generation: jax.Array  # () int32, generations done
     best_fitness: jax.Array  # () best healthy member fitness so far (−inf before any)
     best_params: Any  # that member's meta-parameters
-    levels: Any = ()  # the curriculum's PLRState (groove); () without a level buffer
+    levels: Any = ()  # the curriculum's state (groove: its PLRState); () for none
 
 
 class Evaluation(NamedTuple):
@@ -85,9 +108,15 @@ class MetaTrainer:
         self.rule = make_rule(config.rule.name, **config.rule.kwargs)
         self.initial_mean = self.rule.init(jax.random.PRNGKey(config.seed))
         self.strategy = make_strategy(config.strategy, self.initial_mean)
-        self.curriculum = config.curriculum
-        self.tasks = [self._task(t, curriculum=self.curriculum is not None) for t in config.tasks]
-        self.baseline = self._baseline() if self.curriculum is not None and self.curriculum.score == "regret" else None
+        self.curriculum = self.level_score = self.baseline = None
+        if config.curriculum is not None:
+            # A curriculum's one task draws its levels from its env's level family.
+            family = self._level_family(config.tasks[0])
+            self.curriculum = make_curriculum(config.curriculum, family)
+            self.level_score = LEVEL_SCORES[config.curriculum.score]
+        self.tasks = [self._task(t, self.curriculum is not None) for t in config.tasks]
+        if self.level_score is not None and self.level_score.needs_baseline:
+            self.baseline = self._baseline()
         self.held_out = [self._task(t) for t in config.held_out_tasks]
         devices = jax.devices() if devices is None else devices
         n = config.strategy.population_size
@@ -103,23 +132,34 @@ class MetaTrainer:
         self.evaluate_rule = jax.jit(self._evaluate_rule, out_shardings=self._replicated)
         self.init = jax.jit(self._init, out_shardings=self._replicated)
 
+    def _level_family(self, task: TaskConfig) -> Any:
+        env_name, _, _ = task.resolve()
+        try:
+            return level_family(env_name, self.config.curriculum.distribution)
+        except ValueError as err:
+            raise ValueError(f"curriculum: task {task.name}: {err}") from None
+
     def _task(self, task: TaskConfig, curriculum: bool = False) -> _Task:
         env_name, env_kwargs, train_config = task.resolve()
         if curriculum:
-            if resolve_env_name(env_name) != "GridWorld":
-                raise ValueError(
-                    f"curriculum: task {task.name} runs on {env_name!r}; a curriculum needs a GridWorld task "
-                    "(e.g. preset gridworld-lpg)"
-                )
-            # The env's padded sizes are the level distribution's; its levels come from the curriculum.
-            env_kwargs = {**env_kwargs, "level": self._new_level(jax.random.PRNGKey(0))}
+            # The env's padded sizes are the level family's; its levels come from the curriculum.
+            env_kwargs = {**env_kwargs, "level": self.curriculum.family.template}
         env = make_env(env_name, **env_kwargs)
         trainer = Trainer(env, train_config, optimizer=self.rule.optimizer, objective=self.rule.objective)
         return _Task(task.name, trainer, task.reference_return)
 
     def _baseline(self) -> Trainer:
         """The hand-designed agent whose return on a level regret is measured against."""
-        return Trainer(self.tasks[0].trainer.base_env, self.curriculum.baseline_config())
+        return Trainer(self.tasks[0].trainer.base_env, self.config.curriculum.baseline_config())
+
+    @property
+    def horizon(self) -> int:
+        """Inner updates of the (first) task's agents: the horizon a temporally-aware rule is meta-trained at."""
+        return self.tasks[0].trainer.config.num_updates
+
+    def replicate(self, tree: Any) -> Any:
+        """``tree`` placed as a generation's state is: replicated on every device of the mesh."""
+        return jax.device_put(tree, self._replicated)
 
     # ------------------------------------------------------------------ state
     def _init(self) -> MetaState:
@@ -131,16 +171,11 @@ class MetaTrainer:
             generation=jnp.zeros((), jnp.int32),
             best_fitness=jnp.asarray(-jnp.inf, jnp.float32),
             best_params=self.initial_mean,
-            levels=self._level_buffer(),
+            levels=() if self.curriculum is None else self.curriculum.init(),
         )
         # Strong types everywhere, as a generation returns them: otherwise the second
         # generation would compile again (evosax initialises some leaves weakly typed).
         return jax.tree.map(lambda x: jnp.asarray(x, dtype=x.dtype), state)
-
-    def _level_buffer(self) -> Any:
-        if self.curriculum is None or self.curriculum.kind != "groove":
-            return ()
-        return plr.init(self.curriculum.plr(), self.tasks[0].trainer.base_env.default_params)
 
     def mean_params(self, state: MetaState) -> Any:
         """The search distribution's centre (for population-based strategies, the best member)."""
@@ -157,11 +192,16 @@ class MetaTrainer:
         return jax.random.split(jax.random.fold_in(key, t), n)
 
     def evaluate_population(self, population: Any, key: jax.Array, levels: Any = None) -> Evaluation:
-        """Trains every member on every task and seed (and curriculum level: leaves of ``levels`` are (L, ...))."""
+        """Trains every member on every task and seed; with a curriculum, on each of its levels too.
+
+        ``levels``: the curriculum task's levels, leaves (L, ...), or None.
+        """
         population = jax.lax.with_sharding_constraint(population, self._sharded)
         n = jax.tree.leaves(population)[0].shape[0]
         per_task, diverged = [], None
         level_return = level_value_loss = jnp.zeros((n, 0), jnp.float32)
+        if levels is not None:
+            chex.assert_tree_shape_prefix(levels, (self.config.curriculum.levels_per_generation,))
         for t, task in enumerate(self.tasks):
             seeds = self._task_seeds(key, t, self.config.seeds_per_member)
             train = jax.vmap(task.trainer.train, in_axes=(None, 0, None))  # seeds
@@ -172,47 +212,38 @@ class MetaTrainer:
             per_task.append(stat.reshape(n, -1).mean(axis=1))
             bad = results.diverged.reshape(n, -1).any(axis=1)
             diverged = bad if diverged is None else diverged | bad
-            if levels is not None:
+            if levels is not None:  # the curriculum's one task (MetaConfig allows no other)
                 level_return = _statistic(results, self.config.fitness).mean(axis=-1)
                 level_value_loss = _final_value_loss(results, task.trainer.config.final_window).mean(axis=-1)
         per_task = jnp.stack(per_task)
         return Evaluation(per_task.mean(axis=0), diverged, per_task, level_return, level_value_loss)
 
     # ------------------------------------------------------------ curriculum
-    def _new_level(self, key: jax.Array) -> Any:
-        """One random level of the curriculum's distribution."""
-        return random_level(key, self.curriculum.distribution)
-
-    def _new_levels(self, key: jax.Array, n: int) -> Any:
-        """``n`` random levels, leaves (n, ...)."""
-        return jax.vmap(self._new_level)(jax.random.split(key, n))
-
-    def _next_levels(self, key: jax.Array, buffer: Any) -> tuple[plr.LevelBatch | None, Any]:
-        c = self.curriculum
-        if c is None:
-            return None, buffer
-        n = c.levels_per_generation
-        if c.kind == "dr":
-            return plr.LevelBatch(self._new_levels(key, n), -jnp.ones((n,), jnp.int32), jnp.zeros((n,), bool)), buffer
-        return plr.next_levels(key, buffer, c.plr(), n, self._new_level)
+    def _baseline_return(self, key: jax.Array, levels: Any) -> jax.Array:
+        """(L,) the baseline agent's fitness statistic (raw) on ``levels``, with the members' seeds."""
+        seeds = self._task_seeds(key, 0, self.config.seeds_per_member)  # the members' seeds on the one task
+        train = jax.vmap(jax.vmap(self.baseline.train, in_axes=(None, 0, None)), in_axes=(None, None, 0))
+        return _statistic(train(None, seeds, levels), self.config.fitness).mean(axis=-1)
 
     def level_scores(self, key: jax.Array, levels: Any, evaluation: Evaluation, healthy: jax.Array) -> jax.Array:
         """(L,) the curriculum's score of each level after the population was evaluated on it."""
-        c = self.curriculum
-        if c.score == "random":
-            return scores.random(key, c.levels_per_generation)
-        if c.score == "value_loss":
-            return scores.value_loss(evaluation.level_value_loss, healthy)
-        seeds = self._task_seeds(key, 0, self.config.seeds_per_member)  # the members' seeds on the one task
-        train = jax.vmap(jax.vmap(self.baseline.train, in_axes=(None, 0, None)), in_axes=(None, None, 0))
-        baseline = _statistic(train(None, seeds, levels), self.config.fitness).mean(axis=-1)  # (L,)
-        return scores.regret(baseline, evaluation.level_return, healthy)
+        inputs = ScoreInputs(
+            key=key,
+            levels=levels,
+            level_return=evaluation.level_return,
+            level_value_loss=evaluation.level_value_loss,
+            healthy=healthy,
+            baseline_return=self._baseline_return if self.baseline is not None else None,
+        )
+        return self.level_score.fn(inputs)
 
     def _generation(self, state: MetaState) -> tuple[MetaState, dict[str, jax.Array]]:
         key, k_ask, k_eval, k_tell = jax.random.split(state.key, 4)
         population, es_state = self.strategy.ask(k_ask, state.es_state)
-        # The level stream folds out of the evaluation key, leaving runs without a curriculum unchanged.
-        batch, buffer = self._next_levels(jax.random.fold_in(k_eval, 1_000_003), state.levels)
+        batch, levels_state = None, state.levels
+        if self.curriculum is not None:
+            n = self.config.curriculum.levels_per_generation
+            batch, levels_state = self.curriculum.next_levels(level_key(k_eval), state.levels, n)
         evaluation = self.evaluate_population(population, k_eval, None if batch is None else batch.levels)
         raw, diverged, per_task = evaluation.fitness, evaluation.diverged, evaluation.per_task
         healthy = ~diverged & jnp.isfinite(raw)
@@ -238,39 +269,29 @@ class MetaTrainer:
         }
         if batch is not None:
             level_scores = self.level_scores(k_eval, batch.levels, evaluation, healthy)
-            if self.curriculum.kind == "groove":
-                buffer = plr.record_scores(buffer, batch, level_scores)
-            metrics["curriculum"] = self._curriculum_metrics(batch, level_scores, evaluation, healthy, buffer)
+            levels_state = self.curriculum.record(levels_state, batch, level_scores)
+            metrics["curriculum"] = self._curriculum_metrics(batch, level_scores, evaluation, healthy, levels_state)
         new_state = MetaState(
             es_state=es_state,
             key=key,
             generation=state.generation + 1,
             best_fitness=jnp.maximum(state.best_fitness, candidate[i]),
             best_params=best_params,
-            levels=buffer,
+            levels=levels_state,
         )
         return new_state, metrics
 
-    def _curriculum_metrics(self, batch, level_scores, evaluation, healthy, buffer) -> dict[str, jax.Array]:
+    def _curriculum_metrics(
+        self, batch: LevelBatch, level_scores: jax.Array, evaluation: Evaluation, healthy: jax.Array, levels_state: Any
+    ) -> dict[str, jax.Array]:
         """What the curriculum did this generation (for metrics.jsonl and levels.png)."""
-        lv = batch.levels
-        out = {
+        return {
             "batch_score": jnp.nanmean(level_scores),
             "batch_return": jnp.nanmean(jnp.where(healthy[:, None], evaluation.level_return, jnp.nan)),
             "replayed": jnp.mean(batch.replayed.astype(jnp.float32)),
-            "grid_size": jnp.mean((lv.height * lv.width).astype(jnp.float32)),
-            "objects": jnp.mean(lv.obj_active.sum(-1).astype(jnp.float32)),
-            "walls": jnp.mean(lv.walls.sum((-2, -1)).astype(jnp.float32)),
+            **self.curriculum.family.summary(batch.levels),  # grid_size, objects, walls for GridWorld
+            **self.curriculum.metrics(levels_state),  # buffer_size, buffer_score_mean, buffer_score_q for GROOVE
         }
-        if self.curriculum.kind == "groove":
-            valid = buffer.valid
-            s = jnp.where(valid, buffer.scores, jnp.nan)
-            out |= {
-                "buffer_size": buffer.size,
-                "buffer_score_mean": jnp.nanmean(s),
-                "buffer_score_q": jnp.nanquantile(s, jnp.array([0.1, 0.5, 0.9])),
-            }
-        return out
 
     # ------------------------------------------------------------ eval rule
     def _evaluate_rule(self, meta_params: Any, key: jax.Array) -> dict[str, jax.Array]:
@@ -288,7 +309,7 @@ class MetaTrainer:
             levels = None
             if self.curriculum is not None and t < len(self.tasks):
                 # A curriculum task has no level of its own: one fresh random level per seed.
-                levels = self._new_levels(jax.random.fold_in(key, 1_000_003), self.config.eval_seeds)
+                levels = random_levels(self.curriculum.family, eval_level_key(key), self.config.eval_seeds)
             in_axes = (None, 0, None if levels is None else 0)
             results = jax.vmap(task.trainer.train, in_axes=in_axes)(meta_params, seeds, levels)
             out[task.name] = {
@@ -299,4 +320,4 @@ class MetaTrainer:
 
     def eval_key(self, generation: int) -> jax.Array:
         """Held-out seeds: a key stream separate from the search's own."""
-        return jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1_000_003), generation)
+        return eval_key(self.config.seed, generation)

@@ -1,0 +1,62 @@
+"""The curriculum interface the meta-trainer uses, whatever the kind.
+
+A curriculum is built once from the run's :class:`CurriculumConfig` and the
+task's :class:`~metalearn.envs.core.LevelFamily`, and is pure afterwards: its
+state is a pytree (checkpointed in ``MetaState.levels``; ``()`` for none)::
+
+    state = curriculum.init()
+    batch, state = curriculum.next_levels(key, state, n)   # LevelBatch, leaves (n, ...)
+    ... evaluate the population on batch.levels, score each level (n,) ...
+    state = curriculum.record(state, batch, scores)
+    metrics = curriculum.metrics(state)                    # dict of arrays, may be empty
+
+A new kind is a subclass in its own module plus one line in
+:data:`metalearn.curriculum.registry.CURRICULA`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import jax
+
+from metalearn.curriculum.plr import LevelBatch
+
+if TYPE_CHECKING:
+    from metalearn.curriculum.config import CurriculumConfig
+    from metalearn.envs.core import LevelFamily
+
+
+def random_levels(family: LevelFamily, key: jax.Array, n: int) -> Any:
+    """``n`` random levels of ``family``, leaves (n, ...), one per key of ``split(key, n)``."""
+    return jax.vmap(family.random_level)(jax.random.split(key, n))
+
+
+class Curriculum:
+    """Base of every curriculum kind: no state, nothing recorded, no metrics of its own."""
+
+    def __init__(self, config: CurriculumConfig, family: LevelFamily):
+        self.config = config
+        self.family = family
+
+    @classmethod
+    def validate(cls, config: CurriculumConfig) -> None:
+        """Raises ``ValueError`` for settings this kind cannot run with (called by ``CurriculumConfig``)."""
+
+    def init(self) -> Any:
+        """The initial state, a pytree."""
+        return ()
+
+    def next_levels(self, key: jax.Array, state: Any, n: int) -> tuple[LevelBatch, Any]:
+        """The ``n`` levels of this generation and the state after choosing them."""
+        raise NotImplementedError
+
+    def record(self, state: Any, batch: LevelBatch, scores: jax.Array) -> Any:
+        """The state after the levels of ``batch`` got ``scores`` (n,) (NaN where no member was healthy)."""
+        del batch, scores
+        return state
+
+    def metrics(self, state: Any) -> dict[str, jax.Array]:
+        """What the state looks like after ``record`` (for metrics.jsonl), beyond the batch's own metrics."""
+        del state
+        return {}
