@@ -46,6 +46,8 @@ def load_published(name_or_path: str | Path) -> tuple[dict, dict]:
         )
     if vector.size not in SIZES:
         raise ValueError(f"{path}: has {vector.size} values; OPEN meta-parameter vectors we know have {known}")
+    if not np.isfinite(vector).all():
+        raise ValueError(f"{path}: holds {np.size(vector) - np.isfinite(vector).sum()} non-finite values (NaN/inf)")
     sizes = SIZES[vector.size]
     template = open_opt.init(jax.random.PRNGKey(0), **sizes)
     _, unravel = jax.flatten_util.ravel_pytree(template)

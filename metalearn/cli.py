@@ -51,7 +51,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = MetaConfig.from_dict(apply_dotted_overrides(load_config_dict(args.config), args.set))
     name = Path(args.config).stem
     run_dir = start_run(
-        config, out=args.out, name=name, progress=not args.quiet, run_dir=Path(args.run_dir) if args.run_dir else None
+        config,
+        out=args.out,
+        name=name,
+        progress=not args.quiet,
+        run_dir=Path(args.run_dir) if args.run_dir else None,
+        overwrite=args.overwrite,
     )
     _print_meta_result(run_dir)
     return 0
@@ -72,10 +77,13 @@ def _print_meta_result(run_dir: Path) -> None:
     if jax.process_index() != 0:
         return
     result = json.loads((run_dir / "result.json").read_text())
+    fmt = lambda v: "n/a (all diverged)" if v is None else f"{v:.3f}"
     print(
         f"generations {result['generations']}: population mean fitness "
-        f"{result['first_mean_fitness']:.3f} -> {result['last_mean_fitness']:.3f}, best {result['best_fitness']:.3f}"
+        f"{fmt(result['first_mean_fitness'])} -> {fmt(result['last_mean_fitness'])}, best {fmt(result['best_fitness'])}"
     )
+    if result.get("all_diverged"):
+        print("warning: every member diverged in every generation; its rule files are not a trained rule")
     print(
         f"run directory: {run_dir}  (fitness plot: {run_dir / 'fitness.png'}, rule: {run_dir / 'rules' / 'mean.npz'})"
     )
@@ -115,6 +123,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             v = np.asarray(getattr(result, field), np.float64)
             se = v.std(ddof=1) / math.sqrt(v.size) if v.size > 1 else 0.0
             cells.append(f"{field} {v.mean():9.2f} ± {se:6.2f}")
+        diverged = np.asarray(result.diverged)
+        if diverged.any():
+            cells.append(f"DIVERGED on {int(diverged.sum())}/{diverged.size} seeds {np.flatnonzero(diverged).tolist()}")
         print(f"  {label:<44} " + "   ".join(cells))
     return 0
 
@@ -157,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="metalearn",
         description="Discover RL algorithms: evolve learned optimizers/objectives with ES over vmapped PPO/A2C.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a user error too")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list experiments, rules, strategies, objectives, presets and environments")
@@ -178,7 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--set tasks.0.train.total_timesteps=1e5 (repeatable)",
     )
     p.add_argument("--out", default="runs", help="parent folder of the new run directory (default runs/)")
-    p.add_argument("--run-dir", help="use exactly this run directory instead of a new one under --out")
+    p.add_argument("--run-dir", help="use exactly this run directory (new or empty) instead of a new one under --out")
+    p.add_argument(
+        "--overwrite", action="store_true", help="with --run-dir: delete a previous run's files there and start again"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_distributed_flags(p)
     p.set_defaults(func=_cmd_train)
@@ -251,7 +266,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except ValueError as err:  # bad names, values and files: one clear line, no traceback
+    except (ValueError, OSError) as err:  # bad names, values and files: one clear line, no traceback
+        if args.debug:
+            raise
+        if isinstance(err, OSError) and err.filename is not None:
+            err = f"{err.filename}: {err.strerror}"
         print(f"metalearn: error: {err}", file=sys.stderr)
         return 2
 

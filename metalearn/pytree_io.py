@@ -73,10 +73,10 @@ def save_pytree(path: str | os.PathLike, tree: Any, *, format: str, manifest: di
 
 def read_manifest(path: str | os.PathLike, *, format: str | None = None) -> dict:
     """The manifest of a file written by :func:`save_pytree`; checks ``format`` if given."""
-    return _open(Path(path), format)[1]
+    return _open(Path(path), format, manifest_only=True)[1]
 
 
-def _open(path: Path, format: str | None) -> tuple[dict[str, np.ndarray], dict]:
+def _open(path: Path, format: str | None, manifest_only: bool = False) -> tuple[dict[str, np.ndarray], dict]:
     if not path.is_file():
         raise PytreeFileError(f"{path}: no such file")
     try:
@@ -84,7 +84,8 @@ def _open(path: Path, format: str | None) -> tuple[dict[str, np.ndarray], dict]:
         if not isinstance(z, np.lib.npyio.NpzFile):
             raise PytreeFileError(f"{path}: a single array, not a metalearn .npz file")
         with z:
-            arrays = {k: z[k] for k in z.files}
+            keys = [MANIFEST_KEY] if manifest_only and MANIFEST_KEY in z.files else z.files
+            arrays = {k: z[k] for k in keys}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
         if isinstance(err, PytreeFileError):
             raise

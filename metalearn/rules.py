@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
 from learned_optimizers import LEARNED_OPTIMIZERS, load_published
 from metalearn import __version__
@@ -109,6 +110,9 @@ def load_rule(path: str | Path) -> tuple[Rule, Any, dict]:
     rule = make_rule(manifest["rule"], **manifest.get("kwargs", {}))
     template = rule.init(jax.random.PRNGKey(0))
     meta_params, _ = load_pytree(path, format=RULE_FORMAT, template=template)
+    bad = sum(int(np.size(x) - np.isfinite(x).sum()) for x in jax.tree.leaves(meta_params))
+    if bad:
+        raise ValueError(f"{path}: its meta-parameters hold {bad} non-finite values (NaN/inf); a diverged rule")
     return rule, meta_params, manifest
 
 

@@ -12,9 +12,12 @@ Everything is plain JSON or PNG; nothing is pickled.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
+import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -59,8 +62,104 @@ def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
             f.write(json.dumps(to_jsonable(row), allow_nan=False) + "\n")
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def read_jsonl(path: Path, repair: bool = False, warn=print) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file; an unreadable row is an error naming the file and line.
+
+    With ``repair``, a torn last line (what a crash mid-append leaves: no final newline) is
+    dropped from the file, with a warning.
+    """
+    text = path.read_text()
+    lines = text.splitlines()
+    if repair and lines and not text.endswith("\n"):
+        try:
+            json.loads(lines[-1])
+        except json.JSONDecodeError:
+            warn(f"warning: {path}: dropping its torn last line (a crash mid-write): {lines[-1][:60]!r}")
+            lines = lines[:-1]
+            rewrite_jsonl(path, [json.loads(x) for x in lines if x.strip()])
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: line {i} is not valid JSON ({err.msg}): {line[:60]!r}") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: line {i} is not a JSON object: {line[:60]!r}")
+        rows.append(row)
+    return rows
+
+
+def rewrite_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Replaces ``path`` by ``rows`` atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(to_jsonable(r), allow_nan=False) + "\n" for r in rows))
+    os.replace(tmp, path)
+
+
+class RunDirInUse(ValueError):
+    """Another live process holds the run directory's lock."""
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held until :meth:`release` or the process's end.
+
+    ``flock`` on ``run_dir/.lock``: the operating system drops it when the holder
+    dies however it dies (SIGKILL included), so a lock left by a dead process is
+    stale by construction and is taken over, with a note. The file records the
+    holder (pid, host, command, start time) so a refused writer can name it.
+    """
+
+    FILE = ".lock"
+
+    def __init__(self, run_dir: Path, warn=print):
+        self.path = Path(run_dir) / self.FILE
+        self._fd: int | None = None
+        self._warn = warn
+
+    def acquire(self) -> RunLock:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise ValueError(f"{self.path}: cannot create the run directory's lock file ({err.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise RunDirInUse(
+                f"{self.path.parent}: in use by another metalearn process ({holder}); wait for it to end or stop "
+                "it, then resume"
+            ) from None
+        previous = _holder(fd)
+        if previous != "unknown holder":
+            self._warn(f"note: {self.path.parent}: its previous writer ({previous}) is gone; taking over")
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "argv": sys.argv, "since": time.strftime("%c")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # an empty file: nobody holds it
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode() or "null")
+        return f"pid {info['pid']} on {info['host']}, since {info['since']}: {' '.join(info['argv'])}"
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return "unknown holder"
 
 
 def plot_learning_curve(path: Path, steps: np.ndarray, returns: np.ndarray, title: str) -> None:

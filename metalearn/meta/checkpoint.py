@@ -1,13 +1,23 @@
 """Meta-training checkpoints: the whole MetaState as arrays plus a JSON manifest.
 
 ``checkpoints/gen_000012.npz`` holds one generation's state; ``checkpoints/
-latest`` names the newest. Every write is atomic (temp file, then rename), so
-a process killed at any moment leaves the previous checkpoint intact.
+latest`` names the newest (for people; resume reads the files themselves).
+Every write is atomic (temp file, then rename) and verified (the zip's CRCs
+read back), so a process killed at any moment leaves the previous checkpoint
+intact.
+
+Cleanup only ever deletes files of this exact naming whose manifest says they
+were written by this run (its ``run_id``), and never the newest verified
+one: a stray or copied file in ``checkpoints/`` is left alone. Resume tries the
+run's checkpoints newest first and falls back past any that is unreadable.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,43 +26,86 @@ import jax
 from metalearn.pytree_io import PytreeFileError, load_pytree, read_manifest, save_pytree
 
 CHECKPOINT_FORMAT = "metalearn-checkpoint"
+MIN_KEEP = 2  # the newest checkpoint plus one intact fallback
+_NAME = re.compile(r"gen_(\d{6})\.npz")
 
 
 def _dir(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
-def save_checkpoint(run_dir: Path, state: Any, *, generation: int, search_hash: str, keep: int) -> Path:
-    """Writes ``state`` for ``generation``, points ``latest`` at it, keeps the newest ``keep``."""
+def checkpoint_name(generation: int) -> str:
+    return f"gen_{generation:06d}.npz"
+
+
+def verify(path: Path) -> None:
+    """Raises :class:`PytreeFileError` unless every member of the ``.npz`` reads back with a matching CRC."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise PytreeFileError(f"{path}: not a readable .npz file (corrupt or truncated?): {err}") from None
+    if bad is not None:
+        raise PytreeFileError(f"{path}: member {bad!r} is corrupt (CRC mismatch)")
+
+
+def save_checkpoint(
+    run_dir: Path, state: Any, *, generation: int, search_hash: str, keep: int, run_id: str | None = None
+) -> Path:
+    """Writes and verifies ``state`` for ``generation``, points ``latest`` at it, then prunes.
+
+    Of this run's own checkpoints (``run_id``) the newest ``max(keep, MIN_KEEP)`` are kept.
+    """
     folder = _dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"gen_{generation:06d}.npz"
+    path = folder / checkpoint_name(generation)
     save_pytree(
         path,
         jax.device_get(state),
         format=CHECKPOINT_FORMAT,
-        manifest={"generation": generation, "search_hash": search_hash},
+        manifest={"generation": generation, "search_hash": search_hash, "run_id": run_id},
     )
+    verify(path)
     tmp = folder / "latest.tmp"
     tmp.write_text(path.name + "\n")
     os.replace(tmp, folder / "latest")
-    for old in sorted(folder.glob("gen_*.npz"))[:-keep]:
-        old.unlink()
+    _prune(folder, keep=max(keep, MIN_KEEP), run_id=run_id, search_hash=search_hash, newest=path)
     return path
 
 
+def _named_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """(generation, path) of the files named exactly ``gen_NNNNNN.npz``, newest first."""
+    found = []
+    for p in folder.glob("gen_*.npz") if folder.is_dir() else ():
+        m = _NAME.fullmatch(p.name)
+        if m and p.is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found, reverse=True)
+
+
+def _is_own(path: Path, generation: int, run_id: str | None, search_hash: str) -> bool:
+    try:
+        m = read_manifest(path, format=CHECKPOINT_FORMAT)
+    except PytreeFileError:
+        return False
+    return m.get("run_id") == run_id and m.get("search_hash") == search_hash and m.get("generation") == generation
+
+
+def _prune(folder: Path, *, keep: int, run_id: str | None, search_hash: str, newest: Path) -> None:
+    own = [p for g, p in _named_checkpoints(folder) if p != newest and _is_own(p, g, run_id, search_hash)]
+    for old in own[keep - 1 :]:  # `newest` is the first kept
+        old.unlink(missing_ok=True)
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    folder = _dir(run_dir)
-    pointer = folder / "latest"
-    if pointer.is_file():
-        path = folder / pointer.read_text().strip()
-        if path.is_file():
-            return path
-    found = sorted(folder.glob("gen_*.npz"))
-    return found[-1] if found else None
+    """The newest file named like a checkpoint (unverified), else None."""
+    found = _named_checkpoints(_dir(run_dir))
+    return found[0][1] if found else None
 
 
-def load_checkpoint(path: Path, template: Any, *, search_hash: str) -> tuple[Any, int]:
+def load_checkpoint(
+    path: Path, template: Any, *, search_hash: str, run_id: str | None = None, check_run_id: bool = False
+) -> tuple[Any, int]:
     """(state, generation) from ``path``, checked against ``template`` and the run's config."""
     manifest = read_manifest(path, format=CHECKPOINT_FORMAT)
     if manifest.get("search_hash") != search_hash:
@@ -60,5 +113,28 @@ def load_checkpoint(path: Path, template: Any, *, search_hash: str) -> tuple[Any
             f"{path}: written by a run with another search config (hash {manifest.get('search_hash')}, "
             f"this run's is {search_hash}); rule, strategy, tasks, fitness, seeds and seed must match to resume"
         )
+    if check_run_id and manifest.get("run_id") != run_id:
+        raise PytreeFileError(
+            f"{path}: written by another run (run id {manifest.get('run_id')}, this run's is {run_id})"
+        )
     state, _ = load_pytree(path, format=CHECKPOINT_FORMAT, template=jax.device_get(template))
     return state, int(manifest["generation"])
+
+
+def load_newest_intact(
+    run_dir: Path, template: Any, *, search_hash: str, run_id: str | None, warn: Callable[[str], None] = print
+) -> tuple[Any, int] | None:
+    """(state, generation) of the newest checkpoint of this run that loads; None if the run has none.
+
+    Every file skipped on the way is reported through ``warn`` with the reason.
+    """
+    for generation, path in _named_checkpoints(_dir(run_dir)):
+        try:
+            state, got = load_checkpoint(path, template, search_hash=search_hash, run_id=run_id, check_run_id=True)
+            if got != generation:
+                raise PytreeFileError(f"{path}: its manifest says generation {got}, its name {generation}")
+        except PytreeFileError as err:
+            warn(f"warning: skipping checkpoint {err}")
+            continue
+        return state, generation
+    return None

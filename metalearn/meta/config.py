@@ -199,7 +199,10 @@ def load_config_dict(spec: str) -> dict[str, Any]:
             raise ValueError(
                 f"no config file {spec!r} and no experiment of that name; experiments: {', '.join(list_experiments())}"
             )
-    d = yaml.safe_load(path.read_text())
+    try:
+        d = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     return d

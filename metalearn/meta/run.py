@@ -21,7 +21,9 @@ import dataclasses
 import json
 import math
 import platform
+import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +31,11 @@ import jax
 import numpy as np
 
 from metalearn import __version__
-from metalearn.meta.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from metalearn.meta.checkpoint import load_newest_intact, save_checkpoint
 from metalearn.meta.config import MetaConfig
 from metalearn.meta.trainer import MetaTrainer
-from metalearn.pytree_io import PytreeFileError
 from metalearn.rules import save_rule
-from metalearn.runs import append_jsonl, new_run_dir, read_jsonl, write_json
+from metalearn.runs import RunLock, append_jsonl, new_run_dir, read_jsonl, rewrite_jsonl, write_json
 
 
 def _is_main() -> bool:
@@ -42,71 +43,166 @@ def _is_main() -> bool:
 
 
 def start_run(
-    config: MetaConfig, out: str | Path = "runs", name: str = "meta", progress: bool = True, run_dir: Path | None = None
+    config: MetaConfig,
+    out: str | Path = "runs",
+    name: str = "meta",
+    progress: bool = True,
+    run_dir: Path | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Starts a new run (in ``run_dir`` if given, else a new folder under ``out``)."""
-    trainer = MetaTrainer(config)
+    """Starts a new run (in ``run_dir`` if given, else a new folder under ``out``).
+
+    A given ``run_dir`` must be empty or new unless ``overwrite`` (which deletes what a run
+    writes there first). The run holds the directory's lock (:class:`RunLock`) while it
+    runs. The initial state is checkpointed before anything is compiled beyond it, so a
+    run killed at any point after ``config.json`` exists resumes.
+    """
+    trainer = MetaTrainer(config)  # a bad config fails here, before anything is written
     if run_dir is None:
         run_dir = new_run_dir(out, name)
     run_dir = Path(run_dir)
-    if _is_main():
+    lock = _claim(run_dir, overwrite) if _is_main() else None
+    run_id = uuid.uuid4().hex  # marks the checkpoints this run writes (cleanup deletes only those)
+    try:
+        if _is_main():
+            write_json(
+                run_dir / "config.json",
+                {
+                    "kind": "meta",
+                    "name": name,
+                    "run_id": run_id,
+                    "config": config.to_dict(),
+                    "search_hash": config.search_hash(),
+                    "versions": {
+                        "metalearn": __version__,
+                        "jax": jax.__version__,
+                        "python": platform.python_version(),
+                    },
+                },
+            )
+        state = trainer.init()
+        if _is_main():
+            save_checkpoint(
+                run_dir,
+                state,
+                generation=0,
+                search_hash=config.search_hash(),
+                keep=config.keep_checkpoints,
+                run_id=run_id,
+            )
+        _evaluate(trainer, state, run_dir)  # the starting rule, for comparison
+        return _loop(trainer, state, run_dir, progress, run_id)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+# What a run writes in its directory (all that ``overwrite`` deletes).
+_RUN_FILES = ("config.json", "metrics.jsonl", "eval.jsonl", "result.json", "fitness.png", "levels.png")
+_RUN_DIRS = ("checkpoints", "rules", "tensorboard")
+
+
+def _claim(run_dir: Path, overwrite: bool) -> RunLock:
+    """Creates ``run_dir`` if needed and locks it; refuses a non-empty one unless ``overwrite``."""
+    try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(
-            run_dir / "config.json",
-            {
-                "kind": "meta",
-                "name": name,
-                "config": config.to_dict(),
-                "search_hash": config.search_hash(),
-                "versions": {"metalearn": __version__, "jax": jax.__version__, "python": platform.python_version()},
-            },
+    except OSError as err:
+        raise ValueError(f"{run_dir}: cannot create the run directory ({err.strerror})") from None
+    lock = RunLock(run_dir).acquire()
+    present = sorted(p.name for p in run_dir.iterdir() if p.name != RunLock.FILE)
+    if present and not overwrite:
+        lock.release()
+        raise ValueError(
+            f"{run_dir}: not empty (holds {', '.join(present[:5])}{' ...' if len(present) > 5 else ''}); "
+            f"allowed: a new or empty directory; continue it with `metalearn resume {run_dir}`, or pass "
+            "--overwrite to delete its run files and start again"
         )
-    state = trainer.init()
-    _evaluate(trainer, state, run_dir)  # the starting rule, for comparison
-    if _is_main():
-        save_checkpoint(run_dir, state, generation=0, search_hash=config.search_hash(), keep=config.keep_checkpoints)
-    return _loop(trainer, state, run_dir, progress)
+    if present:
+        foreign = [n for n in present if n not in _RUN_FILES + _RUN_DIRS]
+        if foreign:
+            lock.release()
+            raise ValueError(
+                f"{run_dir}: --overwrite would not delete {foreign}, which no run writes; remove them first"
+            )
+        for n in present:
+            path = run_dir / n
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return lock
 
 
-def resume_run(run_dir: str | Path, generations: int | None = None, progress: bool = True) -> Path:
-    """Continues a run from its latest checkpoint, exactly as if it had never stopped.
-
-    ``generations`` may raise the run's total. Fails, touching nothing, if the
-    checkpoint is missing, corrupt, foreign, or from another config.
-    """
-    run_dir = Path(run_dir)
+def _read_run_config(run_dir: Path) -> tuple[Path, dict]:
+    """(path, contents) of a run's config.json; every problem names the file."""
     config_file = run_dir / "config.json"
     if not config_file.is_file():
         raise ValueError(f"{run_dir}: not a run directory (no config.json)")
-    saved = json.loads(config_file.read_text())
+    try:
+        saved = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config_file}: not valid JSON ({err})") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{config_file}: expected a JSON object, got {type(saved).__name__}")
+    return config_file, saved
+
+
+def resume_run(run_dir: str | Path, generations: int | None = None, progress: bool = True) -> Path:
+    """Continues a run from its newest intact checkpoint, exactly as if it had never stopped.
+
+    ``generations`` may raise the run's total (not lower it below what is done). A
+    checkpoint that does not load (corrupt, foreign) is skipped with a warning; with
+    none at all the run restarts from its initial state, which the config determines.
+    Fails, touching nothing, if the config was edited or another process holds the run.
+    """
+    run_dir = Path(run_dir)
+    config_file, saved = _read_run_config(run_dir)
     if saved.get("kind") != "meta":
         raise ValueError(f"{run_dir}: not a meta-training run (kind={saved.get('kind')!r})")
-    config = MetaConfig.from_dict(saved["config"])
+    if not isinstance(saved.get("config"), dict):
+        raise ValueError(f"{config_file}: has no 'config' mapping; not a meta-training run's config.json")
+    try:
+        config = MetaConfig.from_dict(saved["config"])
+    except ValueError as err:
+        raise ValueError(f"{config_file}: {err}") from None
     if config.search_hash() != saved.get("search_hash"):
         raise ValueError(
             f"{config_file}: its config no longer matches the run (search hash {config.search_hash()} != "
             f"{saved.get('search_hash')}); restore the original config to resume"
         )
-    if generations is not None:
-        config = dataclasses.replace(config, generations=generations)
-    trainer = MetaTrainer(config)
-    path = latest_checkpoint(run_dir)
-    if path is None:
-        raise PytreeFileError(f"{run_dir}: no checkpoint to resume from")
-    state, generation = load_checkpoint(path, trainer.init(), search_hash=config.search_hash())
-    state = trainer.replicate(state)
-    if _is_main():
-        for log in ("metrics.jsonl", "eval.jsonl"):  # drop rows written after the checkpoint
-            file = run_dir / log
-            if file.is_file():
-                rows = [r for r in read_jsonl(file) if r["generation"] <= generation]
-                tmp = file.with_name(file.name + ".tmp")
-                tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-                tmp.replace(file)
+    lock = RunLock(run_dir).acquire() if _is_main() else None
+    try:
         if generations is not None:
-            saved["config"] = config.to_dict()
-            write_json(config_file, saved)
-    return _loop(trainer, state, run_dir, progress)
+            config = dataclasses.replace(config, generations=generations)
+        trainer = MetaTrainer(config)
+        run_id = saved.get("run_id")
+        found = load_newest_intact(run_dir, trainer.init(), search_hash=config.search_hash(), run_id=run_id)
+        if found is None:
+            print(f"note: {run_dir}: no checkpoint yet; starting again from the initial state")
+            state, generation = trainer.init(), 0
+        else:
+            state, generation = found
+        if generations is not None and generations < generation:
+            raise ValueError(
+                f"--generations {generations} is invalid: {run_dir} has done {generation}; allowed: >= {generation}"
+            )
+        state = trainer.replicate(state)
+        evaluated = False
+        if _is_main():
+            for log in ("metrics.jsonl", "eval.jsonl"):  # drop rows written after the checkpoint
+                file = run_dir / log
+                if file.is_file():
+                    rows = read_jsonl(file, repair=True)
+                    kept = [r for r in rows if r.get("generation", -1) <= generation]
+                    if len(kept) != len(rows):
+                        rewrite_jsonl(file, kept)
+                    evaluated |= log == "eval.jsonl" and any(r.get("generation") == generation for r in kept)
+            if generations is not None:
+                saved["config"] = config.to_dict()
+                write_json(config_file, saved)
+        if generation == 0 and not evaluated:  # killed between the first checkpoint and the first evaluation
+            _evaluate(trainer, state, run_dir)
+        return _loop(trainer, state, run_dir, progress, run_id)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
@@ -166,7 +262,7 @@ class _Loggers:
             self.wandb.finish()
 
 
-def _loop(trainer: MetaTrainer, state, run_dir: Path, progress: bool) -> Path:
+def _loop(trainer: MetaTrainer, state, run_dir: Path, progress: bool, run_id: str | None) -> Path:
     from tqdm import tqdm
 
     config = trainer.config
@@ -200,7 +296,12 @@ def _loop(trainer: MetaTrainer, state, run_dir: Path, progress: bool) -> Path:
             _evaluate(trainer, state, run_dir)
         if _is_main() and (generation % config.checkpoint_every == 0 or generation == config.generations):
             save_checkpoint(
-                run_dir, state, generation=generation, search_hash=config.search_hash(), keep=config.keep_checkpoints
+                run_dir,
+                state,
+                generation=generation,
+                search_hash=config.search_hash(),
+                keep=config.keep_checkpoints,
+                run_id=run_id,
             )
         bar.update(1)
         bar.set_postfix(best=f"{row['best_fitness']:.3f}", mean=f"{row['mean_fitness']:.3f}", s_gen=f"{seconds:.1f}")
@@ -243,7 +344,8 @@ def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
         run_dir / "result.json",
         {
             "generations": generation,
-            "best_fitness": float(state.best_fitness),
+            "best_fitness": float(state.best_fitness),  # null (-inf) when every member always diverged
+            "all_diverged": not np.isfinite(float(state.best_fitness)),
             "first_mean_fitness": rows[0]["mean_fitness"] if rows else None,
             "last_mean_fitness": rows[-1]["mean_fitness"] if rows else None,
             "first_eval": evals[0] if evals else None,
