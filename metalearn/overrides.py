@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
+from metalearn.validation import check_type
+
 T = TypeVar("T")
 
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
@@ -19,7 +21,10 @@ def parse_value(key: str, text: str, current: Any = _MISSING) -> Any:
     if current is _MISSING or isinstance(current, list | dict):
         import yaml
 
-        return yaml.safe_load(text)
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {key}={text!r}: not a valid YAML value ({str(err).splitlines()[0]})") from None
     if current is None:  # an unset optional field: a number if it reads as one, else the text
         try:
             value = float(text)
@@ -55,13 +60,14 @@ def _split(item: str) -> tuple[str, str]:
 
 def apply_overrides(config: T, assignments: list[str]) -> T:
     """Returns the flat dataclass ``config`` with each ``"key=value"`` applied (and validated)."""
-    fields = {f.name for f in dataclasses.fields(config)}
+    fields = {f.name: f for f in dataclasses.fields(config)}
     changes: dict[str, Any] = {}
     for item in assignments:
         key, text = _split(item)
         if key not in fields:
             raise ValueError(f"--set {key}: unknown key; allowed: {', '.join(sorted(fields))}")
         changes[key] = parse_value(key, text, getattr(config, key))
+        check_type(key, changes[key], fields[key].type)
     return dataclasses.replace(config, **changes)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from learned_optimizers import LEARNED_OPTIMIZERS, load_published
 from metalearn import __version__
 from metalearn.pytree_io import load_pytree, read_manifest, save_pytree
-from metalearn.validation import unknown
+from metalearn.validation import check_type, unknown
 from objectives import OBJECTIVES, BoundObjective, Objective
 
 RULE_FORMAT = "metalearn-rule"
@@ -56,11 +56,18 @@ def list_rules() -> list[str]:
 
 def _split_kwargs(name: str, kwargs: Mapping[str, Any], *fns: Callable) -> list[dict]:
     """Routes each keyword to the functions that accept it; unknown ones fail."""
-    accepted = [set(inspect.signature(f).parameters) - {"rng", "meta_params"} for f in fns]
+    params = [
+        {k: p for k, p in inspect.signature(f).parameters.items() if k not in ("rng", "meta_params")} for f in fns
+    ]
+    accepted = [set(p) for p in params]
     unknown = sorted(set(kwargs) - set().union(*accepted))
     if unknown:
         allowed = sorted(set().union(*accepted))
         raise ValueError(f"rule {name!r} has no hyper-parameter(s) {unknown}; allowed: {allowed}")
+    for ps in params:  # a value of the wrong type fails here, by name, not deep inside the rule
+        for k, p in ps.items():
+            if k in kwargs:
+                check_type(f"rule {name!r} hyper-parameter {k}", kwargs[k], p.annotation)
     return [{k: v for k, v in kwargs.items() if k in acc} for acc in accepted]
 
 

@@ -8,7 +8,7 @@ read alike: ``prefix.field=value is invalid; allowed: ...`` and
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
@@ -44,3 +44,30 @@ def unknown(kind: str, name: Any, choices: Iterable[str], allowed: str | None = 
     choices = list(choices)
     hint = did_you_mean(name, choices, **kw)
     return ValueError(f"unknown {kind} {name!r}; {hint}allowed: {allowed or ', '.join(choices)}")
+
+
+# What a scalar or mapping field's annotation allows (nested configs are checked by their own from_dict).
+_ALLOWED_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "bool": ((bool,), "true or false"),
+    "str": ((str,), "a string"),
+    "Mapping[str, Any]": ((Mapping,), "a mapping of name: value"),
+}
+
+
+def check_type(key: str, value: Any, annotation: Any) -> None:
+    """Raises :func:`invalid` when ``value`` is not what a dataclass field's annotation allows.
+
+    Scalars (``int``, ``float``, ``bool``, ``str``), ``Mapping[str, Any]`` and their ``| None``
+    forms are checked; other annotations (nested configs, tuples) are left to their own checks.
+    """
+    parts = [p.strip() for p in str(annotation).split("|")]
+    optional = "None" in parts
+    base = [p for p in parts if p != "None"]
+    if len(base) != 1 or base[0] not in _ALLOWED_TYPES or (value is None and optional):
+        return
+    types, what = _ALLOWED_TYPES[base[0]]
+    wrong_keys = isinstance(value, Mapping) and not all(isinstance(k, str) for k in value)
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types) or wrong_keys:
+        raise invalid(key, value, what + (" or null" if optional else ""))

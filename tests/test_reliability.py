@@ -14,7 +14,7 @@ import jax
 import numpy as np
 import pytest
 
-from metalearn.meta import MetaConfig, resume_run, start_run
+from metalearn.meta import MetaConfig, MetaTrainer, resume_run, start_run
 from metalearn.meta.checkpoint import load_newest_intact, save_checkpoint
 from metalearn.rules import load_rule
 from metalearn.runs import RunDirInUse, RunLock, read_jsonl
@@ -219,3 +219,124 @@ def test_bad_files_give_one_line_naming_them(tmp_path, capsys):
         assert main(args) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
+
+
+# ------------------------------------------------- property: no user error traces back
+_CONFIG = tiny_meta_dict(generations=1)
+_PATHS = [
+    "generations",
+    "seed",
+    "fitness",
+    "seeds_per_member",
+    "keep_checkpoints",
+    "rule.name",
+    "rule.kwargs",
+    "rule.kwargs.knots",
+    "rule.kwargs.init_lr",
+    "strategy",
+    "strategy.name",
+    "strategy.sigma",
+    "strategy.sigma_decay",
+    "strategy.lr_decay",
+    "strategy.population_size",
+    "strategy.optimizer",
+    "strategy.optimizer_kwargs",
+    "strategy.kwargs",
+    "strategy.antithetic",
+    "tasks",
+    "tasks.0",
+    "tasks.0.preset",
+    "tasks.0.env",
+    "tasks.0.env_kwargs",
+    "tasks.0.train",
+    "tasks.0.train.lr",
+    "tasks.0.train.num_envs",
+    "tasks.0.reference_return",
+    "held_out_tasks",
+    "curriculum",
+    "curriculum.kind",
+    "no_such_key",
+    "strategy.no_such_key",
+]
+_VALUES = [
+    "0",
+    "1",
+    "-1",
+    "2.5",
+    "1e9",
+    "abc",
+    "true",
+    "null",
+    "[1]",
+    "[]",
+    "{}",
+    "{a: 1}",
+    '"0.5"',
+    "nan",
+    "",
+    "[",
+    "{x",
+]
+
+
+@pytest.fixture(scope="module")
+def hypothesis_settings():
+    hypothesis = pytest.importorskip("hypothesis")
+    return hypothesis.settings(max_examples=150, deadline=None, derandomize=True)
+
+
+def test_no_set_override_gives_a_traceback(hypothesis_settings):
+    """Any --set KEY=VALUE over a config's paths either builds a config or fails with a one-line ValueError."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from metalearn.overrides import apply_dotted_overrides
+
+    values = st.one_of(st.sampled_from(_VALUES), st.text(max_size=6))
+    sets = st.lists(st.tuples(st.sampled_from(_PATHS), values).map("=".join), min_size=1, max_size=3)
+
+    @hypothesis_settings
+    @given(sets)
+    def check(assignments):
+        try:
+            MetaTrainer(MetaConfig.from_dict(apply_dotted_overrides(_CONFIG, assignments)))  # what `train` builds
+        except ValueError as err:
+            assert "\n" not in str(err).strip(), str(err)
+
+    check()
+
+
+def test_no_config_file_gives_a_traceback(hypothesis_settings, tmp_path):
+    """Arbitrary YAML documents as a config file: a config, or a one-line ValueError naming the problem."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from metalearn.meta import load_config_dict
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=True), st.text(max_size=4))
+    docs = st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(["rule", "strategy", "tasks", "name", "kwargs", "preset", "train", "sigma", "x"]),
+                inner,
+                max_size=3,
+            )
+        ),
+        max_leaves=8,
+    )
+    path = tmp_path / "c.yaml"
+
+    @hypothesis_settings
+    @given(st.one_of(docs.map(lambda d: {**_CONFIG, "strategy": d}), docs.map(lambda d: {**_CONFIG, "tasks": d}), docs))
+    def check(doc):
+        import yaml
+
+        path.write_text(yaml.safe_dump(doc))
+        try:
+            MetaConfig.from_dict(load_config_dict(str(path)))
+        except ValueError as err:
+            assert "\n" not in str(err).strip(), str(err)
+
+    check()

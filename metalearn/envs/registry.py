@@ -125,14 +125,19 @@ def make_env(name: str, **kwargs: Any):
         ``max_height`` / ``max_width`` / ``max_objects``; ``observation``).
     """
     canonical = resolve_env_name(name)
-    if canonical == "GridWorld":
-        return make_gridworld(**kwargs)
-    if canonical.startswith("brax/"):
-        kwargs.setdefault("backend", _BRAX_DEFAULT_BACKEND.get(canonical, "spring"))
-        if kwargs["backend"] not in BRAX_BACKENDS:
-            raise ValueError(f"unknown brax backend {kwargs['backend']!r}; allowed: {', '.join(BRAX_BACKENDS)}")
-        return BraxEnv(canonical.removeprefix("brax/"), **kwargs)
-    return GymnaxEnv(canonical, **kwargs)
+    try:
+        if canonical == "GridWorld":
+            return make_gridworld(**kwargs)
+        if canonical.startswith("brax/"):
+            kwargs.setdefault("backend", _BRAX_DEFAULT_BACKEND.get(canonical, "spring"))
+            if kwargs["backend"] not in BRAX_BACKENDS:
+                raise ValueError(f"unknown brax backend {kwargs['backend']!r}; allowed: {', '.join(BRAX_BACKENDS)}")
+            return BraxEnv(canonical.removeprefix("brax/"), **kwargs)
+        return GymnaxEnv(canonical, **kwargs)
+    except TypeError as err:
+        if "keyword argument" not in str(err):
+            raise
+        raise ValueError(f"environment {canonical!r}: env_kwargs {sorted(kwargs)} not accepted ({err})") from None
 
 
 def wrap_for_training(

@@ -27,7 +27,7 @@ import optax
 from metalearn.validation import field_error
 
 FITNESS_SHAPINGS = ("centered_rank", "z_score", "none")
-OPTIMIZERS = ("sgd", "adam")
+META_OPTIMIZERS = ("sgd", "adam")  # optax optimizers that apply the ES gradient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +62,8 @@ class StrategyConfig:
         for f in ("sigma_decay", "lr_decay"):
             if not 0 < getattr(self, f) <= 1:
                 raise field_error(self, f, "a number in (0, 1]", prefix="strategy")
-        if self.optimizer not in OPTIMIZERS:
-            raise field_error(self, "optimizer", " | ".join(OPTIMIZERS), prefix="strategy")
+        if self.optimizer not in META_OPTIMIZERS:
+            raise field_error(self, "optimizer", " | ".join(META_OPTIMIZERS), prefix="strategy")
         if self.fitness_shaping is not None and self.fitness_shaping not in FITNESS_SHAPINGS:
             raise field_error(
                 self, "fitness_shaping", " | ".join(FITNESS_SHAPINGS) + " | null (automatic)", prefix="strategy"

@@ -11,9 +11,8 @@ from typing import Any
 
 from metalearn.curriculum.config import CurriculumConfig
 from metalearn.es import StrategyConfig
-from metalearn.inner import TrainConfig, get_preset
-from metalearn.overrides import apply_overrides
-from metalearn.validation import field_error
+from metalearn.inner import TrainConfig, resolve_task
+from metalearn.validation import check_type, field_error
 
 FITNESS_STATS = ("final_return", "eval_return", "mean_return")
 
@@ -61,14 +60,7 @@ class TaskConfig:
 
     def resolve(self) -> tuple[str, dict[str, Any], TrainConfig]:
         """(env name, env kwargs, inner TrainConfig)."""
-        preset = get_preset(self.preset)
-        env = self.env or preset.env
-        if self.env_kwargs is not None:
-            env_kwargs = dict(self.env_kwargs)
-        else:
-            env_kwargs = dict(preset.env_kwargs) if self.env is None else {}
-        config = apply_overrides(preset.config, [f"{k}={v}" for k, v in self.train.items()])
-        return env, env_kwargs, config
+        return resolve_task(self.preset, self.env, self.env_kwargs, self.train)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,12 +165,20 @@ class MetaConfig:
 def _check_keys(prefix: str, d: Any, cls: type) -> None:
     if not isinstance(d, Mapping):
         raise ValueError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(d).__name__}")
-    allowed = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - allowed)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(map(str, set(d) - set(fields)))
     if unknown:
         raise ValueError(
-            f"unknown key(s) {[prefix + k for k in unknown]}; allowed: {sorted(prefix + a for a in allowed)}"
+            f"unknown key(s) {[prefix + k for k in unknown]}; allowed: {sorted(prefix + a for a in fields)}"
         )
+    required = [
+        n for n, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [n for n in required if n not in d]
+    if missing:
+        raise ValueError(f"{prefix.rstrip('.') or 'config'}: missing key(s) {[prefix + n for n in missing]}")
+    for key, value in d.items():
+        check_type(prefix + key, value, fields[key].type)
 
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
