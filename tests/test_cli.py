@@ -18,7 +18,7 @@ def test_list_names_everything_a_config_can_use(capsys):
         assert name in out
 
 
-@pytest.mark.slow  # compiles PPO twice (train, evaluation)
+@pytest.mark.slow  # trains PPO through the CLI
 def test_inner_run_writes_a_complete_run_directory(tmp_path, capsys):
     args = ["inner", "cartpole", "--set", "total_timesteps=4096", "--seeds", "2", "--out", str(tmp_path), "--quiet"]
     assert main(args) == 0
@@ -99,7 +99,7 @@ def test_bad_meta_input_gives_one_clear_line(args, message, capsys):
     assert message in err and "Traceback" not in err
 
 
-@pytest.mark.slow  # compiles PPO with OPEN and with Adam
+@pytest.mark.slow  # trains PPO with OPEN and with Adam
 def test_eval_published_open_weights(capsys):
     args = ["eval", "published:breakout", "--preset", "cartpole", "--seeds", "2", "--set", "total_timesteps=1024"]
     assert main(args) == 0
