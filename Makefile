@@ -19,12 +19,19 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/metalearn train cartpole_lr_schedule
 
-# The whole suite, slow learning tests included (what CI runs).
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+# Tests run on JOBS pytest-xdist workers (one per core on the 2-core CI machine). --dist loadfile keeps
+# each test file on one worker, so a file's module and session fixtures compile once; both workers
+# share compiled functions through JAX's persistent cache in .jax_cache/ (set in tests/conftest.py).
+JOBS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
 
+# The whole suite, slow tests included (what CI runs).
+test: $(STAMP)
+	$(PYTEST)
+
+# Without the tests marked slow (each over ~20 s).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # Side-by-side benchmarks; numbers go to bench/results/.
 bench: $(STAMP)

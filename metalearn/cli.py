@@ -5,8 +5,30 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
+
+
+def compile_cache_dir() -> Path:
+    """Where the CLI keeps JAX's persistent compilation cache: ``$XDG_CACHE_HOME/metalearn/jax``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "metalearn" / "jax"
+
+
+def _compile_cache(enabled: bool) -> None:
+    """Turns JAX's persistent compilation cache on (default) or off, before anything compiles.
+
+    On, a ``resume``, ``eval``, ``analyze`` or second ``train`` of the same config loads its
+    compiled functions instead of recompiling them. A cache directory already set (e.g. through
+    ``JAX_COMPILATION_CACHE_DIR``) is kept.
+    """
+    import jax
+
+    if not enabled:
+        jax.config.update("jax_enable_compilation_cache", False)
+    elif jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", str(compile_cache_dir()))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -94,8 +116,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
     from metalearn.envs import make_env
-    from metalearn.inner import Trainer, get_preset
-    from metalearn.overrides import apply_overrides
+    from metalearn.inner import Trainer, resolve_task
     from metalearn.rules import load_rule, published_rule
 
     if args.target.startswith("published:"):
@@ -106,9 +127,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         rule_file = target / "rules" / f"{args.which}.npz" if target.is_dir() else target
         rule, meta_params, _ = load_rule(rule_file)
         label = f"{rule.name} ({rule_file.name})"
-    preset = get_preset(args.preset)
-    config = apply_overrides(preset.config, args.set)
-    env_name, env_kwargs = (preset.env, dict(preset.env_kwargs)) if args.env is None else (args.env, {})
+    env_name, env_kwargs, config = resolve_task(args.preset, env=args.env, overrides=args.set)
     env = make_env(env_name, **env_kwargs)
     seeds = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)
     rows = {
@@ -163,19 +182,31 @@ def _add_distributed_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--process-id", type=int, help="this process's index, 0 .. num-processes-1")
 
 
+_DEBUG_HELP = "show the traceback of a user error too"
+_NO_CACHE_HELP = "don't use JAX's persistent compilation cache (default: on, in $XDG_CACHE_HOME/metalearn/jax)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metalearn",
         description="Discover RL algorithms: evolve learned optimizers/objectives with ES over vmapped PPO/A2C.",
     )
-    parser.add_argument("--debug", action="store_true", help="show the traceback of a user error too")
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
+    parser.add_argument("--no-compile-cache", action="store_true", help=_NO_CACHE_HELP)
+    # Also accepted after the command; SUPPRESS keeps a subcommand from resetting the flag given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
+    common.add_argument("--no-compile-cache", action="store_true", default=argparse.SUPPRESS, help=_NO_CACHE_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="list experiments, rules, strategies, objectives, presets and environments")
+    p = sub.add_parser(
+        "list", parents=[common], help="list experiments, rules, strategies, objectives, presets and environments"
+    )
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser(
         "train",
+        parents=[common],
         help="start a meta-training run",
         description="Meta-train a rule. CONFIG is a YAML file or an experiment name from experiments/. "
         "Writes a run directory (config, metrics, checkpoints, fitness.png, rules/mean.npz).",
@@ -198,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_distributed_flags(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("resume", help="continue a meta-training run from its latest checkpoint")
+    p = sub.add_parser("resume", parents=[common], help="continue a meta-training run from its latest checkpoint")
     p.add_argument("run_dir", help="the run directory")
     p.add_argument("--generations", type=int, help="raise the run's total number of generations")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -207,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "eval",
+        parents=[common],
         help="train agents with a rule (from a run directory or rule file) next to the baseline",
         description="Train agents on an inner preset with a discovered rule and with the preset's own "
         "hand-designed optimizer, on the same seeds; prints mean ± standard error.",
@@ -225,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "inner",
+        parents=[common],
         help="train PPO/A2C agents with a preset and write a run directory",
         description="Train PPO/A2C agents (vmapped over seeds) with a named preset; writes config.json, "
         "metrics.jsonl, learning_curve.png and result.json into a new run directory.",
@@ -240,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "analyze",
+        parents=[common],
         help="plot what a rule has learned (or how a run went) and write a one-page report",
         description="Writes the standard pictures and analysis.md. TARGET: a meta-training run directory "
         "(fitness, held-out evaluations, and the pictures of rules/mean.npz; written into the run directory), "
@@ -265,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"metalearn: error: --seeds={args.seeds} must be >= 1", file=sys.stderr)
         return 2
     try:
+        if args.command != "list":
+            _compile_cache(not args.no_compile_cache)
         return args.func(args)
     except (ValueError, OSError) as err:  # bad names, values and files: one clear line, no traceback
         if args.debug:

@@ -6,12 +6,25 @@ that several tests need is built once per session here.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
 
 from metalearn.envs import make_env
 from metalearn.inner import TrainConfig, make_train
+
+# Settings, before anything compiles: JAX's persistent compilation cache under the repo (.jax_cache/,
+# gitignored), so the other xdist worker and the CLI subprocesses some tests start (which inherit the
+# environment) load what one process compiled instead of compiling it again.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".jax_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update(
+    "jax_persistent_cache_min_compile_time_secs", float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"])
+)
 
 # 8 updates of 4 envs x 16 steps, 2 epochs x 2 minibatches: compiles in seconds.
 TINY = TrainConfig(

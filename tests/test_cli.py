@@ -18,6 +18,7 @@ def test_list_names_everything_a_config_can_use(capsys):
         assert name in out
 
 
+@pytest.mark.slow  # trains PPO through the CLI
 def test_inner_run_writes_a_complete_run_directory(tmp_path, capsys):
     args = ["inner", "cartpole", "--set", "total_timesteps=4096", "--seeds", "2", "--out", str(tmp_path), "--quiet"]
     assert main(args) == 0
@@ -51,6 +52,7 @@ def test_bad_input_gives_one_clear_line(args, message, capsys, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing written
 
 
+@pytest.mark.slow  # meta-training, resume and eval
 def test_train_resume_and_eval_from_the_command_line(tmp_path, capsys):
     import yaml
 
@@ -97,7 +99,37 @@ def test_bad_meta_input_gives_one_clear_line(args, message, capsys):
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # trains PPO with OPEN and with Adam
 def test_eval_published_open_weights(capsys):
     args = ["eval", "published:breakout", "--preset", "cartpole", "--seeds", "2", "--set", "total_timesteps=1024"]
     assert main(args) == 0
     assert "OPEN (published:breakout)" in capsys.readouterr().out
+
+
+@pytest.fixture
+def jax_cache_config():
+    """Restores JAX's compilation-cache settings that ``main`` changes globally."""
+    import jax
+
+    saved = jax.config.jax_compilation_cache_dir, jax.config.jax_enable_compilation_cache
+    yield jax.config
+    jax.config.update("jax_compilation_cache_dir", saved[0])
+    jax.config.update("jax_enable_compilation_cache", saved[1])
+
+
+def test_cli_turns_on_the_compile_cache_unless_told_not_to(jax_cache_config, monkeypatch, tmp_path, capsys):
+    # Each command fails on its argument before compiling anything, after the cache is set up.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    jax_cache_config.update("jax_compilation_cache_dir", None)
+    assert main(["inner", "cartpol"]) == 2
+    assert jax_cache_config.jax_compilation_cache_dir == str(tmp_path / "metalearn" / "jax")
+    assert jax_cache_config.jax_enable_compilation_cache
+
+    jax_cache_config.update("jax_compilation_cache_dir", "/somewhere/else")  # e.g. JAX_COMPILATION_CACHE_DIR
+    assert main(["inner", "cartpol"]) == 2
+    assert jax_cache_config.jax_compilation_cache_dir == "/somewhere/else"
+
+    for args in (["--no-compile-cache", "inner", "cartpol"], ["inner", "cartpol", "--no-compile-cache"]):
+        jax_cache_config.update("jax_enable_compilation_cache", True)
+        assert main(args) == 2
+        assert not jax_cache_config.jax_enable_compilation_cache

@@ -56,7 +56,36 @@ def test_presets_match_published_settings():
     assert ant.normalize_obs and ant.activation == "tanh"
     cartpole = get_preset("cartpole").config  # PureJaxRL
     assert (cartpole.num_envs, cartpole.num_steps, cartpole.lr, cartpole.num_minibatches) == (4, 128, 2.5e-4, 4)
-    assert len(PRESETS) >= 9
+
+
+@pytest.mark.parametrize(  # building a brax env takes ~15 s
+    "name", [pytest.param(n, marks=[pytest.mark.slow] if p.env.startswith("brax/") else []) for n, p in PRESETS.items()]
+)
+def test_every_preset_validates_and_its_env_exists(name):
+    """A preset's config passes validation again from its dict, and its env builds under the preset's name."""
+    from metalearn.envs import make_env
+
+    preset = PRESETS[name]
+    assert TrainConfig.from_dict(preset.config.to_dict()) == preset.config
+    env = make_env(preset.env, **preset.env_kwargs)
+    assert env.spec.name == preset.env and env.spec.obs_dim > 0 and env.spec.action_dim > 0
+    assert preset.description
+
+
+def test_task_override_applies_to_a_copy_of_the_preset():
+    from metalearn.meta.config import TaskConfig
+
+    before, ant_kwargs = get_preset("cartpole").config, dict(get_preset("ant").env_kwargs)
+    env, env_kwargs, config = TaskConfig("cartpole", train={"lr": 1e-3, "total_timesteps": 4096}).resolve()
+    assert (env, env_kwargs, config.lr, config.total_timesteps) == ("CartPole-v1", {}, 1e-3, 4096)
+    assert config.replace(lr=before.lr, total_timesteps=before.total_timesteps) == before  # nothing else moved
+    assert TaskConfig("cartpole", env="Acrobot-v1").resolve()[:2] == ("Acrobot-v1", {})
+    env, env_kwargs, _ = TaskConfig("ant").resolve()
+    assert (env, env_kwargs) == ("brax/ant", ant_kwargs)
+    env_kwargs["backend"] = "changed"
+    assert get_preset("cartpole").config == before and get_preset("ant").env_kwargs == ant_kwargs  # untouched
+    with pytest.raises(ValueError, match="lr=-1"):
+        TaskConfig("cartpole", train={"lr": -1})
 
 
 def test_unknown_preset_lists_close_matches():
@@ -97,12 +126,18 @@ def test_every_experiment_preset_builds(name):
     """Each YAML in experiments/ is a valid config whose rule, strategy and tasks construct."""
     import jax
 
+    from metalearn.envs import resolve_env_name
     from metalearn.es import make_strategy
+    from metalearn.inner import get_preset
     from metalearn.meta import MetaConfig, load_config_dict
     from metalearn.rules import make_rule
 
     config = MetaConfig.from_dict(load_config_dict(name))
     for task in (*config.tasks, *config.held_out_tasks):
-        task.resolve()
+        env, _, train = task.resolve()
+        preset = get_preset(task.preset)
+        assert resolve_env_name(env) == env == (task.env or preset.env)
+        for field, value in preset.config.to_dict().items():  # the task's overrides, else the preset's values
+            assert getattr(train, field) == task.train.get(field, value), (task.name, field)
     rule = make_rule(config.rule.name, **config.rule.kwargs)
     make_strategy(config.strategy, rule.init(jax.random.PRNGKey(0)))

@@ -420,6 +420,7 @@ def four_device_run():
         proc.kill()
 
 
+@pytest.mark.slow  # a 4-device subprocess
 def test_runs_in_the_meta_trainer_deterministically_and_sharded(four_device_run, tmp_path):
     from metalearn.meta import MetaConfig, MetaTrainer
     from metalearn.meta.checkpoint import load_checkpoint, save_checkpoint

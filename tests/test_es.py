@@ -46,7 +46,13 @@ def run(strategy, generations: int, seed: int = 0):
 SOLVERS = {"Open_ES", "SNES", "CMA_ES", "Sep_CMA_ES", "PGPE", "ARS", "xNES", "SimpleES", "CR_FM_NES", "MA_ES", "DES"}
 
 
-@pytest.mark.parametrize("name", list_strategies())
+@pytest.mark.parametrize(  # the whole sweep is slow; the fast suite keeps the strategies the experiments use
+    "name",
+    [
+        pytest.param(n, marks=[] if n in {"Open_ES", "SNES", "CMA_ES"} else [pytest.mark.slow])
+        for n in list_strategies()
+    ],
+)
 def test_every_strategy_runs_by_name_and_maximises(name):
     strategy = make_strategy(StrategyConfig(name=name, population_size=16, sigma=0.1, lr=0.05), TEMPLATE)
     mean = run(strategy, 150)

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent(
     """
     import jax, numpy as np
@@ -37,6 +39,7 @@ SCRIPT = textwrap.dedent(
 TIMEOUT_S = 360
 
 
+@pytest.mark.slow  # ~80 s of PPO in a subprocess
 def test_long_vmapped_run_finishes_in_a_subprocess():
     try:
         proc = subprocess.run(

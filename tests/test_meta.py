@@ -185,6 +185,7 @@ def _metalearn(*args: str, env: dict | None = None) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow  # three CLI subprocesses
 def test_killed_run_resumes_to_identical_meta_parameters(tmp_path):
     """4 generations straight vs. SIGKILL after the generation-2 checkpoint, then `metalearn resume`."""
     cfg = tmp_path / "cfg.yaml"
@@ -257,6 +258,7 @@ def _scale_run(args: dict, xla_devices: int) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow  # a 4-device subprocess
 def test_population_sharded_over_four_devices_matches_one_device():
     d = tiny_meta_dict(generations=2, population=8)
     proc = _scale_run({"config": d, "devices": 4}, xla_devices=4)
@@ -265,6 +267,7 @@ def test_population_sharded_over_four_devices_matches_one_device():
     np.testing.assert_array_equal(np.array(json.loads(out.splitlines()[-1])), _mean_params_in_process(d))
 
 
+@pytest.mark.slow  # two processes
 def test_two_processes_match_one_process():
     """jax.distributed on 127.0.0.1 with gloo CPU collectives: both processes end where one process does."""
     import socket

@@ -168,6 +168,7 @@ def test_continuous_ppo_on_pendulum_is_finite():
     assert float(result.eval_return) < 0  # Pendulum's rewards are costs
 
 
+@pytest.mark.slow  # building brax/ant and compiling PPO on its physics
 def test_continuous_ppo_on_brax_is_finite():
     config = TINY.replace(num_steps=8, total_timesteps=4 * 4 * 8, normalize_obs=True, eval_steps=20)
     result = jax.jit(make_train(make_env("brax/ant"), config))(None, jax.random.PRNGKey(0))
