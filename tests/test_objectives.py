@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -245,3 +246,20 @@ def test_es_improves_lpo_from_random_init(seed):
         state, metrics = trainer.generation(state)
         fitness.append(float(metrics["mean_fitness"]))
     assert np.mean(fitness[-3:]) > np.mean(fitness[:3]) + 0.03, np.round(fitness, 3)
+
+
+class JitAndEagerAgree(chex.TestCase):
+    """The drift invariants and the closed forms hold with and without jit (XLA may fuse and reorder)."""
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_drift_objectives(self):
+        meta = random_lpo_params(3, temporal=True, scale=3.0, hidden=8)
+        ta_lpo = make_rule("ta_lpo", hidden=8)
+        loss = self.variant(lambda mp, r, a: ta_lpo.objective(mp, inputs(r, a)))
+        ones = jnp.ones_like(jnp.asarray(A))
+        # At r = 1 the drift and its slope vanish: the loss is −A and its gradient in r is −A.
+        np.testing.assert_allclose(loss(meta, ones, A), -A, atol=1e-5)
+        grad = self.variant(jax.grad(lambda mp, r, a: ta_lpo.objective(mp, inputs(r, a)).sum(), argnums=1))
+        np.testing.assert_allclose(grad(meta, ones, A), -A, atol=1e-4)
+        dpo = self.variant(lambda r, a: make_rule("dpo").objective({}, inputs(r, a)))
+        np.testing.assert_allclose(dpo(jnp.asarray(R), A), dpo_numpy(R, A), rtol=1e-5, atol=1e-6)
