@@ -270,6 +270,7 @@ def test_analyze_a_run_directory(tiny_run, capsys):
     assert "Rule `lr_schedule` (knots=4, init_lr=0.0001, generation 2)" in text
 
 
+@pytest.mark.slow
 def test_analyze_a_published_rule(tmp_path):
     assert main(["analyze", "published:breakout", "--out", str(tmp_path / "pub")]) == 0
     assert _linked_images(tmp_path / "pub" / "analysis.md") == OPTIMIZER_PNGS

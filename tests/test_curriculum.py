@@ -61,6 +61,7 @@ def test_regret_by_hand():
     np.testing.assert_allclose(scores.value_loss(rule, healthy), [1.0, 2.0, 0.3], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_regret_in_the_trainer_is_the_baselines_return_minus_the_populations(groove):
     """The trainer's score equals A2C trained directly on the same levels and seeds minus the members' mean."""
     state = groove.init()
@@ -91,6 +92,7 @@ def test_regret_in_the_trainer_is_the_baselines_return_minus_the_populations(gro
 
 
 # ------------------------------------------------------------------ levels
+@pytest.mark.slow
 def test_groove_fills_its_buffer_and_rescores_replayed_levels(groove):
     state = groove.init()
     assert int(state.levels.size) == 0
@@ -131,6 +133,7 @@ def test_groove_fills_its_buffer_and_rescores_replayed_levels(groove):
     chex.assert_trees_all_equal(slots(after), slots(mid))
 
 
+@pytest.mark.slow
 def test_dr_draws_fresh_levels_and_keeps_no_buffer():
     trainer = MetaTrainer(MetaConfig.from_dict(curriculum_dict(kind="dr", score="random")))
     state = trainer.init()

@@ -86,6 +86,7 @@ def test_experiment_preset_parses_and_builds():
 TEMPLATE = {"w": jnp.ones((5, 3)), "conv": jnp.ones((2, 3, 2)), "b": jnp.zeros(3), "s": jnp.zeros(())}
 
 
+@pytest.mark.slow
 def test_same_key_same_noise_and_antithetic_pairs_cancel():
     s = eggroll(TEMPLATE, n=6, rank=2, sigma=0.3)
     state = s.init(jax.random.PRNGKey(0), TEMPLATE)
@@ -240,6 +241,7 @@ def _eggroll_cosines(populations: tuple[int, ...], rank: int, g: jax.Array, seed
     return np.asarray(jax.jit(jax.vmap(cosines))(jax.random.split(jax.random.PRNGKey(rank), seeds)).mean(0)).tolist()
 
 
+@pytest.mark.slow
 def test_linear_objective_estimate_converges_like_full_rank():
     """cos(ĝ, G) → 1 as N grows, for r = 1 and 8, at OpenES's rate within a stated tolerance.
 

@@ -42,6 +42,7 @@ def test_targets_shapes_and_simplex(meta):
     assert bool(jnp.all(out["y_hat"] >= 0))
 
 
+@pytest.mark.slow
 def test_backward_pass_respects_episode_boundaries(meta):
     """A target at t ≤ terminal reads steps t … terminal only; y(s_{t+1}) is masked at the terminal."""
     traj = trajectory()
@@ -130,6 +131,7 @@ LPG_TINY = TrainConfig(
 )
 
 
+@pytest.mark.slow
 def test_lpg_rule_trains_an_agent_and_bad_configs_fail(cartpole):
     rule = make_rule("ta_lpg", hidden=16, embed=8, target_dim=K)
     assert isinstance(rule.objective, Objective) and rule.objective.kind == "trajectory"
@@ -147,6 +149,7 @@ def test_lpg_rule_trains_an_agent_and_bad_configs_fail(cartpole):
         make_train(cartpole, LPG_TINY.replace(aux_head_dim=3), objective=rule.objective)(meta, jax.random.PRNGKey(0))
 
 
+@pytest.mark.slow
 def test_lpg_is_a_rule_the_meta_trainer_evolves():
     from .conftest import assert_meta_training_moves_the_rule, tiny_meta_dict
 

@@ -164,6 +164,7 @@ def test_keeps_only_the_newest_checkpoints(tmp_path, tiny_trainer):
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("*.npz")) == ["gen_000003.npz", "gen_000004.npz"]
 
 
+@pytest.mark.slow
 def test_resume_refuses_an_edited_config(tmp_path):
     run_dir = start_run(MetaConfig.from_dict(tiny_meta_dict(generations=1)), run_dir=tmp_path / "run", progress=False)
     saved = json.loads((run_dir / "config.json").read_text())

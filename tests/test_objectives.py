@@ -173,6 +173,7 @@ def test_registry_errors_and_rule_files(tmp_path):
     np.testing.assert_array_equal(loaded.objective(params, x), rule.objective(meta, x))
 
 
+@pytest.mark.slow
 def test_lpo_is_a_rule_the_meta_trainer_evolves():
     from .conftest import assert_meta_training_moves_the_rule, tiny_meta_dict
 

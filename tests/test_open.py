@@ -255,6 +255,7 @@ def test_mlp_only_variant_has_no_recurrent_state():
     assert np.isfinite(np.asarray(updates["w"])).all()
 
 
+@pytest.mark.slow
 def test_published_open_in_a_plain_supervised_flax_loop():
     """No extra arguments at all: the documented fallbacks apply, and scalars work."""
     import flax.linen as nn
@@ -275,6 +276,7 @@ def test_published_open_in_a_plain_supervised_flax_loop():
     assert float(loss(p)) < 0.5 * start  # the sign-SGD weights optimise
 
 
+@pytest.mark.slow
 def test_published_open_runs_inside_our_ppo(cartpole, tiny_config):
     from metalearn.inner import make_train
     from metalearn.rules import published_rule
@@ -293,6 +295,7 @@ def test_bad_open_hyper_parameters():
         tx.update({"w": jnp.ones(2)}, tx.init({"w": jnp.ones(2)}))
 
 
+@pytest.mark.slow
 def test_open_is_a_rule_the_meta_trainer_evolves():
     from metalearn.meta import MetaConfig, MetaTrainer
 

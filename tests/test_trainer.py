@@ -69,6 +69,7 @@ def progress_annealed_adam(lr: float, num_updates: int) -> optax.GradientTransfo
     return optax.GradientTransformationExtraArgs(adam.init, update)
 
 
+@pytest.mark.slow
 def test_learned_optimizer_receives_training_progress(cartpole, tiny_result):
     rule = lambda meta_params: progress_annealed_adam(meta_params, TINY.num_updates)
     train = jax.jit(jax.vmap(make_train(cartpole, TINY, optimizer=rule), in_axes=(None, 0)))
@@ -130,6 +131,7 @@ def scaled_ppo_clip(meta_params, x: ObjectiveInputs):
     return meta_params * ppo_clip(0.2)(None, x)
 
 
+@pytest.mark.slow
 def test_objective_hook_and_population_vmap(cartpole, tiny_result):
     train = make_train(cartpole, TINY, objective=scaled_ppo_clip)
     population = jnp.array([1.0, jnp.nan])
