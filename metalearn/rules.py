@@ -114,7 +114,15 @@ def save_rule(path: str | Path, rule: Rule, meta_params: Any, **info: Any) -> No
 def load_rule(path: str | Path) -> tuple[Rule, Any, dict]:
     """(rule, meta_params, manifest) from a rule file; shapes are checked against the rule."""
     manifest = read_manifest(path, format=RULE_FORMAT)
-    rule = make_rule(manifest["rule"], **manifest.get("kwargs", {}))
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("rule"), str):
+        raise ValueError(f"{path}: its manifest names no rule (expected a 'rule' name and 'kwargs' mapping)")
+    kwargs = manifest.get("kwargs", {})
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise ValueError(f"{path}: its manifest's 'kwargs' is {kwargs!r}; allowed: a mapping of name: value")
+    try:
+        rule = make_rule(manifest["rule"], **kwargs)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     template = rule.init(jax.random.PRNGKey(0))
     meta_params, _ = load_pytree(path, format=RULE_FORMAT, template=template)
     bad = sum(int(np.size(x) - np.isfinite(x).sum()) for x in jax.tree.leaves(meta_params))

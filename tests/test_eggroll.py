@@ -172,6 +172,7 @@ def test_second_moments_are_identity():
         np.testing.assert_allclose(e.mean(0), 0.0, atol=1e-6)  # antithetic: exactly zero-mean
 
 
+@pytest.mark.slow
 def test_distribution_approaches_full_rank_as_rank_grows():
     """Entries of E have excess kurtosis 6/r (a sum of r products of normals), → 0 (Gaussian) as r grows.
 
@@ -272,6 +273,7 @@ def test_linear_objective_estimate_converges_like_full_rank():
 
 
 # -------------------------------------------------------- low-rank forward
+@pytest.mark.slow
 def test_lowrank_forward_equals_materialised_forward():
     n, sigma = 6, 0.4
     net = nn.Sequential([nn.Dense(16), nn.tanh, nn.Dense(8), nn.tanh, nn.Dense(3)])

@@ -118,6 +118,7 @@ def test_clip_action_keeps_pendulum_in_bounds():
     np.testing.assert_allclose(state.env_state.last_u, [2.0, -2.0])
 
 
+@pytest.mark.slow
 def test_brax_env_truncates_at_episode_length_and_resets():
     env = make_env("brax/inverted_pendulum", episode_length=5)
     obs, state = env.reset(jax.random.PRNGKey(0))

@@ -301,6 +301,7 @@ def test_population_must_divide_over_devices(tiny_trainer):
         MetaTrainer(MetaConfig.from_dict(tiny_meta_dict()), devices=[jax.devices()[0]] * 3)
 
 
+@pytest.mark.slow
 def test_tensorboard_logging_writes_events(tmp_path):
     d = {**tiny_meta_dict(generations=1), "tensorboard": True}
     run_dir = start_run(MetaConfig.from_dict(d), run_dir=tmp_path / "run", progress=False)

@@ -340,3 +340,24 @@ def test_no_config_file_gives_a_traceback(hypothesis_settings, tmp_path):
             assert "\n" not in str(err).strip(), str(err)
 
     check()
+
+
+@pytest.mark.parametrize(
+    "manifest,message",
+    [
+        ({}, "its manifest names no rule"),
+        ({"rule": ["lr_schedule"]}, "its manifest names no rule"),
+        ({"rule": "lr_schedule", "kwargs": [1, 2]}, "its manifest's 'kwargs' is \\[1, 2\\]"),
+        ({"rule": "lr_schedule", "kwargs": {"knots": "many"}}, "hyper-parameter knots='many' is invalid"),
+        ({"rule": "no_such_rule"}, "unknown rule 'no_such_rule'"),
+    ],
+)
+def test_a_broken_rule_file_is_named(tmp_path, manifest, message):
+    from metalearn.pytree_io import save_pytree
+    from metalearn.rules import RULE_FORMAT
+
+    path = tmp_path / "rule.npz"
+    save_pytree(path, {"log_lr": np.zeros(4, np.float32)}, format=RULE_FORMAT, manifest=manifest)
+    with pytest.raises(ValueError, match=message) as err:
+        load_rule(path)
+    assert str(path) in str(err.value)
