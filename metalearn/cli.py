@@ -16,13 +16,18 @@ def compile_cache_dir() -> Path:
     return Path(base) / "metalearn" / "jax"
 
 
-def _compile_cache(enabled: bool) -> None:
+def _compile_cache(enabled: bool, quiet: bool = True) -> None:
     """Turns JAX's persistent compilation cache on (default) or off, before anything compiles.
 
     On, a ``resume``, ``eval``, ``analyze`` or second ``train`` of the same config loads its
     compiled functions instead of recompiling them. A cache directory already set (e.g. through
     ``JAX_COMPILATION_CACHE_DIR``) is kept.
     """
+    if enabled and quiet:
+        # Loading a cached executable makes XLA log false alarms (tuning flags such as +prefer-no-gather
+        # reported as missing CPU features, "could lead to SIGILL") on every warm start; its C++ log
+        # level must be set before jaxlib loads. TF_CPP_MIN_LOG_LEVEL set by the user, or --debug, wins.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import jax
 
     if not enabled:
@@ -300,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command != "list":
-            _compile_cache(not args.no_compile_cache)
+            _compile_cache(not args.no_compile_cache, quiet=not args.debug)
         return args.func(args)
     except (ValueError, OSError) as err:  # bad names, values and files: one clear line, no traceback
         if args.debug:
