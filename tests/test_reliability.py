@@ -361,3 +361,20 @@ def test_a_broken_rule_file_is_named(tmp_path, manifest, message):
     with pytest.raises(ValueError, match=message) as err:
         load_rule(path)
     assert str(path) in str(err.value)
+
+
+def test_a_run_where_every_member_diverges_finishes_and_says_so(tmp_path, capsys):
+    from metalearn.cli import _print_meta_result
+
+    d = tiny_meta_dict(generations=2)
+    d["rule"]["kwargs"]["init_lr"] = 1e20  # every member's agents blow up
+    run_dir = start_run(MetaConfig.from_dict(d), run_dir=tmp_path / "run", progress=False)
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    assert [r["nan_count"] for r in rows] == [4, 4] and all(r["mean_fitness"] is None for r in rows)
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["all_diverged"] and result["best_fitness"] is None
+    _print_meta_result(run_dir)
+    out = capsys.readouterr().out
+    assert "n/a (all diverged)" in out and "every member diverged" in out
+    resume_run(run_dir, generations=3, progress=False)  # resume survives it too
+    assert json.loads((run_dir / "result.json").read_text())["generations"] == 3
