@@ -214,6 +214,8 @@ def test_bad_files_give_one_line_naming_them(tmp_path, capsys):
     np.save(nan_rule, np.full(1211, np.nan, np.float32))
     for args, message in [
         (["train", str(bad_yaml)], f"{bad_yaml}: not valid YAML"),
+        (["train", "cartpole_lr_schedule", "--run-dir", "/sys/metalearn-run"], "/sys/metalearn-run: cannot create"),
+        (["train", "cartpole_lr_schedule", "--out", str(bad_yaml)], f"{bad_yaml}"),  # a file, not a folder
         (["eval", f"published:{nan_rule}", "--preset", "cartpole"], "1211 non-finite values"),
     ]:
         assert main(args) == 2
@@ -378,3 +380,15 @@ def test_a_run_where_every_member_diverges_finishes_and_says_so(tmp_path, capsys
     assert "n/a (all diverged)" in out and "every member diverged" in out
     resume_run(run_dir, generations=3, progress=False)  # resume survives it too
     assert json.loads((run_dir / "result.json").read_text())["generations"] == 3
+
+
+def test_eval_reports_divergence_per_seed(tmp_path, capsys):
+    from metalearn.cli import main
+    from metalearn.rules import make_rule, save_rule
+
+    rule = make_rule("lr_schedule", knots=4, init_lr=1e20)
+    save_rule(tmp_path / "wild.npz", rule, rule.init(jax.random.PRNGKey(0)))
+    args = ["eval", str(tmp_path / "wild.npz"), "--preset", "cartpole", "--seeds", "2", "--set", "total_timesteps=512"]
+    assert main([*args, "--set", "num_envs=4", "--set", "num_steps=32", "--set", "num_minibatches=2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "DIVERGED on 2/2 seeds [0, 1]" in lines[1] and "DIVERGED" not in lines[2]  # the rule, not Adam
