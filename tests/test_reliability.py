@@ -120,6 +120,10 @@ def test_resume_falls_back_past_a_corrupt_newest_checkpoint(tmp_path, straight):
 
 @pytest.mark.parametrize("lost", ["checkpoints", "checkpoints+eval"])
 def test_a_run_killed_before_its_first_checkpoint_resumes(tmp_path, straight, lost):
+    if lost == "checkpoints+eval":  # killed earlier still, while writing config.json: `train` starts it again
+        (tmp_path / "torn").mkdir()
+        (tmp_path / "torn" / "config.json.tmp").write_text('{"kind": "me')
+        start_run(MetaConfig.from_dict(tiny_meta_dict(generations=1)), run_dir=tmp_path / "torn", progress=False)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     shutil.copy(straight / "config.json", run_dir / "config.json")  # all a run has before its first checkpoint
@@ -197,7 +201,7 @@ def test_sigkill_at_random_moments_always_resumes_exactly(tmp_path, straight):
             continue
         if (run_dir / "config.json").exists():
             proc = _cli("resume", str(run_dir))
-        else:  # killed before it wrote anything: nothing to resume, start again (the directory is empty)
+        else:  # killed before config.json was complete: nothing to resume, start again (nothing is lost)
             proc = _cli("train", str(cfg), "--run-dir", str(run_dir))
     assert proc.wait(timeout=600) == 0, proc.stderr.read()
     _assert_same_run(run_dir, straight)

@@ -109,6 +109,8 @@ def _claim(run_dir: Path, overwrite: bool) -> RunLock:
     except OSError as err:
         raise ValueError(f"{run_dir}: cannot create the run directory ({err.strerror})") from None
     lock = RunLock(run_dir).acquire()
+    for name in _RUN_FILES:  # half-written temp files of a run killed mid-write: never meaningful
+        (run_dir / f"{name}.tmp").unlink(missing_ok=True)
     present = sorted(p.name for p in run_dir.iterdir() if p.name != RunLock.FILE)
     if present and not overwrite:
         lock.release()
