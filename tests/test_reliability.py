@@ -184,7 +184,7 @@ def test_sigkill_at_random_moments_always_resumes_exactly(tmp_path, straight):
     assert _cli("train", str(cfg), "--run-dir", str(tmp_path / "timing")).wait(timeout=600) == 0
     span = time.time() - t0
     rng = np.random.default_rng(0)
-    run_dir, kills = tmp_path / "run", 0
+    run_dir, kills, finished = tmp_path / "run", 0, 0
     proc = _cli("train", str(cfg), "--run-dir", str(run_dir))
     while kills < 20:
         try:
@@ -196,7 +196,8 @@ def test_sigkill_at_random_moments_always_resumes_exactly(tmp_path, straight):
         else:  # it finished before the kill: start over in a new directory
             assert proc.returncode == 0, proc.stderr.read()
             _assert_same_run(run_dir, straight)
-            run_dir = tmp_path / f"run{kills}"
+            finished += 1
+            run_dir = tmp_path / f"run{finished}"
             proc = _cli("train", str(cfg), "--run-dir", str(run_dir))
             continue
         if (run_dir / "config.json").exists():
