@@ -49,11 +49,16 @@ def to_jsonable(x: Any) -> Any:
     return x
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Atomic write (temp file + rename) so a crash never leaves half a file."""
+def _write_atomic(path: Path, text: str) -> None:
+    """Temp file + rename, so a crash never leaves half a file."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomic write of ``obj`` as indented JSON."""
+    _write_atomic(path, json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -76,7 +81,7 @@ def read_jsonl(path: Path, repair: bool = False, warn=print) -> list[dict[str, A
         except json.JSONDecodeError:
             warn(f"warning: {path}: dropping its torn last line (a crash mid-write): {lines[-1][:60]!r}")
             lines = lines[:-1]
-            rewrite_jsonl(path, [json.loads(x) for x in lines if x.strip()])
+            _write_atomic(path, "".join(line + "\n" for line in lines))  # the intact rows, byte for byte
     rows = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -93,9 +98,7 @@ def read_jsonl(path: Path, repair: bool = False, warn=print) -> list[dict[str, A
 
 def rewrite_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     """Replaces ``path`` by ``rows`` atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(to_jsonable(r), allow_nan=False) + "\n" for r in rows))
-    os.replace(tmp, path)
+    _write_atomic(path, "".join(json.dumps(to_jsonable(r), allow_nan=False) + "\n" for r in rows))
 
 
 class RunDirInUse(ValueError):

@@ -82,19 +82,25 @@ def start_run(
             )
         state = trainer.init()
         if _is_main():
-            save_checkpoint(
-                run_dir,
-                state,
-                generation=0,
-                search_hash=config.search_hash(),
-                keep=config.keep_checkpoints,
-                run_id=run_id,
-            )
+            _checkpoint(trainer, state, run_dir, run_id)
         _evaluate(trainer, state, run_dir)  # the starting rule, for comparison
         return _loop(trainer, state, run_dir, progress, run_id)
     finally:
         if lock is not None:
             lock.release()
+
+
+def _checkpoint(trainer: MetaTrainer, state, run_dir: Path, run_id: str | None) -> None:
+    """Checkpoints ``state`` at its own generation (process 0 only, as the callers ensure)."""
+    config = trainer.config
+    save_checkpoint(
+        run_dir,
+        state,
+        generation=int(state.generation),
+        search_hash=config.search_hash(),
+        keep=config.keep_checkpoints,
+        run_id=run_id,
+    )
 
 
 # What a run writes in its directory (all that ``overwrite`` deletes).
@@ -297,14 +303,7 @@ def _loop(trainer: MetaTrainer, state, run_dir: Path, progress: bool, run_id: st
         if generation % config.eval_every == 0 or generation == config.generations:
             _evaluate(trainer, state, run_dir)
         if _is_main() and (generation % config.checkpoint_every == 0 or generation == config.generations):
-            save_checkpoint(
-                run_dir,
-                state,
-                generation=generation,
-                search_hash=config.search_hash(),
-                keep=config.keep_checkpoints,
-                run_id=run_id,
-            )
+            _checkpoint(trainer, state, run_dir, run_id)
         bar.update(1)
         bar.set_postfix(best=f"{row['best_fitness']:.3f}", mean=f"{row['mean_fitness']:.3f}", s_gen=f"{seconds:.1f}")
     bar.close()
