@@ -35,14 +35,16 @@ def learning_rate(meta_params: dict, progress: jax.Array) -> jax.Array:
 
 
 def to_optax(
-    meta_params: dict, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-5
+    meta_params: dict, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-5, eps_root: float = 0.0
 ) -> optax.GradientTransformationExtraArgs:
     """The rule as an optax transformation.
 
     Reads the extra argument ``training_progress`` (n / (N − 1)); a loop that
-    cannot supply it gets the schedule's first knot (progress 0).
+    cannot supply it gets the schedule's first knot (progress 0). ``eps_root``
+    > 0 (e.g. 1e-8) keeps a meta-gradient through Adam finite where a gradient
+    is exactly zero.
     """
-    adam = optax.scale_by_adam(b1=b1, b2=b2, eps=eps)
+    adam = optax.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
 
     def update(updates, state, params=None, *, training_progress=0.0, **extra):
         del extra

@@ -131,14 +131,18 @@ def targets(meta_params: dict, traj: TrajectoryInputs) -> dict[str, jax.Array]:
 
 
 def agent_loss(x: ObjectiveInputs, y_coef: float = 0.5) -> jax.Array:
-    """Per-sample −π̂·log π(a|s) + y_coef·KL(ŷ ‖ y(s)), (B,); π̂ and ŷ are constants here."""
+    """Per-sample −π̂·log π(a|s) + y_coef·KL(ŷ ‖ y(s)), (B,).
+
+    π̂ and ŷ are computed from the agent's outputs held constant (the trainer
+    does so), so they carry no gradient to the agent but do carry one to the
+    rule's parameters: the path a meta-gradient takes.
+    """
     if x.rule_targets is None or x.prediction is None:
         raise ValueError(
             "LPG needs per-sample rule targets and the agent's prediction head: use it through the inner "
             "trainer (it is a trajectory objective) with TrainConfig.aux_head_dim = k"
         )
-    pi_hat = jax.lax.stop_gradient(x.rule_targets["pi_hat"])
-    y_hat = jax.lax.stop_gradient(x.rule_targets["y_hat"])
+    pi_hat, y_hat = x.rule_targets["pi_hat"], x.rule_targets["y_hat"]
     log_y = jax.nn.log_softmax(x.prediction, axis=-1)
     kl = jnp.sum(jax.scipy.special.xlogy(y_hat, y_hat) - y_hat * log_y, axis=-1)
     return -pi_hat * x.log_prob + y_coef * kl

@@ -29,12 +29,14 @@ class LevelFamily(Protocol):
 
     ``template`` is one level with the family's padded shapes (the env is built
     on it, and level buffers are shaped like it); ``random_level`` draws one
-    level (jittable, ``jax.vmap`` over keys gives a batch); ``summary`` says
+    level (jittable, ``jax.vmap`` over keys gives a batch), each carrying the
+    ``lifetime`` an agent trained on it gets; ``summary`` says
     what a batch of levels (leaves (L, ...)) looks like, as () float32 means
     for the run's metrics and plots.
     """
 
     template: Any
+    max_lifetime: int  # the longest agent lifetime (updates) a level can carry
 
     def random_level(self, key: jax.Array) -> Any: ...
 

@@ -385,6 +385,10 @@ LEVEL_DISTRIBUTIONS: dict[str, LevelDistribution] = {
         lifetime_range=(2500, 2500),
     ),
     "all": LevelDistribution(),
+    # GROOVE's `all` levels with short, random and very random lifetimes (TA-LPG's default is `all_vrandlife`).
+    "all_shortlife": LevelDistribution(lifetime_range=(250, 250)),
+    "all_randlife": LevelDistribution(lifetime_range=(50, 250)),
+    "all_vrandlife": LevelDistribution(lifetime_range=(10, 250)),
 }
 
 
@@ -475,6 +479,11 @@ class GridWorldLevels:
         self.distribution = level_distribution(distribution)
         # Any level of the family has its padded shapes; key 0 is the one the env has always been built on.
         self.template = random_level(jax.random.PRNGKey(0), self.distribution)
+
+    @property
+    def max_lifetime(self) -> int:
+        """The longest lifetime (agent updates) a level of this family can have."""
+        return int(self.distribution.lifetime_range[1])
 
     def random_level(self, key: jax.Array) -> Level:
         return random_level(key, self.distribution)

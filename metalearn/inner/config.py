@@ -22,7 +22,10 @@ class TrainConfig:
     used when no (learned) optimizer is given, at learning rate ``lr``
     (linearly annealed with ``anneal_lr``). ``shared_init_key`` initialises
     actor and critic from the same key, as the OPEN reference does (their
-    hidden layers then start identical).
+    hidden layers then start identical). ``level_lifetime`` trains each agent
+    for its level's own lifetime (``env_params.lifetime`` of GridWorld levels,
+    in updates) instead of ``num_updates``; updates past it are discarded, so
+    ``num_updates`` should be at least the longest lifetime.
     """
 
     algorithm: str = "ppo"
@@ -35,6 +38,7 @@ class TrainConfig:
     lr: float = 2.5e-4
     anneal_lr: bool = True
     adam_eps: float = 1e-5
+    adam_eps_root: float = 0.0
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip_eps: float = 0.2
@@ -55,6 +59,7 @@ class TrainConfig:
     eval_envs: int = 16
     eval_steps: int | None = None
     return_params: bool = False
+    level_lifetime: bool = False
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -79,7 +84,7 @@ class TrainConfig:
                 raise field_error(self, f, "an integer >= 0")
         if self.eval_steps is not None and (not isinstance(self.eval_steps, int) or self.eval_steps < 0):
             raise field_error(self, "eval_steps", "None (the env's episode limit) or an integer >= 0")
-        for f in ("ent_coef", "vf_coef", "clip_eps", "max_grad_norm"):
+        for f in ("ent_coef", "vf_coef", "clip_eps", "max_grad_norm", "adam_eps_root"):
             if not getattr(self, f) >= 0:
                 raise field_error(self, f, "a number >= 0")
         for f in ("lr", "adam_eps"):

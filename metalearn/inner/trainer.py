@@ -66,8 +66,9 @@ class RunnerState(NamedTuple):
     env_state: Any
     obs: jax.Array  # (num_envs, obs_dim)
     rng: jax.Array
-    update_idx: jax.Array  # () int32, updates done so far
+    update_idx: jax.Array  # () int32, updates done so far (stops at ``lifetime``)
     diverged: jax.Array  # () bool, a loss or parameter was ever non-finite
+    lifetime: jax.Array  # () int32, this agent's horizon N in updates; updates past it are discarded
 
 
 class UpdateMetrics(NamedTuple):
@@ -117,7 +118,7 @@ def default_optimizer(config: TrainConfig) -> optax.GradientTransformation:
         def lr(count):
             return config.lr * (1.0 - (count // config.steps_per_update) / config.num_updates)
 
-    return make_baseline(config.optimizer, lr, eps=config.adam_eps)
+    return make_baseline(config.optimizer, lr, eps=config.adam_eps, eps_root=config.adam_eps_root)
 
 
 def _resolve_optimizer(optimizer: OptimizerLike | None, config: TrainConfig):
@@ -134,8 +135,15 @@ def _resolve_optimizer(optimizer: OptimizerLike | None, config: TrainConfig):
     )
 
 
+def _safe_norm(tree: Any) -> jax.Array:
+    """Global L2 norm whose own gradient is finite at 0 (a meta-gradient passes through it; sqrt'(0) is inf)."""
+    sq = sum(jnp.sum(x**2) for x in jax.tree.leaves(tree))
+    positive = sq > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
+
+
 def _clip_by_global_norm(grads: Any, max_norm: float) -> tuple[Any, jax.Array]:
-    norm = optax.tree.norm(grads)
+    norm = _safe_norm(grads)
     if max_norm <= 0:  # 0 disables clipping
         return grads, norm
     scale = jnp.where(norm < max_norm, 1.0, max_norm / norm)
@@ -146,8 +154,22 @@ def _all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
+class Rollout(NamedTuple):
+    """What one update learned from (for meta-gradients): leaves (num_steps, num_envs, ...)."""
+
+    traj: Transition
+    rule_targets: Any  # a trajectory objective's targets, else None
+
+
 class Trainer:
-    """One inner training configuration; all methods are pure and jittable."""
+    """One inner training configuration; all methods are pure and jittable.
+
+    Every agent has a ``lifetime`` N (updates): ``config.num_updates``, or with
+    ``config.level_lifetime`` its level's own (``env_params.lifetime``, as
+    GROOVE's gridworld levels carry). Progress n / (N − 1) and log N are what
+    temporally-aware rules read; an update computed once N updates are done is
+    discarded (the env still steps), as the GROOVE reference does.
+    """
 
     def __init__(
         self,
@@ -192,6 +214,11 @@ class Trainer:
                 "invalid for it; allowed: the rule's prediction size (e.g. 8 for lpg's default target_dim)"
             )
         self._objective = objective
+        if config.level_lifetime and not hasattr(env.default_params, "lifetime"):
+            raise ValueError(
+                f"TrainConfig.level_lifetime=True is invalid for {self.spec.name}: its levels carry no lifetime; "
+                "allowed: envs whose params have a `lifetime` (GridWorld), or level_lifetime=False"
+            )
 
     def _env_params(self, env_params: Any) -> Any:
         return self.base_env.default_params if env_params is None else env_params
@@ -206,10 +233,30 @@ class Trainer:
         params = {"actor": self.actor.init(k_actor, dummy), "critic": self.critic.init(k_critic, dummy)}
         opt_state = self._optimizer(meta_params).init(params)
         obs, env_state = self.env.reset(jax.random.split(k_env, self.config.num_envs), env_params)
-        return RunnerState(params, opt_state, env_state, obs, rng, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+        return RunnerState(
+            params,
+            opt_state,
+            env_state,
+            obs,
+            rng,
+            jnp.zeros((), jnp.int32),
+            jnp.zeros((), bool),
+            self.lifetime(env_params),
+        )
+
+    def lifetime(self, env_params: Any = None) -> jax.Array:
+        """() int32, the horizon N of an agent on ``env_params`` (see the class docstring)."""
+        if self.config.level_lifetime:
+            return jnp.asarray(self._env_params(env_params).lifetime, jnp.int32)
+        return jnp.asarray(self.config.num_updates, jnp.int32)
+
+    @staticmethod
+    def progress(state: RunnerState) -> jax.Array:
+        """() float32 n / (N − 1) of ``state``'s agent: 0 at its first update, 1 at its last."""
+        return state.update_idx.astype(jnp.float32) / jnp.maximum(state.lifetime - 1, 1).astype(jnp.float32)
 
     # ----------------------------------------------------------------- learn
-    def _loss(self, params, batch, progress, meta_params):
+    def _loss(self, params, batch, progress, lifetime, meta_params):
         cfg = self.config
         traj, advantages, returns, rule_targets = batch
         dist, prediction, actor_act = self.actor.apply(params["actor"], traj.obs)
@@ -232,7 +279,7 @@ class Trainer:
             log_prob=log_prob,
             old_log_prob=traj.log_prob,
             progress=progress,
-            num_updates=jnp.asarray(cfg.num_updates, jnp.float32),
+            num_updates=lifetime,
             rule_targets=rule_targets,
             prediction=prediction,
         )
@@ -249,8 +296,13 @@ class Trainer:
         }
         return total, ({"actor": actor_act, "critic": critic_act}, metrics)
 
-    def _rule_targets(self, meta_params, params, traj: Transition, last_obs, progress) -> Any:
-        """A trajectory objective's targets for this rollout (leaves (T, E, ...)), else None."""
+    def _rule_targets(self, meta_params, params, traj: Transition, last_obs, progress, lifetime) -> Any:
+        """A trajectory objective's targets for this rollout (leaves (T, E, ...)), else None.
+
+        The agent's outputs enter the rule as constants (so the agent's gradient treats the
+        targets as fixed, and a meta-gradient flows through the rule's parameters only, as in
+        the GROOVE reference).
+        """
         if self._objective.targets is None:
             return None
         _, last_prediction, _ = self.actor.apply(params["actor"], last_obs)
@@ -263,17 +315,15 @@ class Trainer:
             prediction=prediction,
             next_prediction=next_prediction,
             progress=progress,
-            num_updates=jnp.asarray(self.config.num_updates, jnp.float32),
+            num_updates=lifetime,
         )
-        return jax.lax.stop_gradient(self._objective.rule_targets(meta_params, inputs))
+        return self._objective.rule_targets(meta_params, jax.lax.stop_gradient(inputs))
 
-    def update(self, meta_params: Any, state: RunnerState, env_params: Any = None) -> tuple[RunnerState, UpdateMetrics]:
-        """One rollout of ``num_steps`` × ``num_envs`` plus its epochs of minibatch updates."""
+    def rollout(self, params: Any, state: RunnerState, env_params: Any = None) -> tuple[RunnerState, Transition]:
+        """``num_steps`` steps of every env under ``params``: ``state`` with its envs and key advanced, and the
+        transitions (leaves (num_steps, num_envs, ...))."""
         cfg = self.config
         env_params = self._env_params(env_params)
-        opt = self._optimizer(meta_params)
-        progress = state.update_idx.astype(jnp.float32) / max(cfg.num_updates - 1, 1)
-        params = state.params
 
         def env_step(carry, _):
             env_state, obs, rng = carry
@@ -290,9 +340,29 @@ class Trainer:
         (env_state, obs, rng), traj = jax.lax.scan(
             env_step, (state.env_state, state.obs, state.rng), None, cfg.num_steps
         )
+        return state._replace(env_state=env_state, obs=obs, rng=rng), traj
+
+    def update(self, meta_params: Any, state: RunnerState, env_params: Any = None) -> tuple[RunnerState, UpdateMetrics]:
+        """One rollout of ``num_steps`` × ``num_envs`` plus its epochs of minibatch updates."""
+        state, metrics, _ = self.update_with_rollout(meta_params, state, env_params)
+        return state, metrics
+
+    def update_with_rollout(
+        self, meta_params: Any, state: RunnerState, env_params: Any = None
+    ) -> tuple[RunnerState, UpdateMetrics, Rollout]:
+        """:meth:`update`, also returning the rollout it learned from (differentiable in ``meta_params``)."""
+        cfg = self.config
+        env_params = self._env_params(env_params)
+        opt = self._optimizer(meta_params)
+        progress = self.progress(state)
+        lifetime = state.lifetime.astype(jnp.float32)
+        params = state.params
+
+        rolled, traj = self.rollout(params, state, env_params)
+        env_state, obs, rng = rolled.env_state, rolled.obs, rolled.rng
         last_value, _ = self.critic.apply(params["critic"], obs)
         advantages, returns = gae(traj.reward, traj.value, traj.done, last_value, cfg.gamma, cfg.gae_lambda)
-        rule_targets = self._rule_targets(meta_params, params, traj, obs, progress)
+        rule_targets = self._rule_targets(meta_params, params, traj, obs, progress, lifetime)
 
         # Constant trees a learned optimizer reads; dropped by XLA when unused.
         layer_props = {k: layer_proportions(v) for k, v in params.items()}
@@ -301,7 +371,7 @@ class Trainer:
 
         def minibatch_step(carry, batch, batch_progress, k_opt):
             params, opt_state = carry
-            (_, (activations, metrics)), grads = grad_fn(params, batch, progress, meta_params)
+            (_, (activations, metrics)), grads = grad_fn(params, batch, progress, lifetime, meta_params)
             grads_a, norm_a = _clip_by_global_norm(grads["actor"], cfg.max_grad_norm)
             grads_c, norm_c = _clip_by_global_norm(grads["critic"], cfg.max_grad_norm)
             updates, opt_state = opt.update(
@@ -316,7 +386,7 @@ class Trainer:
                 key=k_opt,
             )
             params = optax.apply_updates(params, updates)
-            metrics["grad_norm"] = jnp.sqrt(norm_a**2 + norm_c**2)
+            metrics["grad_norm"] = _safe_norm([norm_a, norm_c])
             return (params, opt_state), metrics
 
         def epoch_step(carry, epoch):
@@ -343,6 +413,13 @@ class Trainer:
         )
         metrics = jax.tree.map(jnp.mean, metrics)
         diverged = state.diverged | ~jnp.isfinite(metrics["total_loss"]) | ~_all_finite(params)
+        # Past its lifetime an agent keeps its parameters: the update just computed is discarded.
+        live = state.update_idx < state.lifetime
+        params, opt_state, diverged = jax.tree.map(
+            lambda new, old: jnp.where(live, new, old),
+            (params, opt_state, diverged),
+            (state.params, state.opt_state, state.diverged),
+        )
         log_state = find_wrapper_state(env_state, LogState)
         out = UpdateMetrics(
             episode_return=log_state.returned_episode_return.mean(),
@@ -354,8 +431,9 @@ class Trainer:
             actor_loss=metrics["actor_loss"],
             grad_norm=metrics["grad_norm"],
         )
-        new_state = RunnerState(params, opt_state, env_state, obs, rng, state.update_idx + 1, diverged)
-        return new_state, out
+        update_idx = state.update_idx + live.astype(jnp.int32)
+        new_state = RunnerState(params, opt_state, env_state, obs, rng, update_idx, diverged, state.lifetime)
+        return new_state, out, Rollout(traj, rule_targets)
 
     def run(
         self, meta_params: Any, state: RunnerState, num_updates: int, env_params: Any = None

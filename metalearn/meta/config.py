@@ -15,6 +15,7 @@ from metalearn.inner import TrainConfig, resolve_task
 from metalearn.validation import check_type, field_error
 
 FITNESS_STATS = ("final_return", "eval_return", "mean_return")
+REGIMES = ("es", "meta_gradient")
 
 # Fields that do not change the search itself (only how long it runs, how it is
 # observed and logged); a run may be resumed with different values for them.
@@ -64,6 +65,56 @@ class TaskConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class MetaGradientConfig:
+    """The persistent-agent regime (``regime: meta_gradient``); defaults are the GROOVE reference's.
+
+    ``num_agents`` agents live across meta-steps; each meta-step moves every
+    agent ``updates_per_step`` (K) updates and applies the meta-gradient of
+    their regularised loss (coefficients β0…β3 below) with Adam at ``lr``,
+    clipped to ``max_grad_norm`` (0: no clipping). ``agent_batches`` splits
+    the agents into that many sequential chunks (memory ÷ agent_batches).
+    A generation (one metrics row, one checkpoint) is ``steps_per_generation``
+    meta-steps. ``adam_eps_root`` goes inside the square root of the agents'
+    Adam when their task leaves ``train.adam_eps_root`` at 0 (optax's advice
+    for differentiating through Adam: at 0 the meta-gradient is NaN wherever
+    an agent's gradient is exactly zero). See :mod:`metalearn.meta.metagrad`.
+    """
+
+    num_agents: int = 8
+    updates_per_step: int = 5
+    steps_per_generation: int = 10
+    lr: float = 1e-4
+    max_grad_norm: float = 0.5
+    policy_entropy_coef: float = 5e-2
+    target_entropy_coef: float = 1e-3
+    policy_l2_coef: float = 5e-3
+    target_l2_coef: float = 1e-3
+    agent_batches: int = 1
+    adam_eps_root: float = 1e-8
+
+    def __post_init__(self) -> None:
+        for f in ("num_agents", "updates_per_step", "steps_per_generation", "agent_batches"):
+            if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
+                raise field_error(self, f, "an integer >= 1", prefix="meta_gradient")
+        if self.num_agents % self.agent_batches:
+            raise field_error(
+                self, "agent_batches", f"a divisor of num_agents={self.num_agents}", prefix="meta_gradient"
+            )
+        if not self.lr > 0:
+            raise field_error(self, "lr", "a number > 0", prefix="meta_gradient")
+        for f in (
+            "max_grad_norm",
+            "policy_entropy_coef",
+            "target_entropy_coef",
+            "policy_l2_coef",
+            "target_l2_coef",
+            "adam_eps_root",
+        ):
+            if not getattr(self, f) >= 0:
+                raise field_error(self, f, "a number >= 0", prefix="meta_gradient")
+
+
+@dataclasses.dataclass(frozen=True)
 class RuleConfig:
     name: str = "lr_schedule"
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -82,6 +133,12 @@ class MetaConfig:
     ``curriculum`` (optional, :class:`CurriculumConfig`) trains the one task
     on gridworld levels chosen each generation (domain randomisation or
     GROOVE's regret-prioritised buffer) instead of its fixed env.
+
+    ``regime``: ``es`` (every generation trains fresh agents for whole
+    lifetimes and ``strategy`` updates the rule) or ``meta_gradient``
+    (persistent agents, K updates per meta-step, the rule updated by the
+    meta-gradient; ``meta_gradient`` holds its settings, ``strategy`` is
+    unused; one task, with no curriculum or ``dr``).
     """
 
     rule: RuleConfig = dataclasses.field(default_factory=RuleConfig)
@@ -89,6 +146,8 @@ class MetaConfig:
     tasks: tuple[TaskConfig, ...] = (TaskConfig("cartpole"),)
     held_out_tasks: tuple[TaskConfig, ...] = ()
     curriculum: CurriculumConfig | None = None
+    regime: str = "es"
+    meta_gradient: MetaGradientConfig = dataclasses.field(default_factory=MetaGradientConfig)
     generations: int = 50
     seeds_per_member: int = 1
     fitness: str = "final_return"
@@ -122,6 +181,19 @@ class MetaConfig:
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(f"task names {dup} appear more than once; allowed: each task and held-out task once")
+        if self.regime not in REGIMES:
+            raise field_error(self, "regime", " | ".join(REGIMES), prefix="")
+        if self.regime == "meta_gradient":
+            if len(self.tasks) != 1:
+                raise ValueError(
+                    f"regime=meta_gradient with {len(self.tasks)} tasks; allowed: exactly one task (its agents persist "
+                    "across meta-steps; put other envs in held_out_tasks)"
+                )
+            if self.curriculum is not None and self.curriculum.kind != "dr":
+                raise ValueError(
+                    f"regime=meta_gradient with curriculum.kind={self.curriculum.kind!r}; allowed: no curriculum or "
+                    "'dr' (replaced agents get fresh random levels)"
+                )
         if self.curriculum is not None and len(self.tasks) != 1:
             raise ValueError(
                 f"curriculum with {len(self.tasks)} tasks; allowed: exactly one (GridWorld) task, whose levels "
@@ -142,6 +214,9 @@ class MetaConfig:
         if "strategy" in d:
             _check_keys("strategy.", d["strategy"], StrategyConfig)
             d["strategy"] = StrategyConfig(**d["strategy"])
+        if "meta_gradient" in d:
+            _check_keys("meta_gradient.", d["meta_gradient"], MetaGradientConfig)
+            d["meta_gradient"] = MetaGradientConfig(**d["meta_gradient"])
         if d.get("curriculum") is not None:
             _check_keys("curriculum.", d["curriculum"], CurriculumConfig)
             d["curriculum"] = CurriculumConfig(**d["curriculum"])
@@ -159,6 +234,8 @@ class MetaConfig:
         d = {k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED}
         if d["curriculum"] is None:
             del d["curriculum"]  # runs from before curricula existed keep their hash
+        if d["regime"] == "es":  # likewise runs from before the meta-gradient regime
+            del d["regime"], d["meta_gradient"]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

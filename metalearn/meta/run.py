@@ -33,6 +33,7 @@ import numpy as np
 from metalearn import __version__
 from metalearn.meta.checkpoint import load_newest_intact, save_checkpoint
 from metalearn.meta.config import MetaConfig
+from metalearn.meta.metagrad import make_meta_trainer
 from metalearn.meta.trainer import MetaTrainer
 from metalearn.rules import save_rule
 from metalearn.runs import RunLock, append_jsonl, new_run_dir, read_jsonl, rewrite_jsonl, write_json
@@ -57,7 +58,7 @@ def start_run(
     runs. The initial state is checkpointed before anything is compiled beyond it, so a
     run killed at any point after ``config.json`` exists resumes.
     """
-    trainer = MetaTrainer(config)  # a bad config fails here, before anything is written
+    trainer = make_meta_trainer(config)  # a bad config fails here, before anything is written
     if run_dir is None:
         run_dir = new_run_dir(out, name)
     run_dir = Path(run_dir)
@@ -179,7 +180,7 @@ def resume_run(run_dir: str | Path, generations: int | None = None, progress: bo
     try:
         if generations is not None:
             config = dataclasses.replace(config, generations=generations)
-        trainer = MetaTrainer(config)
+        trainer = make_meta_trainer(config)
         run_id = saved.get("run_id")
         found = load_newest_intact(run_dir, trainer.init(), search_hash=config.search_hash(), run_id=run_id)
         if found is None:
@@ -290,11 +291,14 @@ def _loop(trainer: MetaTrainer, state, run_dir: Path, progress: bool, run_id: st
             "best_fitness": float(metrics["best_fitness"]),
             "mean_fitness": float(metrics["mean_fitness"]),
             "median_fitness": float(metrics["median_fitness"]),
-            "sigma": float(metrics["sigma"]),
             "nan_count": int(metrics["nan_count"]),
             "seconds": seconds,
             "task_fitness": dict(zip(names, np.asarray(metrics["task_fitness"]).tolist(), strict=True)),
         }
+        if "sigma" in metrics:  # ES
+            row["sigma"] = float(metrics["sigma"])
+        if "meta_gradient" in metrics:  # the meta-gradient regime's losses, means over the generation's steps
+            row["meta_gradient"] = {k: float(v) for k, v in metrics["meta_gradient"].items()}
         if "curriculum" in metrics:
             row["curriculum"] = {k: np.asarray(v).tolist() for k, v in metrics["curriculum"].items()}
         if _is_main():

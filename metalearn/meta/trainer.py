@@ -34,7 +34,7 @@ from metalearn.curriculum.registry import make_curriculum
 from metalearn.curriculum.scores import LEVEL_SCORES, ScoreInputs
 from metalearn.envs import level_family, make_env
 from metalearn.es import make_strategy
-from metalearn.inner import Trainer, TrainResult
+from metalearn.inner import TrainConfig, Trainer, TrainResult
 from metalearn.meta.config import MetaConfig, TaskConfig
 from metalearn.rules import make_rule
 
@@ -141,12 +141,25 @@ class MetaTrainer:
 
     def _task(self, task: TaskConfig, curriculum: bool = False) -> _Task:
         env_name, env_kwargs, train_config = task.resolve()
+        train_config = self._train_config(train_config)
         if curriculum:
             # The env's padded sizes are the level family's; its levels come from the curriculum.
             env_kwargs = {**env_kwargs, "level": self.curriculum.family.template}
         env = make_env(env_name, **env_kwargs)
         trainer = Trainer(env, train_config, optimizer=self.rule.optimizer, objective=self.rule.objective)
+        if train_config.level_lifetime:
+            longest = self.curriculum.family.max_lifetime if curriculum else int(env.default_params.lifetime)
+            if self.config.regime == "es" and train_config.num_updates < longest:
+                raise ValueError(
+                    f"task {task.name}: train.level_lifetime=true with {train_config.num_updates} updates, but its "
+                    f"levels live up to {longest} updates; allowed: total_timesteps >= "
+                    f"{longest * train_config.batch_size} (the longest lifetime x num_envs x num_steps)"
+                )
         return _Task(task.name, trainer, task.reference_return)
+
+    def _train_config(self, config: TrainConfig) -> TrainConfig:
+        """A task's inner config as this regime runs it (ES: as given)."""
+        return config
 
     def _baseline(self) -> Trainer:
         """The hand-designed agent whose return on a level regret is measured against."""
@@ -154,8 +167,16 @@ class MetaTrainer:
 
     @property
     def horizon(self) -> int:
-        """Inner updates of the (first) task's agents: the horizon a temporally-aware rule is meta-trained at."""
-        return self.tasks[0].trainer.config.num_updates
+        """Inner updates of the (first) task's agents: the horizon a temporally-aware rule is meta-trained at.
+
+        With ``level_lifetime`` agents live as long as their levels say; this is the longest of them.
+        """
+        config = self.tasks[0].trainer.config
+        if config.level_lifetime:
+            if self.curriculum is not None:
+                return self.curriculum.family.max_lifetime
+            return int(self.tasks[0].trainer.base_env.default_params.lifetime)
+        return config.num_updates
 
     def replicate(self, tree: Any) -> Any:
         """``tree`` placed as a generation's state is: replicated on every device of the mesh."""

@@ -1,0 +1,297 @@
+"""Meta-gradients through K updates of persistent agents: how LPG is meta-trained (Oh et al. 2020).
+
+The regime of the GROOVE / TA-LPG reference (its default): a batch of A
+agents lives across meta-steps, each with its own level (env params carrying
+a lifetime), env workers, actor (with LPG's prediction head), optimizer
+state, update count, and a separately trained value critic. One meta-step:
+
+1. every agent does K updates with the current rule η (vmapped over agents);
+2. the updated agent θ_K(η) acts for one more rollout; its value critic is
+   trained on the K rollouts and then gives GAE advantages Â on the new one;
+3. the meta-loss of the agent is the policy-gradient loss of θ_K on that
+   rollout, regularised as the reference does (means over the K updates)::
+
+       L(η) = −mean(log π_θK(a|s) · Â) − β0·H[π_θk] − β1·H[y_θk] + β2·mean(π̂²) + β3·mean(Σ ŷ²)
+
+   and dL/dη, taken through the K updates (the agent's inputs to the rule
+   held constant, as in the reference), is averaged over agents (in
+   ``agent_batches`` sequential chunks to bound memory), clipped to
+   ``max_grad_norm`` and applied by Adam at ``lr``;
+4. agents whose update count reached their level's lifetime (and agents
+   whose meta-loss is not finite) are replaced by new agents, with new
+   critics, on new levels (the task's own level, or the curriculum's).
+
+A "generation" is ``steps_per_generation`` meta-steps in one jitted scan; the
+whole state (rule, Adam, agents, critics, levels, curriculum) is a pytree that
+is checkpointed between generations, so a resumed run continues exactly.
+The terms that need LPG's outputs (H[y], π̂, ŷ) are zero for rules without
+them, so any differentiable rule (a drift objective, a learned optimizer)
+can be meta-trained this way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from metalearn.inner import RunnerState, TrainConfig
+from metalearn.inner.advantage import gae
+from metalearn.inner.trainer import Rollout, Transition
+from metalearn.meta.config import MetaConfig
+from metalearn.meta.trainer import MetaTrainer
+
+
+class Agents(NamedTuple):
+    """A batch of persistent agents; leaves (A, ...)."""
+
+    runner: RunnerState  # parameters, optimizer state, env workers, update count, lifetime
+    level: Any  # the env params each agent trains on
+    critic: Any  # the separate value critic's params (the meta-loss's advantages)
+    critic_opt: Any  # its Adam state
+
+
+class PersistentState(NamedTuple):
+    """Everything a meta-gradient run carries between generations (a checkpoint)."""
+
+    meta_params: Any
+    opt_state: Any  # the meta-optimizer's
+    agents: Agents
+    key: jax.Array
+    generation: jax.Array  # () int32, generations done
+    best_fitness: jax.Array  # () best mean agent return at a generation's end so far
+    best_params: Any  # the rule at that generation
+    levels: Any = ()  # the curriculum's state; () for none
+
+
+class StepMetrics(NamedTuple):
+    """One meta-step; scalars are means over agents (finite ones), ``agent_return`` (A,)."""
+
+    meta_loss: jax.Array
+    pg_loss: jax.Array
+    policy_entropy: jax.Array
+    target_entropy: jax.Array
+    pi_hat_l2: jax.Array
+    y_hat_l2: jax.Array
+    value_loss: jax.Array
+    grad_norm: jax.Array  # of the mean meta-gradient, before clipping
+    replaced: jax.Array  # agents replaced after this step
+    nan_count: jax.Array  # agents whose meta-loss or gradient was not finite
+    agent_return: jax.Array  # (A,) each agent's mean episode return over its K updates
+
+
+def _entropy(logits: jax.Array) -> jax.Array:
+    """Mean entropy of the categorical distributions softmax(logits) (..., k) -> ()."""
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.sum(jnp.exp(log_p) * log_p, axis=-1).mean()
+
+
+class MetaGradientTrainer(MetaTrainer):
+    """:class:`MetaTrainer` for ``regime: meta_gradient``; ``generation`` runs a chunk of meta-steps."""
+
+    def __init__(self, config: MetaConfig, devices: list | None = None):
+        self.mg = config.meta_gradient
+        self.meta_optimizer = optax.chain(
+            optax.clip_by_global_norm(self.mg.max_grad_norm) if self.mg.max_grad_norm > 0 else optax.identity(),
+            optax.adam(self.mg.lr),
+        )
+        super().__init__(config, devices)
+        self.task = self.tasks[0].trainer
+        # The value critic learns as the agent's own would: Adam at the task's learning rate.
+        self.critic_optimizer = optax.adam(self.task.config.lr, eps=self.task.config.adam_eps)
+        self.meta_step = jax.jit(self._meta_step)
+
+    def _train_config(self, config: TrainConfig) -> TrainConfig:
+        # A meta-gradient passes through the agents' Adam: sqrt'(0) is infinite where a gradient is exactly 0.
+        return config.replace(adam_eps_root=self.mg.adam_eps_root) if config.adam_eps_root == 0 else config
+
+    # ------------------------------------------------------------------ state
+    def _new_levels(self, key: jax.Array, levels_state: Any) -> tuple[Any, Any]:
+        """(A, ...) levels for new agents: the curriculum's, or the task's own level for every agent."""
+        n = self.mg.num_agents
+        if self.curriculum is not None:
+            batch, levels_state = self.curriculum.next_levels(key, levels_state, n)
+            return batch.levels, levels_state
+        level = self.task.base_env.default_params
+        return jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), level), levels_state
+
+    def _new_agents(self, meta_params: Any, key: jax.Array, levels: Any) -> Agents:
+        """Fresh agents and critics on ``levels`` (leaves (A, ...))."""
+        dummy = jnp.zeros((self.task.spec.obs_dim,), jnp.float32)
+
+        def one(k: jax.Array, level: Any) -> Agents:
+            k_agent, k_critic = jax.random.split(k)
+            runner = self.task.init(meta_params, k_agent, level)
+            critic = self.task.critic.init(k_critic, dummy)
+            return Agents(runner, level, critic, self.critic_optimizer.init(critic))
+
+        return jax.vmap(one)(jax.random.split(key, self.mg.num_agents), levels)
+
+    def _init(self) -> PersistentState:
+        key = jax.random.PRNGKey(self.config.seed)
+        key, k_levels, k_agents = jax.random.split(key, 3)
+        levels_state = () if self.curriculum is None else self.curriculum.init()
+        levels, levels_state = self._new_levels(k_levels, levels_state)
+        state = PersistentState(
+            meta_params=self.initial_mean,
+            opt_state=self.meta_optimizer.init(self.initial_mean),
+            agents=self._new_agents(self.initial_mean, k_agents, levels),
+            key=key,
+            generation=jnp.zeros((), jnp.int32),
+            best_fitness=jnp.asarray(-jnp.inf, jnp.float32),
+            best_params=self.initial_mean,
+            levels=levels_state,
+        )
+        return jax.tree.map(lambda x: jnp.asarray(x, dtype=x.dtype), state)
+
+    def mean_params(self, state: PersistentState) -> Any:
+        return state.meta_params
+
+    # -------------------------------------------------------------- meta-loss
+    def _regularisers(self, params: Any, rollout: Rollout) -> jax.Array:
+        """(4,) H[π], H[y], mean π̂², mean Σŷ² of the agent ``params`` just updated on ``rollout``."""
+        dist, prediction, _ = self.task.actor.apply(params["actor"], rollout.traj.obs)
+        zero = jnp.zeros((), jnp.float32)
+        target_entropy = zero if prediction is None else _entropy(prediction)
+        targets = rollout.rule_targets if isinstance(rollout.rule_targets, dict) else {}
+        pi_l2 = jnp.mean(targets["pi_hat"] ** 2) if "pi_hat" in targets else zero
+        y_l2 = jnp.mean(jnp.sum(targets["y_hat"] ** 2, axis=-1)) if "y_hat" in targets else zero
+        return jnp.stack([dist.entropy().mean(), target_entropy, pi_l2, y_l2])
+
+    def _critic_step(self, carry: tuple[Any, Any], xs: tuple[Transition, jax.Array]):
+        """One Adam step of the value critic on a rollout; returns its GAE advantages before the step."""
+        critic, opt_state = carry
+        traj, last_obs = xs
+        cfg = self.task.config
+
+        def loss(c):
+            value, _ = self.task.critic.apply(c, traj.obs)
+            last_value, _ = self.task.critic.apply(c, last_obs)
+            advantages, returns = gae(
+                traj.reward, jax.lax.stop_gradient(value), traj.done, last_value, cfg.gamma, cfg.gae_lambda
+            )
+            return 0.5 * jnp.mean((value - jax.lax.stop_gradient(returns)) ** 2), jax.lax.stop_gradient(advantages)
+
+        (value_loss, advantages), grads = jax.value_and_grad(loss, has_aux=True)(critic)
+        updates, opt_state = self.critic_optimizer.update(grads, opt_state, critic)
+        return (optax.apply_updates(critic, updates), opt_state), (value_loss, advantages)
+
+    def agent_meta_loss(self, meta_params: Any, agent: Agents) -> tuple[jax.Array, tuple]:
+        """One agent's regularised meta-loss after K updates with ``meta_params``, and the agent after them.
+
+        Every random choice comes from the agent's own key stream (its ``RunnerState.rng``).
+        """
+        mg, task = self.mg, self.task
+
+        def k_update(runner, _):
+            runner, metrics, rollout = task.update_with_rollout(meta_params, runner, agent.level)
+            return runner, (rollout.traj, metrics.episode_return, self._regularisers(runner.params, rollout))
+
+        runner, (trajs, returns, regs) = jax.lax.scan(k_update, agent.runner, None, mg.updates_per_step)
+        runner, fresh = task.rollout(runner.params, runner, agent.level)
+
+        # The critic learns from the K rollouts, then scores the fresh one (GAE bootstraps from the next obs).
+        rollouts = jax.tree.map(lambda k, f: jnp.concatenate([k, f[None]]), trajs, fresh)
+        last_obs = jnp.concatenate([rollouts.obs[1:, 0], runner.obs[None]])
+        (critic, critic_opt), (value_loss, advantages) = jax.lax.scan(
+            self._critic_step, (agent.critic, agent.critic_opt), (rollouts, last_obs)
+        )
+        adv = advantages[-1]
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        dist, _, _ = task.actor.apply(runner.params["actor"], fresh.obs)
+        pg_loss = -jnp.mean(dist.log_prob(fresh.action) * adv)
+        policy_entropy, target_entropy, pi_l2, y_l2 = regs.mean(axis=0)
+        loss = (
+            pg_loss
+            - mg.policy_entropy_coef * policy_entropy
+            - mg.target_entropy_coef * target_entropy
+            + mg.policy_l2_coef * pi_l2
+            + mg.target_l2_coef * y_l2
+        )
+        parts = jnp.stack([pg_loss, policy_entropy, target_entropy, pi_l2, y_l2, value_loss[-1], returns.mean()])
+        return loss, (Agents(runner, agent.level, critic, critic_opt), parts)
+
+    # -------------------------------------------------------------- meta-step
+    def meta_gradients(self, meta_params: Any, agents: Agents):
+        """Per-agent meta-gradients (leaves (A, ...)), losses (A,), agents after their K updates, parts (A, 7)."""
+        n, b = self.mg.num_agents, self.mg.agent_batches
+        per_agent = jax.vmap(jax.value_and_grad(self.agent_meta_loss, has_aux=True), in_axes=(None, 0))
+        if b == 1:
+            (loss, (agents, parts)), grads = per_agent(meta_params, agents)
+            return grads, loss, agents, parts
+        # Chunks of A / b agents one after another: memory for b times fewer agents' backward passes.
+        chunked = jax.tree.map(lambda x: x.reshape((b, n // b, *x.shape[1:])), agents)
+        (loss, (agents, parts)), grads = jax.lax.map(lambda a: per_agent(meta_params, a), chunked)
+        return jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])), (grads, loss, agents, parts))
+
+    def _meta_step(self, state: PersistentState) -> tuple[PersistentState, StepMetrics]:
+        key, k_levels, k_agents = jax.random.split(state.key, 3)
+        grads, loss, agents, parts = self.meta_gradients(state.meta_params, state.agents)
+        finite = jnp.isfinite(loss) & jax.vmap(lambda g: jnp.all(jnp.isfinite(optax.tree.norm(g))))(grads)
+        weight = finite.astype(jnp.float32) / jnp.maximum(finite.sum(), 1)
+        grad = jax.tree.map(lambda g: jnp.tensordot(weight, jnp.where(_bcast(finite, g), g, 0.0), axes=1), grads)
+        updates, opt_state = self.meta_optimizer.update(grad, state.opt_state, state.meta_params)
+        meta_params = optax.apply_updates(state.meta_params, updates)
+
+        # Agents at the end of their lifetime (or broken) make way for new agents on new levels.
+        done = (agents.runner.update_idx >= agents.runner.lifetime) | ~finite | agents.runner.diverged
+        levels, levels_state = self._new_levels(k_levels, state.levels)
+        fresh = self._new_agents(meta_params, k_agents, levels)
+        agents = jax.tree.map(lambda new, old: jnp.where(_bcast(done, old), new, old), fresh, agents)
+
+        mean = lambda x: jnp.sum(weight * jnp.where(finite, x, 0.0))
+        metrics = StepMetrics(
+            meta_loss=mean(loss),
+            pg_loss=mean(parts[:, 0]),
+            policy_entropy=mean(parts[:, 1]),
+            target_entropy=mean(parts[:, 2]),
+            pi_hat_l2=mean(parts[:, 3]),
+            y_hat_l2=mean(parts[:, 4]),
+            value_loss=mean(parts[:, 5]),
+            grad_norm=optax.tree.norm(grad),
+            replaced=done.sum(),
+            nan_count=(~finite).sum(),
+            agent_return=parts[:, 6],
+        )
+        new_state = state._replace(meta_params=meta_params, opt_state=opt_state, agents=agents, key=key)
+        return new_state._replace(levels=levels_state), metrics
+
+    def _generation(self, state: PersistentState) -> tuple[PersistentState, dict[str, Any]]:
+        state, steps = jax.lax.scan(lambda s, _: self._meta_step(s), state, None, self.mg.steps_per_generation)
+        fitness = steps.agent_return[-1]  # (A,) at the generation's last meta-step
+        healthy = jnp.isfinite(fitness)
+        mean_return = jnp.nanmean(jnp.where(healthy, fitness, jnp.nan))
+        improved = mean_return > state.best_fitness
+        best_params = jax.tree.map(lambda b, p: jnp.where(improved, p, b), state.best_params, state.meta_params)
+        state = state._replace(
+            generation=state.generation + 1,
+            best_fitness=jnp.where(improved, mean_return, state.best_fitness),
+            best_params=best_params,
+        )
+        metrics = {
+            "generation": state.generation,
+            "best_fitness": jnp.nanmax(jnp.where(healthy, fitness, jnp.nan)),
+            "mean_fitness": mean_return,
+            "median_fitness": jnp.nanmedian(jnp.where(healthy, fitness, jnp.nan)),
+            "nan_count": steps.nan_count.sum(),
+            "task_fitness": mean_return[None],
+            "fitness": fitness,
+            "meta_gradient": {
+                **{f: getattr(steps, f).mean() for f in StepMetrics._fields if f not in ("agent_return", "replaced")},
+                "replaced": steps.replaced.sum(),
+            },
+        }
+        return state, metrics
+
+
+def _bcast(mask: jax.Array, x: jax.Array) -> jax.Array:
+    """(A,) ``mask`` shaped to broadcast against ``x`` (A, ...)."""
+    return mask.reshape(mask.shape + (1,) * (x.ndim - 1))
+
+
+def make_meta_trainer(config: MetaConfig, devices: list | None = None) -> MetaTrainer:
+    """The meta-trainer of ``config.regime``: :class:`MetaTrainer` (es) or :class:`MetaGradientTrainer`."""
+    cls = MetaGradientTrainer if config.regime == "meta_gradient" else MetaTrainer
+    return cls(config, devices)

@@ -1,0 +1,244 @@
+"""Levels with lifetimes, and meta-gradients through K updates of persistent agents (issue 17)."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from metalearn.envs import level_family, make_env
+from metalearn.inner import Trainer, get_preset
+from metalearn.meta import MetaConfig, MetaGradientTrainer, make_meta_trainer, resume_run, start_run
+from objectives import Objective
+
+TINY = {"num_envs": 2, "num_steps": 8, "eval_envs": 1, "hidden_size": 8}
+
+
+def metagrad_dict(rule: str = "lpg", k: int = 1, preset: str = "cartpole-lpg", updates: int = 20, **mg) -> dict:
+    # the learned schedule's own Adam needs eps_root > 0 wherever an agent's gradient is exactly 0
+    kwargs = {"hidden": 8, "embed": 4, "target_dim": 4} if rule == "lpg" else {"eps_root": 1e-8, "init_lr": 3e-3}
+    train = {**TINY, "total_timesteps": 16 * updates}
+    if rule == "lpg":
+        train["aux_head_dim"] = 4
+    else:
+        train.update(update_epochs=1, num_minibatches=1)
+    return {
+        "rule": {"name": rule, "kwargs": kwargs},
+        "tasks": [{"preset": preset, "train": train}],
+        "regime": "meta_gradient",
+        "meta_gradient": {"num_agents": 2, "updates_per_step": k, "steps_per_generation": 1, **mg},
+        "generations": 2,
+        "eval_seeds": 1,
+        "eval_every": 10,
+    }
+
+
+@functools.cache
+def trainer(rule: str = "lpg", k: int = 1, updates: int = 20) -> MetaGradientTrainer:
+    return make_meta_trainer(MetaConfig.from_dict(metagrad_dict(rule, k, updates=updates)))
+
+
+# ---------------------------------------------------------------- lifetimes
+def _gridworld_trainer(objective=None, lifetime_from_level: bool = True) -> Trainer:
+    preset = get_preset("gridworld-lpg")
+    config = preset.config.replace(**TINY, aux_head_dim=8, total_timesteps=16 * 6, level_lifetime=lifetime_from_level)
+    return Trainer(make_env("GridWorld", level="dense"), config, objective=objective)
+
+
+def _probe_objective() -> Objective:
+    """A trajectory objective whose targets are what it was shown: progress and log lifetime."""
+
+    def targets(meta_params, traj):
+        del meta_params
+        return {
+            "progress": jnp.full_like(traj.reward, traj.progress),
+            "log_n": jnp.full_like(traj.reward, jnp.log(traj.num_updates)),
+        }
+
+    return Objective(lambda meta_params, x: 0.0 * x.log_prob, "trajectory", targets)
+
+
+def test_updates_past_the_level_lifetime_are_discarded():
+    t = _gridworld_trainer()
+    level = t.base_env.default_params.replace(lifetime=jnp.asarray(3, jnp.int32))
+    update = jax.jit(lambda s: t.update(None, s, level)[0])
+    s = t.init(None, jax.random.PRNGKey(0), level)
+    assert int(s.lifetime) == 3
+    states = [s]
+    for _ in range(5):
+        states.append(update(states[-1]))
+    assert [int(x.update_idx) for x in states] == [0, 1, 2, 3, 3, 3]
+
+    def moved(a, b) -> bool:
+        return not all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+    assert moved(states[2].params, states[3].params)  # the third update counts
+    for later in states[4:]:  # the fourth and fifth are computed and dropped
+        assert not moved(states[3].params, later.params)
+        assert not moved(states[3].opt_state, later.opt_state)
+    assert moved(states[3].obs, states[4].obs)  # the envs still step
+
+
+def test_without_level_lifetime_the_horizon_is_num_updates():
+    t = _gridworld_trainer(lifetime_from_level=False)
+    assert int(t.init(None, jax.random.PRNGKey(0)).lifetime) == t.config.num_updates == 6
+
+
+def test_temporally_aware_inputs_are_progress_and_log_lifetime():
+    t = _gridworld_trainer(_probe_objective())
+    level = t.base_env.default_params.replace(lifetime=jnp.asarray(4, jnp.int32))
+    step = jax.jit(lambda s: t.update_with_rollout(None, s, level))
+    s = t.init(None, jax.random.PRNGKey(1), level)
+    seen = []
+    for _ in range(4):
+        s, _, rollout = step(s)
+        seen.append((float(rollout.rule_targets["progress"][0, 0]), float(rollout.rule_targets["log_n"][0, 0])))
+    np.testing.assert_allclose(seen, [(n / 3, np.log(4)) for n in range(4)], rtol=1e-6)
+
+
+def test_level_families_with_random_lifetimes():
+    for name, lo, hi in (("all_shortlife", 250, 250), ("all_randlife", 50, 250), ("all_vrandlife", 10, 250)):
+        family = level_family("GridWorld", name)
+        assert family.max_lifetime == hi and family.distribution.lifetime_range == (lo, hi)
+    # one family sampled (each compiles its own generator): log-uniform over the range
+    family = level_family("GridWorld", "all_vrandlife")
+    lifetimes = np.asarray(jax.vmap(family.random_level)(jax.random.split(jax.random.PRNGKey(0), 256)).lifetime)
+    assert lifetimes.min() >= 10 and lifetimes.max() <= 250
+    assert lifetimes.min() < 20 and lifetimes.max() > 125
+    assert 0.35 < np.mean(lifetimes < np.sqrt(10 * 250)) < 0.65
+
+
+def test_es_regime_refuses_too_few_updates_for_the_longest_lifetime():
+    d = {
+        "rule": {"name": "lpg", "kwargs": {"hidden": 8}},
+        "tasks": [{"preset": "gridworld-lpg", "train": {"level_lifetime": True, "total_timesteps": 16 * 20 * 100}}],
+        "curriculum": {"kind": "dr", "distribution": "all_vrandlife", "score": "random"},
+    }
+    with pytest.raises(ValueError, match=r"levels live up to 250 updates.*total_timesteps >= 80000"):
+        make_meta_trainer(MetaConfig.from_dict(d))
+
+
+def test_level_lifetime_on_an_env_without_lifetimes_is_refused():
+    with pytest.raises(ValueError, match="level_lifetime=True is invalid for CartPole-v1"):
+        Trainer("CartPole-v1", get_preset("cartpole").config.replace(level_lifetime=True))
+
+
+# ------------------------------------------------------------ meta-gradients
+def _directional_check(rule: str, k: int, eps: float) -> None:
+    """The meta-gradient of one agent's meta-loss equals central finite differences along two directions.
+
+    float32 losses: the tolerance allows the rounding of a difference quotient (2% of |g|).
+    """
+    t = trainer(rule, k)
+    state = t.init()
+    agent = jax.tree.map(lambda x: x[0], state.agents)
+    loss = jax.jit(lambda mp: t.agent_meta_loss(mp, agent)[0])
+    grad = jax.jit(jax.grad(loss))(state.meta_params)
+    flat, unravel = ravel_pytree(state.meta_params)
+    g, _ = ravel_pytree(grad)
+    assert float(jnp.linalg.norm(g)) > 0
+    random = np.random.default_rng(0).standard_normal(flat.shape).astype(np.float32)
+    for v in (g / jnp.linalg.norm(g), random / np.linalg.norm(random)):
+        fd = (loss(unravel(flat + eps * v)) - loss(unravel(flat - eps * v))) / (2 * eps)
+        np.testing.assert_allclose(float(fd), float(g @ v), rtol=0.05, atol=2e-2 * float(jnp.linalg.norm(g)))
+
+
+def test_lpg_meta_gradient_through_an_update_equals_finite_differences():
+    # K = 1: the rule's inputs come from the agent before any update, so they depend on nothing the
+    # meta-gradient holds constant and autodiff must equal finite differences exactly.
+    _directional_check("lpg", 1, eps=1e-2)
+
+
+@pytest.mark.slow
+def test_learned_optimizer_meta_gradient_through_k_updates_equals_finite_differences():
+    # A learned LR schedule driving PPO, K = 3: nothing is held constant, so every path counts.
+    _directional_check("lr_schedule", 3, eps=5e-2)
+
+
+@pytest.mark.slow
+def test_agents_are_replaced_exactly_when_their_count_reaches_their_lifetime():
+    t = trainer("lpg", 1)
+    state = t.init()
+    runner = state.agents.runner._replace(lifetime=jnp.asarray([1, 3], jnp.int32))
+    state = state._replace(agents=state.agents._replace(runner=runner))
+    step = t.meta_step
+    counts, replaced = [], []
+    for _ in range(4):
+        state, metrics = step(state)
+        counts.append(np.asarray(state.agents.runner.update_idx).tolist())
+        replaced.append(int(metrics.replaced))
+    # agent 0 (lifetime 1) is replaced after its first update, agent 1 (lifetime 3) after its third;
+    # their successors live for the task's horizon (20 updates)
+    assert counts == [[0, 1], [1, 2], [2, 0], [3, 1]]
+    assert replaced == [1, 0, 1, 0]
+    assert np.asarray(state.agents.runner.lifetime).tolist() == [20, 20]
+
+
+@pytest.mark.slow
+def test_a_meta_step_moves_the_rule_by_adam_on_the_mean_clipped_gradient():
+    t = trainer("lpg", 1)
+    state = t.init()
+    grads, loss, _, _ = jax.jit(t.meta_gradients)(state.meta_params, state.agents)
+    assert loss.shape == (2,) and bool(jnp.all(jnp.isfinite(loss)))
+    mean = jax.tree.map(lambda g: g.mean(0), grads)
+    clipped, _ = ravel_pytree(mean)
+    clipped = clipped * min(1.0, t.mg.max_grad_norm / float(jnp.linalg.norm(clipped)))
+    new, _ = t.meta_step(state)
+    moved = ravel_pytree(new.meta_params)[0] - ravel_pytree(state.meta_params)[0]
+    # Adam's first step is lr * sign(g) (up to eps) on every coordinate with a gradient
+    big = np.abs(np.asarray(clipped)) > 1e-6
+    np.testing.assert_allclose(np.asarray(moved)[big], -t.mg.lr * np.sign(np.asarray(clipped))[big], rtol=1e-2)
+
+
+@pytest.mark.slow
+def test_agent_batches_give_the_same_meta_gradient():
+    one = trainer("lpg", 1)
+    two = make_meta_trainer(MetaConfig.from_dict(metagrad_dict("lpg", 1, agent_batches=2)))
+    state = one.init()
+    g1 = jax.jit(one.meta_gradients)(state.meta_params, state.agents)
+    g2 = jax.jit(two.meta_gradients)(state.meta_params, state.agents)
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_bad_meta_gradient_configs_are_refused():
+    with pytest.raises(ValueError, match=r"meta_gradient.agent_batches=3 is invalid; allowed: a divisor"):
+        MetaConfig.from_dict(metagrad_dict(agent_batches=3))
+    with pytest.raises(ValueError, match=r"regime='metagrad' is invalid; allowed: es \| meta_gradient"):
+        MetaConfig.from_dict({**metagrad_dict(), "regime": "metagrad"})
+    d = metagrad_dict(preset="gridworld-lpg")
+    d["curriculum"] = {"kind": "groove", "score": "random"}
+    with pytest.raises(ValueError, match="allowed: no curriculum or 'dr'"):
+        MetaConfig.from_dict(d)
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['meta_gradient.K'\]"):
+        MetaConfig.from_dict({**metagrad_dict(), "meta_gradient": {"K": 5}})
+
+
+def test_the_es_regime_keeps_its_search_hash():
+    d = {"rule": {"name": "lpg"}, "tasks": [{"preset": "cartpole-lpg"}]}
+    es = MetaConfig.from_dict(d)
+    assert "regime" not in es.to_dict() or es.regime == "es"
+    assert es.search_hash() == MetaConfig.from_dict({**d, "regime": "es"}).search_hash()
+    assert es.search_hash() != MetaConfig.from_dict({**d, "regime": "meta_gradient"}).search_hash()
+
+
+@pytest.mark.slow
+def test_a_meta_gradient_run_resumes_to_identical_meta_parameters(tmp_path):
+    config = MetaConfig.from_dict(metagrad_dict("lpg", 2, updates=3))
+    straight = start_run(config, run_dir=tmp_path / "straight", progress=False)
+    half = start_run(
+        MetaConfig.from_dict({**metagrad_dict("lpg", 2, updates=3), "generations": 1}),
+        run_dir=tmp_path / "resumed",
+        progress=False,
+    )
+    resume_run(half, generations=2, progress=False)
+    a = np.load(straight / "rules" / "mean.npz")
+    b = np.load(tmp_path / "resumed" / "rules" / "mean.npz")
+    assert sorted(a.files) == sorted(b.files)
+    for name in a.files:
+        if a[name].dtype.kind in "fiub":
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
