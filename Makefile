@@ -37,6 +37,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_inner.py
 	$(BIN)/python bench/bench_meta.py
+	$(BIN)/python bench/bench_metagrad.py
 	$(BIN)/python bench/bench_open.py
 	$(BIN)/python bench/bench_eggroll.py
 

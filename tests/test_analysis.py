@@ -183,6 +183,15 @@ def test_only_ta_lpg_reads_progress_and_other_rules_are_refused():
     over = analysis.lpg_targets(ta, ta.init(jax.random.PRNGKey(0)), progresses=(0.0, 1.0), num_updates=64)
     assert over.temporal and over.pi_hat.shape == (2, 48) and not np.allclose(over.pi_hat[0], over.pi_hat[1])
     assert analysis.lpg_figure(over, "ta_lpg").axes
+    # progress dependence: exactly 0 for LPG; by hand for a target that moves only with progress
+    assert analysis.progress_dependence(plain) == {"pi_hat": 0.0, "y_hat": 0.0}
+    assert 0 < analysis.progress_dependence(over)["pi_hat"] <= 1
+    only = plain._replace(pi_hat=np.array([[1.0] * 48, [3.0] * 48]), y_hat=np.ones((2, 48, 3)) / 3)
+    assert analysis.progress_dependence(only) == {"pi_hat": 1.0, "y_hat": 0.0}
+    half = plain._replace(
+        pi_hat=np.array([[0.0, 2.0], [2.0, 4.0]])
+    )  # across progress ±1 (Σ 4), in all (−2, 0, 0, 2) (Σ 8)
+    assert analysis.progress_dependence(half)["pi_hat"] == pytest.approx(np.sqrt(4 / 8))
     with pytest.raises(ValueError, match="'ppo_clip' is not an LPG objective; allowed: lpg, ta_lpg"):
         analysis.lpg_targets(make_rule("ppo_clip"), {})
     with pytest.raises(ValueError, match="step 48 is outside the trajectory; allowed: 0 … 47"):

@@ -29,7 +29,7 @@ from metalearn.analysis.drifts import (
     drift_values,
 )
 from metalearn.analysis.figures import new_figure, save_figure
-from metalearn.analysis.lpg import LpgTargets, lpg_figure, lpg_targets, synthetic_trajectory
+from metalearn.analysis.lpg import LpgTargets, lpg_figure, lpg_targets, progress_dependence, synthetic_trajectory
 from metalearn.analysis.optimizers import (
     LayerUpdates,
     MomentumMap,
@@ -103,6 +103,7 @@ __all__ = [
     "probe_fn",
     "probe_tree",
     "probe_updates",
+    "progress_dependence",
     "read_comparison",
     "read_run",
     "save_figure",

@@ -132,6 +132,25 @@ def lpg_targets(
     )
 
 
+def progress_dependence(t: LpgTargets) -> dict[str, float]:
+    """How much the targets change with the agent's lifetime progress, relative to how much they vary at all.
+
+    For π̂ (P, T) and ŷ (P, T, k): sqrt(Σ (x − mean over progresses)² / Σ (x − mean over progresses and
+    steps)²), sums over progresses, steps (and ŷ's k). 0: the targets ignore progress (LPG always);
+    1: they vary only with progress. Needs two or more progresses.
+    """
+    if len(t.progresses) < 2:
+        raise ValueError(f"progresses={t.progresses.tolist()}; allowed: two or more, to compare")
+
+    def ratio(x: np.ndarray) -> float:
+        x = np.asarray(x, np.float64)
+        across = np.sum((x - x.mean(axis=0, keepdims=True)) ** 2)
+        total = np.sum((x - x.mean(axis=(0, 1), keepdims=True)) ** 2)
+        return float(np.sqrt(across / total)) if total > 0 else 0.0
+
+    return {"pi_hat": ratio(t.pi_hat), "y_hat": ratio(t.y_hat)}
+
+
 # ----------------------------------------------------------------------- figures
 @styled
 def lpg_figure(t: LpgTargets, title: str = "") -> Figure:

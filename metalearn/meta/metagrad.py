@@ -102,6 +102,7 @@ class MetaGradientTrainer(MetaTrainer):
         # The value critic learns as the agent's own would: Adam at the task's learning rate.
         self.critic_optimizer = optax.adam(self.task.config.lr, eps=self.task.config.adam_eps)
         self.meta_step = jax.jit(self._meta_step)
+        self.advance = jax.jit(self.advance)
 
     def _train_config(self, config: TrainConfig) -> TrainConfig:
         # A meta-gradient passes through the agents' Adam: sqrt'(0) is infinite where a gradient is exactly 0.
@@ -226,22 +227,41 @@ class MetaGradientTrainer(MetaTrainer):
         (loss, (agents, parts)), grads = jax.lax.map(lambda a: per_agent(meta_params, a), chunked)
         return jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])), (grads, loss, agents, parts))
 
-    def _meta_step(self, state: PersistentState) -> tuple[PersistentState, StepMetrics]:
+    def _replace_finished(
+        self, state: PersistentState, agents: Agents, broken: jax.Array, meta_params: Any
+    ) -> tuple[PersistentState, jax.Array]:
+        """``state`` with ``agents`` in it, those at the end of their lifetime (or ``broken``, (A,)) replaced
+        by new agents with new critics on new levels; and the (A,) mask of replaced agents."""
         key, k_levels, k_agents = jax.random.split(state.key, 3)
+        done = (agents.runner.update_idx >= agents.runner.lifetime) | broken | agents.runner.diverged
+        levels, levels_state = self._new_levels(k_levels, state.levels)
+        fresh = self._new_agents(meta_params, k_agents, levels)
+        agents = jax.tree.map(lambda new, old: jnp.where(_bcast(done, old), new, old), fresh, agents)
+        return state._replace(agents=agents, key=key, levels=levels_state), done
+
+    def advance(self, state: PersistentState) -> tuple[PersistentState, jax.Array]:
+        """K updates of every agent with the rule held fixed, then the replacements: the regime without its
+        meta-update (to use a rule the way it was meta-trained, and to time what the meta-gradient adds).
+        Returns the state and each agent's mean episode return over the K updates, (A,)."""
+        k = self.mg.updates_per_step
+        run = jax.vmap(lambda runner, level: self.task.run(state.meta_params, runner, k, level))
+        runner, metrics = run(state.agents.runner, state.agents.level)
+        agents = state.agents._replace(runner=runner)
+        state, _ = self._replace_finished(state, agents, jnp.zeros_like(runner.diverged), state.meta_params)
+        return state, metrics.episode_return.mean(-1)
+
+    def _meta_step(self, state: PersistentState) -> tuple[PersistentState, StepMetrics]:
         grads, loss, agents, parts = self.meta_gradients(state.meta_params, state.agents)
         finite = jnp.isfinite(loss) & jax.vmap(lambda g: jnp.all(jnp.isfinite(optax.tree.norm(g))))(grads)
         weight = finite.astype(jnp.float32) / jnp.maximum(finite.sum(), 1)
         grad = jax.tree.map(lambda g: jnp.tensordot(weight, jnp.where(_bcast(finite, g), g, 0.0), axes=1), grads)
         updates, opt_state = self.meta_optimizer.update(grad, state.opt_state, state.meta_params)
         meta_params = optax.apply_updates(state.meta_params, updates)
+        state, done = self._replace_finished(state, agents, ~finite, meta_params)
 
-        # Agents at the end of their lifetime (or broken) make way for new agents on new levels.
-        done = (agents.runner.update_idx >= agents.runner.lifetime) | ~finite | agents.runner.diverged
-        levels, levels_state = self._new_levels(k_levels, state.levels)
-        fresh = self._new_agents(meta_params, k_agents, levels)
-        agents = jax.tree.map(lambda new, old: jnp.where(_bcast(done, old), new, old), fresh, agents)
+        def mean(x: jax.Array) -> jax.Array:
+            return jnp.sum(weight * jnp.where(finite, x, 0.0))
 
-        mean = lambda x: jnp.sum(weight * jnp.where(finite, x, 0.0))
         metrics = StepMetrics(
             meta_loss=mean(loss),
             pg_loss=mean(parts[:, 0]),
@@ -255,8 +275,7 @@ class MetaGradientTrainer(MetaTrainer):
             nan_count=(~finite).sum(),
             agent_return=parts[:, 6],
         )
-        new_state = state._replace(meta_params=meta_params, opt_state=opt_state, agents=agents, key=key)
-        return new_state._replace(levels=levels_state), metrics
+        return state._replace(meta_params=meta_params, opt_state=opt_state), metrics
 
     def _generation(self, state: PersistentState) -> tuple[PersistentState, dict[str, Any]]:
         state, steps = jax.lax.scan(lambda s, _: self._meta_step(s), state, None, self.mg.steps_per_generation)
