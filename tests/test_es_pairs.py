@@ -174,7 +174,7 @@ class _Recording:
 
 @pytest.mark.parametrize("strategy", ["open_es", "eggroll"])
 def test_pair_winner_tells_one_per_pair_and_the_update_is_tell_with_those_values(strategy):
-    d = tiny_meta_dict(population=6)
+    d = tiny_meta_dict(population=6, timesteps=1024)
     d["strategy"]["name"] = strategy
     d["fitness_shaping"] = "pair_winner"
     trainer = MetaTrainer(MetaConfig.from_dict(d))
@@ -251,6 +251,7 @@ def test_defaults_keep_the_hash_and_never_reach_the_pair_code(monkeypatch):
             r"strategy.name='open_es' with strategy.antithetic: false does not",
         ),
         ({"strategy": {"name": "cr_fm_nes", "population_size": 4}}, r"CR_FM_NES ranks fitness in its own update"),
+        ({"regime": "meta_gradient"}, r"task_sampling='antithetic' is an option of regime=es .*allowed .*: shared"),
     ],
 )
 def test_bad_pair_configs_name_the_value_and_what_is_allowed(change, message):
@@ -281,25 +282,18 @@ def test_one_antithetic_generation_on_a_dr_curriculum(strategy):
 
 @pytest.mark.slow
 def test_ta_lpg_gridworld_es_runs_one_generation_on_a_tiny_override():
+    """The config, tiny: 4 members, 2 levels, agents of 2 envs x 4 steps living their levels' 250 updates."""
+    tiny = {"num_envs": 2, "num_steps": 4, "total_timesteps": 2000, "final_window": 2}  # 250 updates of 8 steps
     d = apply_dotted_overrides(
         load_config_dict("ta_lpg_gridworld_es"),
-        [
-            "strategy.population_size=4",
-            "curriculum.levels_per_generation=2",
-            "rule.kwargs.hidden=8",
-            "tasks.0.train.total_timesteps=80",
-            "tasks.0.train.num_envs=4",
-            "tasks.0.train.num_steps=10",
-            "tasks.0.train.final_window=2",
-            "curriculum.baseline_train.total_timesteps=80",
-            "curriculum.baseline_train.num_envs=4",
-            "curriculum.baseline_train.num_steps=10",
-            "curriculum.baseline_train.final_window=2",
-        ],
+        ["strategy.population_size=4", "curriculum.levels_per_generation=2", "rule.kwargs.hidden=8"]
+        + [f"tasks.0.train.{k}={v}" for k, v in tiny.items()]
+        + [f"curriculum.baseline_train.{k}={v}" for k, v in tiny.items()],
     )
     config = MetaConfig.from_dict(d)
     assert config.rule.name == "ta_lpg" and config.task_sampling == "antithetic"
     assert config.fitness_shaping == "pair_winner" and config.curriculum.kind == "dr"
+    assert config.tasks[0].resolve()[2].level_lifetime
     trainer = MetaTrainer(config)
     _, metrics = trainer.generation(trainer.init())
     assert int(metrics["nan_count"]) == 0 and np.isfinite(float(metrics["mean_fitness"]))
