@@ -172,7 +172,7 @@ class _Recording:
         return self.strategy.tell(key, population, fitness, state)
 
 
-@pytest.mark.parametrize("strategy", ["open_es", "eggroll"])
+@pytest.mark.parametrize("strategy", ["open_es", pytest.param("eggroll", marks=pytest.mark.slow)])
 def test_pair_winner_tells_one_per_pair_and_the_update_is_tell_with_those_values(strategy):
     d = tiny_meta_dict(population=6, timesteps=1024)
     d["strategy"]["name"] = strategy
