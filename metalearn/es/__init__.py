@@ -14,11 +14,14 @@ from metalearn.es.base import (
     Strategy,
     StrategyConfig,
     TellMetrics,
+    adjacent_pairs,
+    mirrored_pairs,
+    pair_winner_fitness,
     shape_fitness,
     strategy_key,
 )
 from metalearn.es.eggroll import EggrollState, EggrollStrategy
-from metalearn.es.evosax_strategy import EvosaxStrategy, evosax_names, resolve_strategy_name
+from metalearn.es.evosax_strategy import EvosaxStrategy, evosax_antithetic_names, evosax_names, resolve_strategy_name
 from metalearn.validation import did_you_mean
 
 # Our own strategies, by their lower-case name.
@@ -27,6 +30,11 @@ OWN_STRATEGIES = {"eggroll": EggrollStrategy}
 
 def list_strategies() -> list[str]:
     return [*evosax_names(), *OWN_STRATEGIES]
+
+
+def antithetic_strategies() -> list[str]:
+    """Strategies that can sample antithetic pairs (``Strategy.antithetic_pairs``), for error messages."""
+    return ["eggroll", *evosax_antithetic_names()]
 
 
 def make_strategy(config: StrategyConfig, template: Any) -> Strategy:
@@ -50,8 +58,12 @@ __all__ = [
     "Strategy",
     "StrategyConfig",
     "TellMetrics",
+    "adjacent_pairs",
+    "antithetic_strategies",
     "list_strategies",
     "make_strategy",
+    "mirrored_pairs",
+    "pair_winner_fitness",
     "resolve_strategy_name",
     "shape_fitness",
 ]

@@ -7,6 +7,7 @@ Our convention: **fitness is maximised**. Every strategy implements
     tell(key, population, fitness, state) -> (state, {"sigma": ...})   # fitness: (N,) float
     mean(state) -> pytree                        # the current search distribution's centre
     sigma(state) -> () float32                   # the search scale, for logging
+    antithetic_pairs() -> (N/2, 2) int | None    # which members are mirror images of each other
 
 with state as a pytree, so a generation can be one jitted function and a
 checkpoint is the state's arrays. Conversions to a library's own sign
@@ -22,6 +23,7 @@ from typing import Any, Protocol, TypedDict, runtime_checkable
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from metalearn.validation import field_error
@@ -110,6 +112,25 @@ class Strategy(Protocol):
         """() float32 search scale of ``state`` (mean over dimensions; NaN where a strategy has none)."""
         ...
 
+    def antithetic_pairs(self) -> np.ndarray | None:
+        """(N/2, 2) member indices of each antithetic pair, the +ε member first; None if not antithetic.
+
+        The two members of a pair are mean + σε and mean − σε for the same ε,
+        in every generation. Static (a function of the configuration only).
+        """
+        ...
+
+
+def mirrored_pairs(population_size: int) -> np.ndarray:
+    """(N/2, 2) pairs [i, i + N/2]: evosax's antithetic layout (the population is [+ε, −ε] concatenated)."""
+    half = population_size // 2
+    return np.stack([np.arange(half), np.arange(half) + half], axis=1)
+
+
+def adjacent_pairs(population_size: int) -> np.ndarray:
+    """(N/2, 2) pairs [2k, 2k + 1]: EGGROLL's antithetic layout (members interleaved +ε, −ε)."""
+    return np.arange(population_size).reshape(-1, 2)
+
 
 def check_fitness(fitness: jax.Array, population_size: int) -> None:
     """Trace-time check of ``tell``'s fitness: (population_size,) floats, one per member."""
@@ -131,3 +152,19 @@ def shape_fitness(fitness: jax.Array, method: str) -> jax.Array:
         ranks = jax.scipy.stats.rankdata(fitness) - 1.0
         return ranks / jnp.maximum(fitness.shape[0] - 1, 1) - 0.5
     raise ValueError(f"unknown fitness shaping {method!r}; allowed: {', '.join(FITNESS_SHAPINGS)}")
+
+
+def pair_winner_fitness(fitness: jax.Array, healthy: jax.Array, pairs: np.ndarray) -> jax.Array:
+    """(N,) float32: 1 for the fitter member of each antithetic pair, 0 for the other (GROOVE/TA-LPG's ES).
+
+    ``fitness`` (N,) maximised, ``healthy`` (N,) bool, ``pairs`` (N/2, 2) member
+    indices. A tie gives the first member 0 and the second 1 (the reference
+    compares first > second). A diverged member always gets 0: a healthy one
+    beats it, and when both diverged neither wins, so the pair moves nothing.
+    """
+    f1, f2 = fitness[pairs[:, 0]], fitness[pairs[:, 1]]
+    h1, h2 = healthy[pairs[:, 0]], healthy[pairs[:, 1]]
+    first_wins = h1 & (~h2 | (f1 > f2))
+    second_wins = h2 & ~first_wins
+    shaped = jnp.zeros(fitness.shape, jnp.float32).at[pairs[:, 0]].set(first_wins.astype(jnp.float32))
+    return shaped.at[pairs[:, 1]].set(second_wins.astype(jnp.float32))

@@ -31,9 +31,17 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from metalearn.es.base import StrategyConfig, TellMetrics, check_fitness, mean_optimizer, shape_fitness
+from metalearn.es.base import (
+    StrategyConfig,
+    TellMetrics,
+    adjacent_pairs,
+    check_fitness,
+    mean_optimizer,
+    shape_fitness,
+)
 from metalearn.es.lowrank import LowRank, lowrank_matrix
 
 NAME = "eggroll"
@@ -151,6 +159,10 @@ class EggrollStrategy:
 
     def mean(self, state: EggrollState) -> Any:
         return state.mean
+
+    def antithetic_pairs(self) -> np.ndarray | None:
+        """(N/2, 2) pairs [2k, 2k + 1] (see ``member_noise``); None with ``antithetic: false``."""
+        return adjacent_pairs(self.population_size) if self.antithetic else None
 
     # ---------------------------------------------------------------- noise
     def sigma(self, state: EggrollState) -> jax.Array:

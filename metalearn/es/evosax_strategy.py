@@ -14,11 +14,20 @@ from typing import Any
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
+import numpy as np
 import optax
 from evosax.algorithms import distribution_based_algorithms, population_based_algorithms
 from evosax.core.fitness_shaping import identity_fitness_shaping_fn, weights_fitness_shaping_fn
 
-from metalearn.es.base import StrategyConfig, TellMetrics, check_fitness, mean_optimizer, shape_fitness, strategy_key
+from metalearn.es.base import (
+    StrategyConfig,
+    TellMetrics,
+    check_fitness,
+    mean_optimizer,
+    mirrored_pairs,
+    shape_fitness,
+    strategy_key,
+)
 from metalearn.validation import unknown
 
 # Strategies that need inputs an ES over rules does not have: a surrogate gradient
@@ -36,6 +45,10 @@ _ALGORITHMS = {
 _POPULATION_BASED = set(population_based_algorithms)
 # These keep and compare fitness across generations, where per-generation ranks mean nothing.
 _CROSS_GENERATION = _POPULATION_BASED | {"HillClimbing", "GradientlessDescent", "SimulatedAnnealing", "CMAAnchoredLES"}
+# Strategies whose ask always returns [mean + z, mean − z] (z: N/2 draws, concatenated), so member i
+# and i + N/2 are mirror images; Open_ES and EvoTF_ES do the same when ``use_antithetic_sampling``.
+# (Read from evosax 0.3's ``_ask``; tests/test_es_pairs.py checks every one.)
+_ALWAYS_ANTITHETIC = {"ARS", "ASEBO", "CR_FM_NES", "PGPE"}
 # Score given to a population-based strategy's unevaluated initial cloud (evosax minimises):
 # worse than anything real, but finite, since some normalise fitness by its range.
 WORST = 1e6
@@ -47,6 +60,12 @@ _BY_KEY = {strategy_key(n): n for n in _ALGORITHMS}
 def evosax_names() -> list[str]:
     """evosax's names of the strategies available here."""
     return sorted(_ALGORITHMS)
+
+
+def evosax_antithetic_names() -> list[str]:
+    """evosax strategies that can sample antithetic pairs, those needing ``antithetic: true`` marked so."""
+    optional = [n for n, c in _ALGORITHMS.items() if "use_antithetic_sampling" in inspect.signature(c).parameters]
+    return sorted(_ALWAYS_ANTITHETIC & set(_ALGORITHMS)) + [f"{n} (with strategy.antithetic: true)" for n in optional]
 
 
 def resolve_strategy_name(name: str) -> str:
@@ -92,7 +111,9 @@ class EvosaxStrategy:
                     " (or leave antithetic unset)"
                 )
             kwargs["use_antithetic_sampling"] = config.antithetic
-        if accepts["fitness_shaping_fn"].default is not weights_fitness_shaping_fn:
+        # Strategies with rank weights by default rank fitness in their own update; the others get our values.
+        self.ranks_fitness = accepts["fitness_shaping_fn"].default is weights_fitness_shaping_fn
+        if not self.ranks_fitness:
             kwargs["fitness_shaping_fn"] = identity_fitness_shaping_fn  # we shape, once, ourselves
         unknown = sorted(set(config.kwargs) - set(accepts))
         if unknown:
@@ -103,6 +124,7 @@ class EvosaxStrategy:
             self.algo = cls(population_size=config.population_size, solution=template, **kwargs)
         except AssertionError as err:  # evosax asserts on sizes (e.g. an odd population for antithetic sampling)
             raise ValueError(f"strategy {self.name} with population_size={config.population_size}: {err}") from None
+        self.antithetic = self.name in _ALWAYS_ANTITHETIC or bool(getattr(self.algo, "use_antithetic_sampling", False))
         params = self.algo.default_params
         if hasattr(params, "std_init"):
             params = params.replace(std_init=config.sigma)
@@ -130,6 +152,10 @@ class EvosaxStrategy:
         if self.population_based:
             return self.algo.get_best_solution(state)
         return self.algo.get_mean(state)
+
+    def antithetic_pairs(self) -> np.ndarray | None:
+        """(N/2, 2) pairs [i, i + N/2] (evosax concatenates the +z and −z halves); None if not antithetic."""
+        return mirrored_pairs(self.population_size) if self.antithetic else None
 
     def sigma(self, state: Any) -> jax.Array:
         """Mean search scale, for logging (NaN where a strategy has none)."""

@@ -16,6 +16,10 @@ from metalearn.validation import check_type, field_error
 
 FITNESS_STATS = ("final_return", "eval_return", "mean_return")
 REGIMES = ("es", "meta_gradient")
+TASK_SAMPLINGS = ("shared", "antithetic")
+FITNESS_SHAPINGS = ("strategy", "pair_winner")
+# The antithetic-pair options and their defaults (the behaviour from before they existed).
+_PAIR_OPTIONS = {"task_sampling": "shared", "fitness_shaping": "strategy"}
 
 # Fields that do not change the search itself (only how long it runs, how it is
 # observed and logged); a run may be resumed with different values for them.
@@ -139,6 +143,22 @@ class MetaConfig:
     (persistent agents, K updates per meta-step, the rule updated by the
     meta-gradient; ``meta_gradient`` holds its settings, ``strategy`` is
     unused; one task, with no curriculum or ``dr``).
+
+    ES as GROOVE/TA-LPG run it (options of ``regime: es``; both need a
+    strategy that samples antithetic pairs, ``Strategy.antithetic_pairs``):
+
+    * ``task_sampling``: ``"shared"`` (default) trains every member on the same
+      ``seeds_per_member`` seeds and on all the generation's levels;
+      ``"antithetic"`` (antithetic task sampling) gives each antithetic pair
+      its own seeds and, with a curriculum, its own level, shared by its two
+      members, so a generation sees N/2 levels (``curriculum.levels_per_generation``
+      must be ``strategy.population_size / 2``) and each member trains on one.
+    * ``fitness_shaping``: ``"strategy"`` (default) tells the strategy the
+      fitness, shaped by ``strategy.fitness_shaping``; ``"pair_winner"`` tells
+      it 1 for the fitter member of each pair and 0 for the other (a tie: the
+      first member, +ε, gets 0; a diverged member always 0), unshaped:
+      ``strategy.fitness_shaping`` must be ``none`` or null (null means none
+      here). Logged fitness stays the raw fitness.
     """
 
     rule: RuleConfig = dataclasses.field(default_factory=RuleConfig)
@@ -151,6 +171,8 @@ class MetaConfig:
     generations: int = 50
     seeds_per_member: int = 1
     fitness: str = "final_return"
+    task_sampling: str = "shared"
+    fitness_shaping: str = "strategy"
     eval_every: int = 10
     eval_seeds: int = 8
     checkpoint_every: int = 1
@@ -199,6 +221,33 @@ class MetaConfig:
                 f"curriculum with {len(self.tasks)} tasks; allowed: exactly one (GridWorld) task, whose levels "
                 "the curriculum picks (put other envs in held_out_tasks)"
             )
+        self._check_pairs()
+
+    def _check_pairs(self) -> None:
+        """The antithetic-pair options' own constraints (the strategy's pairs are checked by MetaTrainer)."""
+        if self.task_sampling not in TASK_SAMPLINGS:
+            raise field_error(self, "task_sampling", " | ".join(TASK_SAMPLINGS), prefix="")
+        if self.fitness_shaping not in FITNESS_SHAPINGS:
+            raise field_error(self, "fitness_shaping", " | ".join(FITNESS_SHAPINGS), prefix="")
+        for field, default in _PAIR_OPTIONS.items():
+            if self.regime != "es" and getattr(self, field) != default:
+                raise ValueError(
+                    f"{field}={getattr(self, field)!r} is an option of regime=es (ES over whole lifetimes); "
+                    f"allowed with regime={self.regime}: {default} (the default)"
+                )
+        n = self.strategy.population_size
+        levels = None if self.curriculum is None else self.curriculum.levels_per_generation
+        if self.task_sampling == "antithetic" and levels is not None and levels != n // 2:
+            raise ValueError(
+                f"task_sampling='antithetic' trains each antithetic pair on its own level: "
+                f"curriculum.levels_per_generation={levels} must be strategy.population_size/2 = {n // 2}"
+            )
+        shaping = self.strategy.fitness_shaping
+        if self.fitness_shaping == "pair_winner" and shaping not in (None, "none"):
+            raise ValueError(
+                f"fitness_shaping='pair_winner' tells the strategy 1/0 per pair, unshaped: "
+                f"strategy.fitness_shaping={shaping!r} is invalid with it; allowed: none (or null)"
+            )
 
     # ------------------------------------------------------------ dict / YAML
     def to_dict(self) -> dict[str, Any]:
@@ -236,6 +285,9 @@ class MetaConfig:
             del d["curriculum"]  # runs from before curricula existed keep their hash
         if d["regime"] == "es":  # likewise runs from before the meta-gradient regime
             del d["regime"], d["meta_gradient"]
+        for field, default in _PAIR_OPTIONS.items():
+            if d[field] == default:
+                del d[field]  # and runs from before the antithetic-pair options (at their defaults) too
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

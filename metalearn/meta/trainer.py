@@ -16,10 +16,18 @@ random levels; ``groove``: a PLR buffer), and each level gets a score from
 :data:`~metalearn.curriculum.scores.LEVEL_SCORES` after the evaluation. The
 curriculum's state is part of :class:`MetaState`, so it is checkpointed and a
 resumed run continues exactly.
+
+ES as GROOVE/TA-LPG run it (``MetaConfig.task_sampling="antithetic"``,
+``fitness_shaping="pair_winner"``) works on the strategy's antithetic pairs
+(``Strategy.antithetic_pairs``): with antithetic task sampling each pair has
+its own seeds and, with a curriculum, its own level (N/2 levels a generation),
+both shared by its two members; with pair-winner shaping the strategy is told
+1 for the fitter member of each pair and 0 for the other.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import chex
@@ -33,7 +41,7 @@ from metalearn.curriculum.plr import LevelBatch
 from metalearn.curriculum.registry import make_curriculum
 from metalearn.curriculum.scores import LEVEL_SCORES, ScoreInputs
 from metalearn.envs import level_family, make_env
-from metalearn.es import make_strategy
+from metalearn.es import antithetic_strategies, make_strategy, pair_winner_fitness
 from metalearn.inner import TrainConfig, Trainer, TrainResult
 from metalearn.meta.config import MetaConfig, TaskConfig
 from metalearn.rules import make_rule
@@ -50,6 +58,22 @@ def level_key(k_eval: jax.Array) -> jax.Array:
 def eval_level_key(key: jax.Array) -> jax.Array:
     """The random levels a curriculum task is evaluated on, from the evaluation's key."""
     return jax.random.fold_in(key, _SEPARATE_STREAM)
+
+
+def pair_seeds(key: jax.Array, t: int, num_pairs: int, n: int) -> jax.Array:
+    """(num_pairs, n, 2) inner seeds of task ``t`` under antithetic task sampling: pair p's own ``n``.
+
+    Both members of pair p train on them (and, on the pair's level, the regret baseline).
+    """
+    task_key = jax.random.fold_in(key, t)
+    return jax.vmap(lambda p: jax.random.split(jax.random.fold_in(task_key, p), n))(jnp.arange(num_pairs))
+
+
+def pair_of_member(pairs: np.ndarray) -> np.ndarray:
+    """(N,) the index of each member's pair, from ``pairs`` (N/2, 2) member indices."""
+    index = np.empty(pairs.size, np.int32)
+    index[pairs] = np.arange(len(pairs), dtype=np.int32)[:, None]
+    return index
 
 
 def eval_key(seed: int, generation: int) -> jax.Array:
@@ -70,8 +94,10 @@ class Evaluation(NamedTuple):
     """A population's evaluation; N members, T tasks, L curriculum levels.
 
     fitness: (N,) mean over tasks; diverged: (N,) bool; per_task: (T, N).
-    level_return, level_value_loss: (N, L) the fitness statistic (raw) and the
-      final value loss on each curriculum level, averaged over seeds; (N, 0)
+    level_return, level_value_loss: (M, L) the fitness statistic (raw) and the
+      final value loss of the M members trained on each curriculum level,
+      averaged over seeds: M = N, every member (shared task sampling), or M = 2,
+      the level's pair in ``antithetic_pairs`` order (antithetic); (N, 0)
       without a curriculum.
     """
 
@@ -107,7 +133,12 @@ class MetaTrainer:
         self.config = config
         self.rule = make_rule(config.rule.name, **config.rule.kwargs)
         self.initial_mean = self.rule.init(jax.random.PRNGKey(config.seed))
-        self.strategy = make_strategy(config.strategy, self.initial_mean)
+        strategy_config = config.strategy
+        if config.fitness_shaping == "pair_winner":
+            # The strategy uses the 1/0 values as told (MetaConfig allows only none or null here).
+            strategy_config = dataclasses.replace(strategy_config, fitness_shaping="none")
+        self.strategy = make_strategy(strategy_config, self.initial_mean)
+        self.pairs = self._antithetic_pairs()  # (N/2, 2), or None when neither pair option is set
         self.curriculum = self.level_score = self.baseline = None
         if config.curriculum is not None:
             # A curriculum's one task draws its levels from its env's level family.
@@ -131,6 +162,32 @@ class MetaTrainer:
         self.generation = jax.jit(self._generation, out_shardings=self._replicated)
         self.evaluate_rule = jax.jit(self._evaluate_rule, out_shardings=self._replicated)
         self.init = jax.jit(self._init, out_shardings=self._replicated)
+
+    def _antithetic_pairs(self) -> np.ndarray | None:
+        """The strategy's antithetic pairs (N/2, 2) if ``task_sampling`` or ``fitness_shaping`` uses them, else None."""
+        c = self.config
+        uses = []
+        if c.task_sampling == "antithetic":
+            uses.append("task_sampling='antithetic'")
+        if c.fitness_shaping == "pair_winner":
+            uses.append("fitness_shaping='pair_winner'")
+        if not uses:
+            return None
+        pairs = self.strategy.antithetic_pairs()
+        if pairs is None:
+            flag = c.strategy.antithetic
+            how = "" if flag is None else f" with strategy.antithetic: {str(flag).lower()}"
+            raise ValueError(
+                f"{' and '.join(uses)} needs a strategy that samples antithetic pairs; strategy.name="
+                f"{c.strategy.name!r}{how} does not; allowed: {', '.join(antithetic_strategies())}"
+            )
+        if c.fitness_shaping == "pair_winner" and getattr(self.strategy, "ranks_fitness", False):
+            others = [n for n in antithetic_strategies() if n.split()[0] != self.strategy.name]
+            raise ValueError(
+                f"fitness_shaping='pair_winner' needs a strategy whose update uses the 1/0 values as told; "
+                f"{self.strategy.name} ranks fitness in its own update; allowed: {', '.join(others)}"
+            )
+        return pairs
 
     def _level_family(self, task: TaskConfig) -> Any:
         env_name, _, _ = task.resolve()
@@ -213,7 +270,7 @@ class MetaTrainer:
         return jax.random.split(jax.random.fold_in(key, t), n)
 
     def evaluate_population(self, population: Any, key: jax.Array, levels: Any = None) -> Evaluation:
-        """Trains every member on every task and seed; with a curriculum, on each of its levels too.
+        """Trains every member on every task and its seeds; with a curriculum, on its level(s) too.
 
         ``levels``: the curriculum task's levels, leaves (L, ...), or None.
         """
@@ -224,26 +281,57 @@ class MetaTrainer:
         if levels is not None:
             chex.assert_tree_shape_prefix(levels, (self.config.curriculum.levels_per_generation,))
         for t, task in enumerate(self.tasks):
-            seeds = self._task_seeds(key, t, self.config.seeds_per_member)
-            train = jax.vmap(task.trainer.train, in_axes=(None, 0, None))  # seeds
-            if levels is not None:
-                train = jax.vmap(train, in_axes=(None, None, 0))  # levels
-            results = jax.vmap(train, in_axes=(0, None, None))(population, seeds, levels)  # (N, [L,] S, ...)
+            results = self._train_members(task, t, population, key, levels)  # (N, [L,] S, ...)
             stat = self._fitness(task, results)
             per_task.append(stat.reshape(n, -1).mean(axis=1))
             bad = results.diverged.reshape(n, -1).any(axis=1)
             diverged = bad if diverged is None else diverged | bad
             if levels is not None:  # the curriculum's one task (MetaConfig allows no other)
-                level_return = _statistic(results, self.config.fitness).mean(axis=-1)
-                level_value_loss = _final_value_loss(results, task.trainer.config.final_window).mean(axis=-1)
+                level_return = self._per_level(_statistic(results, self.config.fitness).mean(axis=-1))
+                level_value_loss = self._per_level(
+                    _final_value_loss(results, task.trainer.config.final_window).mean(axis=-1)
+                )
         per_task = jnp.stack(per_task)
         return Evaluation(per_task.mean(axis=0), diverged, per_task, level_return, level_value_loss)
 
+    def _train_members(self, task: _Task, t: int, population: Any, key: jax.Array, levels: Any) -> TrainResult:
+        """Every member trained on task ``t`` (results' leaves lead with the axes below).
+
+        Shared task sampling: every member on the same S seeds and on each of
+        the L levels: (N, L, S), or (N, S) without levels. Antithetic: each
+        member on its pair's own S seeds and on its pair's level: (N, S).
+        """
+        s = self.config.seeds_per_member
+        train = jax.vmap(task.trainer.train, in_axes=(None, 0, None))  # seeds
+        if self.config.task_sampling == "shared":
+            seeds = self._task_seeds(key, t, s)
+            if levels is not None:
+                train = jax.vmap(train, in_axes=(None, None, 0))  # levels
+            return jax.vmap(train, in_axes=(0, None, None))(population, seeds, levels)
+        pair = pair_of_member(self.pairs)  # (N,)
+        seeds = pair_seeds(key, t, len(self.pairs), s)[pair]  # (N, S, 2)
+        levels = None if levels is None else jax.tree.map(lambda x: x[pair], levels)  # (N, ...)
+        return jax.vmap(train, in_axes=(0, 0, None if levels is None else 0))(population, seeds, levels)
+
+    def _per_level(self, stat: jax.Array) -> jax.Array:
+        """(M, L) a statistic of the members trained on each level, from ``_train_members``' (N, L) or (N,)."""
+        return stat if self.config.task_sampling == "shared" else stat[self.pairs].T
+
+    def _level_healthy(self, healthy: jax.Array) -> jax.Array:
+        """Health of the rows of ``Evaluation.level_return``: (N,) members (shared), (2, L) pairs (antithetic)."""
+        return healthy if self.config.task_sampling == "shared" else healthy[self.pairs].T
+
     # ------------------------------------------------------------ curriculum
     def _baseline_return(self, key: jax.Array, levels: Any) -> jax.Array:
-        """(L,) the baseline agent's fitness statistic (raw) on ``levels``, with the members' seeds."""
-        seeds = self._task_seeds(key, 0, self.config.seeds_per_member)  # the members' seeds on the one task
-        train = jax.vmap(jax.vmap(self.baseline.train, in_axes=(None, 0, None)), in_axes=(None, None, 0))
+        """(L,) the baseline agent's fitness statistic (raw) on ``levels``, with the members' seeds there."""
+        s = self.config.seeds_per_member
+        train = jax.vmap(self.baseline.train, in_axes=(None, 0, None))  # seeds
+        if self.config.task_sampling == "shared":
+            seeds = self._task_seeds(key, 0, s)  # the members' seeds on the one task
+            train = jax.vmap(train, in_axes=(None, None, 0))  # levels
+        else:
+            seeds = pair_seeds(key, 0, len(self.pairs), s)  # level p: pair p's seeds
+            train = jax.vmap(train, in_axes=(None, 0, 0))  # (levels, pairs) together
         return _statistic(train(None, seeds, levels), self.config.fitness).mean(axis=-1)
 
     def level_scores(self, key: jax.Array, levels: Any, evaluation: Evaluation, healthy: jax.Array) -> jax.Array:
@@ -253,7 +341,7 @@ class MetaTrainer:
             levels=levels,
             level_return=evaluation.level_return,
             level_value_loss=evaluation.level_value_loss,
-            healthy=healthy,
+            healthy=self._level_healthy(healthy),
             baseline_return=self._baseline_return if self.baseline is not None else None,
         )
         return self.level_score.fn(inputs)
@@ -271,6 +359,8 @@ class MetaTrainer:
         lowest = jnp.min(jnp.where(healthy, raw, jnp.inf))
         lowest = jnp.where(jnp.isfinite(lowest), lowest, 0.0)
         fitness = jnp.where(healthy, raw, lowest - 1.0)  # below every healthy member, never NaN
+        if self.config.fitness_shaping == "pair_winner":
+            fitness = pair_winner_fitness(fitness, healthy, self.pairs)  # the strategy's own shaping is none
         es_state, es_metrics = self.strategy.tell(k_tell, population, fitness, es_state)
 
         candidate = jnp.where(healthy, raw, -jnp.inf)
@@ -306,9 +396,11 @@ class MetaTrainer:
         self, batch: LevelBatch, level_scores: jax.Array, evaluation: Evaluation, healthy: jax.Array, levels_state: Any
     ) -> dict[str, jax.Array]:
         """What the curriculum did this generation (for metrics.jsonl and levels.png)."""
+        level_healthy = self._level_healthy(healthy)
+        level_healthy = level_healthy[:, None] if level_healthy.ndim == 1 else level_healthy  # (M, L) or (M, 1)
         return {
             "batch_score": jnp.nanmean(level_scores),
-            "batch_return": jnp.nanmean(jnp.where(healthy[:, None], evaluation.level_return, jnp.nan)),
+            "batch_return": jnp.nanmean(jnp.where(level_healthy, evaluation.level_return, jnp.nan)),
             "replayed": jnp.mean(batch.replayed.astype(jnp.float32)),
             **self.curriculum.family.summary(batch.levels),  # grid_size, objects, walls for GridWorld
             **self.curriculum.metrics(levels_state),  # buffer_size, buffer_score_mean, buffer_score_q for GROOVE
