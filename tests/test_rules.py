@@ -81,7 +81,8 @@ def test_unknown_rule_and_hyper_parameter():
     with pytest.raises(ValueError, match="unknown rule 'lr_schedul'; did you mean: lr_schedule"):
         make_rule("lr_schedul")
     with pytest.raises(
-        ValueError, match=r"no hyper-parameter\(s\) \['knotz'\]; allowed: \['b1', 'b2', 'eps', 'init_lr', 'knots'\]"
+        ValueError,
+        match=r"no hyper-parameter\(s\) \['knotz'\]; allowed: \['b1', 'b2', 'eps', 'eps_root', 'init_lr', 'knots'\]",
     ):
         make_rule("lr_schedule", knotz=3)
     with pytest.raises(ValueError, match="knots=0 must be >= 1"):

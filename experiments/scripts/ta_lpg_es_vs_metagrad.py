@@ -58,7 +58,7 @@ def run(regime: str, seed: int, distribution: str, generations: int) -> Path:
     if (run_dir / "result.json").is_file():
         return run_dir
     if (run_dir / "config.json").is_file():
-        return resume_run(run_dir, progress=False)
+        return resume_run(run_dir, generations=generations, progress=False)
     return start_run(config(regime, seed, distribution, generations), run_dir=run_dir, progress=False)
 
 
@@ -144,11 +144,11 @@ def main() -> None:
     parser.add_argument("--regime", choices=sorted(CONFIGS), help="meta-train this regime's seeds")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--distribution", default="all_vrandlife")
-    parser.add_argument("--generations", type=int, default=None, help="default: ES 20, meta-gradients 30")
+    parser.add_argument("--generations", type=int, default=None, help="default: ES 10, meta-gradients 12")
     parser.add_argument("--analyse", action="store_true", help="summarise the finished runs")
     args = parser.parse_args()
     if args.regime:
-        generations = args.generations or {"es": 20, "meta_gradient": 30}[args.regime]
+        generations = args.generations or {"es": 10, "meta_gradient": 12}[args.regime]
         for seed in args.seeds:
             print(f"{args.regime} seed {seed}: {run(args.regime, seed, args.distribution, generations)}", flush=True)
     if args.analyse:
