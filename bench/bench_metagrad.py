@@ -19,11 +19,9 @@ Writes ``bench/results/metagrad.json``.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
-from results_io import write_results
+from results_io import median_time, write_results
 
 from metalearn.meta import MetaConfig, load_config_dict, make_meta_trainer
 
@@ -38,16 +36,6 @@ def trainer_for(agents: int, envs: int = 16, hidden: int = 32):
     return make_meta_trainer(MetaConfig.from_dict(d))
 
 
-def timed(fn, args, repeats: int) -> float:
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def peak_bytes(fn, *args) -> int:
     mem = fn.lower(*args).compile().memory_analysis()
     return int(mem.temp_size_in_bytes + mem.output_size_in_bytes)
@@ -59,9 +47,9 @@ def measure(agents: int, repeats: int) -> dict:
     k = t.mg.updates_per_step
     plain = jax.jit(jax.vmap(lambda runner, level: t.task.run(state.meta_params, runner, k, level)[0]))
     # Interleaved medians, so machine drift affects every column alike.
-    plain_s = timed(plain, (state.agents.runner, state.agents.level), repeats)
-    advance_s = timed(t.advance, (state,), repeats)
-    step_s = timed(t.meta_step, (state,), repeats)
+    plain_s = median_time(plain, (state.agents.runner, state.agents.level), repeats)
+    advance_s = median_time(t.advance, (state,), repeats)
+    step_s = median_time(t.meta_step, (state,), repeats)
     cfg = t.task.config
     env_steps = agents * (k + 1) * cfg.num_envs * cfg.num_steps  # K updates + the fresh rollout
     return {

@@ -20,27 +20,15 @@ Writes ``bench/results/open.json``.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import optax
-from results_io import write_results
+from results_io import median_time, write_results
 
 from metalearn.envs import make_env
 from metalearn.inner import Actor, Critic, get_preset, make_train
 from metalearn.rules import published_rule
-
-
-def median_time(fn, args, repeats: int) -> float:
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def open_flops_per_element(gru_features: int = 8, hidden_size: int = 16) -> int:

@@ -1,10 +1,12 @@
-"""Where benchmark numbers go: ``bench/results/<name>.json``, with the machine they came from."""
+"""Where benchmark numbers go (``bench/results/<name>.json``, with the machine they came from), and how one is timed."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,3 +32,14 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     out = RESULTS / f"{name}.json"
     out.write_text(json.dumps({"machine": machine, **payload}, indent=2) + "\n")
     return out
+
+
+def median_time(fn, args, repeats: int) -> float:
+    """Median wall time of ``fn(*args)`` over ``repeats`` calls, after one call to compile it."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
