@@ -102,7 +102,7 @@ class MetaGradientTrainer(MetaTrainer):
         # The value critic learns as the agent's own would: Adam at the task's learning rate.
         self.critic_optimizer = optax.adam(self.task.config.lr, eps=self.task.config.adam_eps)
         self.meta_step = jax.jit(self._meta_step)
-        self.advance = jax.jit(self.advance)
+        self.advance = jax.jit(self._advance)
 
     def _train_config(self, config: TrainConfig) -> TrainConfig:
         # A meta-gradient passes through the agents' Adam: sqrt'(0) is infinite where a gradient is exactly 0.
@@ -244,7 +244,7 @@ class MetaGradientTrainer(MetaTrainer):
         agents, levels_state = jax.lax.cond(done.any(), replace, lambda a: (a, state.levels), agents)
         return state._replace(agents=agents, key=key, levels=levels_state), done
 
-    def advance(self, state: PersistentState) -> tuple[PersistentState, jax.Array]:
+    def _advance(self, state: PersistentState) -> tuple[PersistentState, jax.Array]:
         """K updates of every agent with the rule held fixed, then the replacements: the regime without its
         meta-update (to use a rule the way it was meta-trained, and to time what the meta-gradient adds).
         Returns the state and each agent's mean episode return over the K updates, (A,)."""
