@@ -33,6 +33,7 @@ import numpy as np
 from metalearn import analysis
 from metalearn.meta import MetaConfig, load_config_dict, resume_run, start_run
 from metalearn.rules import load_rule
+from metalearn.runs import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "runs" / "ta_lpg_es_vs_metagrad"
@@ -63,7 +64,7 @@ def run(regime: str, seed: int, distribution: str, generations: int) -> Path:
 
 
 def analyse() -> dict:
-    rows = []
+    rows, targets_of = [], {}  # targets_of: (regime, seed) -> the final rule's LpgTargets, for the figure
     for run_dir in sorted(RUNS.glob("*_s*")):
         if not (run_dir / "result.json").is_file():
             continue
@@ -73,7 +74,8 @@ def analyse() -> dict:
         # The rule both regimes start from at this seed (MetaTrainer: rule.init(PRNGKey(seed))).
         initial = rule.init(jax.random.PRNGKey(int(seed)))
         initial_targets = analysis.lpg_targets(rule, initial, progresses=PROGRESSES, num_updates=LIFETIME)
-        evals = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines() if line.strip()]
+        targets_of[regime, int(seed)] = targets
+        evals = read_jsonl(run_dir / "eval.jsonl")
         final = {name: t["return"]["mean"] for name, t in evals[-1]["tasks"].items()}
         first = {name: t["return"]["mean"] for name, t in evals[0]["tasks"].items()}
         rows.append(
@@ -109,11 +111,11 @@ def analyse() -> dict:
     }
     DATA.mkdir(parents=True, exist_ok=True)
     (DATA / "ta_lpg_es_vs_metagrad.json").write_text(json.dumps(out, indent=2))
-    figure(rows)
+    figure(rows, targets_of)
     return out
 
 
-def figure(rows: list[dict]) -> None:
+def figure(rows: list[dict], targets_of: dict[tuple[str, int], analysis.LpgTargets]) -> None:
     """π̂ along the synthetic trajectory at each progress, one panel per run (ES top, meta-gradients bottom)."""
     from metalearn.analysis.figures import new_figure
 
@@ -123,12 +125,10 @@ def figure(rows: list[dict]) -> None:
     for i, regime in enumerate(regimes):
         for j, seed in enumerate(seeds):
             ax = axes[i][j]
-            run_dir = RUNS / f"{regime}_s{seed}"
-            if not (run_dir / "result.json").is_file():
+            t = targets_of.get((regime, seed))
+            if t is None:
                 ax.set_visible(False)
                 continue
-            rule, meta_params, _ = load_rule(run_dir / "rules" / "mean.npz")
-            t = analysis.lpg_targets(rule, meta_params, progresses=PROGRESSES, num_updates=LIFETIME)
             for p, pi_hat in zip(t.progresses, t.pi_hat, strict=True):
                 ax.plot(pi_hat, label=f"progress {p:.1f}")
             dep = analysis.progress_dependence(t)["pi_hat"]

@@ -205,7 +205,7 @@ class MetaTrainer:
         env = make_env(env_name, **env_kwargs)
         trainer = Trainer(env, train_config, optimizer=self.rule.optimizer, objective=self.rule.objective)
         if train_config.level_lifetime:
-            longest = self.curriculum.family.max_lifetime if curriculum else int(env.default_params.lifetime)
+            longest = self._longest_lifetime(env, curriculum)
             if self.config.regime == "es" and train_config.num_updates < longest:
                 raise ValueError(
                     f"task {task.name}: train.level_lifetime=true with {train_config.num_updates} updates, but its "
@@ -213,6 +213,11 @@ class MetaTrainer:
                     f"{longest * train_config.batch_size} (the longest lifetime x num_envs x num_steps)"
                 )
         return _Task(task.name, trainer, task.reference_return)
+
+    def _longest_lifetime(self, env: Any, curriculum: bool) -> int:
+        """The longest lifetime (updates) of the levels an agent of ``env`` trains on: its curriculum family's,
+        else its own level's."""
+        return self.curriculum.family.max_lifetime if curriculum else int(env.default_params.lifetime)
 
     def _train_config(self, config: TrainConfig) -> TrainConfig:
         """A task's inner config as this regime runs it (ES: as given)."""
@@ -228,12 +233,10 @@ class MetaTrainer:
 
         With ``level_lifetime`` agents live as long as their levels say; this is the longest of them.
         """
-        config = self.tasks[0].trainer.config
-        if config.level_lifetime:
-            if self.curriculum is not None:
-                return self.curriculum.family.max_lifetime
-            return int(self.tasks[0].trainer.base_env.default_params.lifetime)
-        return config.num_updates
+        trainer = self.tasks[0].trainer
+        if trainer.config.level_lifetime:
+            return self._longest_lifetime(trainer.base_env, self.curriculum is not None)
+        return trainer.config.num_updates
 
     def replicate(self, tree: Any) -> Any:
         """``tree`` placed as a generation's state is: replicated on every device of the mesh."""
