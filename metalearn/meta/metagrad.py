@@ -39,6 +39,7 @@ import optax
 
 from metalearn.inner import RunnerState, TrainConfig
 from metalearn.inner.advantage import gae
+from metalearn.inner.distributions import Categorical
 from metalearn.inner.trainer import Rollout, Transition
 from metalearn.meta.config import MetaConfig
 from metalearn.meta.trainer import MetaTrainer
@@ -80,12 +81,6 @@ class StepMetrics(NamedTuple):
     replaced: jax.Array  # agents replaced after this step
     nan_count: jax.Array  # agents whose meta-loss or gradient was not finite
     agent_return: jax.Array  # (A,) each agent's mean episode return over its K updates
-
-
-def _entropy(logits: jax.Array) -> jax.Array:
-    """Mean entropy of the categorical distributions softmax(logits) (..., k) -> ()."""
-    log_p = jax.nn.log_softmax(logits, axis=-1)
-    return -jnp.sum(jnp.exp(log_p) * log_p, axis=-1).mean()
 
 
 class MetaGradientTrainer(MetaTrainer):
@@ -155,7 +150,7 @@ class MetaGradientTrainer(MetaTrainer):
         """(4,) H[π], H[y], mean π̂², mean Σŷ² of the agent ``params`` just updated on ``rollout``."""
         dist, prediction, _ = self.task.actor.apply(params["actor"], rollout.traj.obs)
         zero = jnp.zeros((), jnp.float32)
-        target_entropy = zero if prediction is None else _entropy(prediction)
+        target_entropy = zero if prediction is None else Categorical(prediction).entropy().mean()
         targets = rollout.rule_targets if isinstance(rollout.rule_targets, dict) else {}
         pi_l2 = jnp.mean(targets["pi_hat"] ** 2) if "pi_hat" in targets else zero
         y_l2 = jnp.mean(jnp.sum(targets["y_hat"] ** 2, axis=-1)) if "y_hat" in targets else zero
