@@ -149,7 +149,8 @@ def test_dr_draws_fresh_levels_and_keeps_no_buffer():
 class _Toy(Curriculum):
     """A third kind, defined here: the same ``n`` levels of key 7 every generation; counts rounds, keeps scores."""
 
-    def init(self):
+    def init(self, key):
+        del key
         return {"rounds": jnp.zeros((), jnp.int32), "last_scores": jnp.zeros((3,), jnp.float32)}
 
     def next_levels(self, key, state, n):
@@ -184,6 +185,25 @@ def test_a_third_curriculum_kind_is_one_class_and_one_registry_line(monkeypatch)
     monkeypatch.undo()
     with pytest.raises(ValueError, match=r"curriculum.kind='toy' is invalid; allowed: dr \| groove"):
         MetaConfig.from_dict(curriculum_dict(kind="toy"))
+
+
+def test_the_reference_buffer_scores_what_it_trained_on_and_resets_the_lowest():
+    """kind=groove_buffer in the ES regime: every level a generation trains on is scored when it ends."""
+    d = curriculum_dict(kind="groove_buffer", score="value_loss")
+    d["curriculum"]["capacity"] = 6
+    trainer = MetaTrainer(MetaConfig.from_dict(d))
+    state = trainer.init()
+    assert bool(state.levels.new.all()) and not bool(state.levels.active.any())
+    for _ in range(2):
+        state, metrics = trainer.generation(state)
+    buf = jax.device_get(state.levels)
+    assert not buf.active.any()  # every agent's lifetime ended, so no level is in use
+    assert 3 <= int((~buf.new).sum()) <= 6 and np.isfinite(buf.scores).all()
+    c = jax.device_get(metrics["curriculum"])
+    assert int(c["buffer_size"]) == int((~buf.new).sum())
+    np.testing.assert_allclose(float(c["buffer_score_mean"]), float(buf.scores[~buf.new].mean()), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"curriculum.capacity=5 is invalid; allowed: an integer >= 2 x levels"):
+        MetaConfig.from_dict({**d, "curriculum": {**d["curriculum"], "capacity": 5}})
 
 
 # ------------------------------------------------------------------ resume

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import functools
+import json
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import yaml
 from jax.flatten_util import ravel_pytree
 
 from metalearn.envs import level_family, make_env
@@ -18,8 +24,6 @@ from metalearn.meta import (
     list_experiments,
     load_config_dict,
     make_meta_trainer,
-    resume_run,
-    start_run,
 )
 from objectives import Objective
 
@@ -234,22 +238,49 @@ def test_the_es_regime_keeps_its_search_hash():
     assert es.search_hash() != MetaConfig.from_dict({**d, "regime": "meta_gradient"}).search_hash()
 
 
-@pytest.mark.slow
-def test_a_meta_gradient_run_resumes_to_identical_meta_parameters(tmp_path):
-    config = MetaConfig.from_dict(metagrad_dict("lpg", 2, updates=3))
-    straight = start_run(config, run_dir=tmp_path / "straight", progress=False)
-    half = start_run(
-        MetaConfig.from_dict({**metagrad_dict("lpg", 2, updates=3), "generations": 1}),
-        run_dir=tmp_path / "resumed",
-        progress=False,
+def _metalearn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "metalearn.cli", *args, "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    resume_run(half, generations=2, progress=False)
-    a = np.load(straight / "rules" / "mean.npz")
-    b = np.load(tmp_path / "resumed" / "rules" / "mean.npz")
+
+
+@pytest.mark.slow  # three CLI subprocesses
+def test_a_killed_meta_gradient_run_resumes_to_identical_meta_parameters(tmp_path):
+    """4 generations straight vs. SIGKILL after the generation-2 checkpoint, then `metalearn resume`.
+
+    The checkpoint must hold everything a meta-step reads: agents mid-lifetime (20 updates, 2 per
+    meta-step), their critics and levels, the meta-optimizer and the key.
+    """
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({**metagrad_dict("lpg", 2, updates=20), "generations": 4}))
+    straight = _metalearn("train", str(cfg), "--run-dir", str(tmp_path / "straight"))
+    assert straight.wait(timeout=600) == 0, straight.stderr.read()
+
+    killed = tmp_path / "killed"
+    proc = _metalearn("train", str(cfg), "--run-dir", str(killed))
+    deadline = time.time() + 600
+    while not (killed / "checkpoints" / "gen_000002.npz").exists():
+        assert proc.poll() is None and time.time() < deadline, "run ended before its generation-2 checkpoint"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "result.json").exists()  # it really was interrupted
+    resumed = _metalearn("resume", str(killed))
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+
+    a = np.load(tmp_path / "straight" / "rules" / "mean.npz")
+    b = np.load(killed / "rules" / "mean.npz")
     assert sorted(a.files) == sorted(b.files)
     for name in a.files:
         if a[name].dtype.kind in "fiub":
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    rows = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    straight_rows = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["generation"] for r in rows] == [1, 2, 3, 4]
+    assert [r["meta_gradient"] for r in rows] == [r["meta_gradient"] for r in straight_rows]
 
 
 METAGRAD_EXPERIMENTS = [n for n in list_experiments() if "metagrad" in n]

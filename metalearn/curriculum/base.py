@@ -4,7 +4,7 @@ A curriculum is built once from the run's :class:`CurriculumConfig` and the
 task's :class:`~metalearn.envs.core.LevelFamily`, and is pure afterwards: its
 state is a pytree (checkpointed in ``MetaState.levels``; ``()`` for none)::
 
-    state = curriculum.init()
+    state = curriculum.init(key)                           # key: the run's, for a random initial state
     batch, state = curriculum.next_levels(key, state, n)   # LevelBatch, leaves (n, ...)
     ... evaluate the population on batch.levels, score each level (n,) ...
     state = curriculum.record(state, batch, scores)
@@ -43,8 +43,9 @@ class Curriculum:
     def validate(cls, config: CurriculumConfig) -> None:
         """Raises ``ValueError`` for settings this kind cannot run with (called by ``CurriculumConfig``)."""
 
-    def init(self) -> Any:
-        """The initial state, a pytree."""
+    def init(self, key: jax.Array) -> Any:
+        """The initial state, a pytree (``key`` for whatever in it is random)."""
+        del key
         return ()
 
     def next_levels(self, key: jax.Array, state: Any, n: int) -> tuple[LevelBatch, Any]:

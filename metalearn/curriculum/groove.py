@@ -21,7 +21,8 @@ class Groove(Curriculum):
     def validate(cls, config: CurriculumConfig) -> None:
         config.plr()  # range checks of the buffer's own settings
 
-    def init(self) -> plr.PLRState:
+    def init(self, key: jax.Array) -> plr.PLRState:
+        del key  # an empty buffer
         return plr.init(self.config.plr(), self.family.template)
 
     def next_levels(self, key: jax.Array, state: plr.PLRState, n: int) -> tuple[plr.LevelBatch, plr.PLRState]:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from metalearn.curriculum.base import Curriculum
 from metalearn.curriculum.dr import DomainRandomisation
 from metalearn.curriculum.groove import Groove
+from metalearn.curriculum.groove_buffer import GrooveBuffer
 
 if TYPE_CHECKING:
     from metalearn.curriculum.config import CurriculumConfig
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 CURRICULA: dict[str, type[Curriculum]] = {
     "dr": DomainRandomisation,
     "groove": Groove,
+    "groove_buffer": GrooveBuffer,
 }
 
 

@@ -128,7 +128,7 @@ class MetaGradientTrainer(MetaTrainer):
     def _init(self) -> PersistentState:
         key = jax.random.PRNGKey(self.config.seed)
         key, k_levels, k_agents = jax.random.split(key, 3)
-        levels_state = () if self.curriculum is None else self.curriculum.init()
+        levels_state = () if self.curriculum is None else self.curriculum.init(self._curriculum_key())
         levels, levels_state = self._new_levels(k_levels, levels_state)
         state = PersistentState(
             meta_params=self.initial_mean,

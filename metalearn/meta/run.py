@@ -342,8 +342,9 @@ def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
     )
     rows = read_jsonl(run_dir / "metrics.jsonl")
     evals = read_jsonl(run_dir / "eval.jsonl") if (run_dir / "eval.jsonl").is_file() else []
-    plot_fitness(run_dir / "fitness.png", rows, evals, f"{config.rule.name} · {config.strategy.name}")
-    if config.curriculum is not None:
+    search = config.strategy.name if config.regime == "es" else "meta-gradients"
+    plot_fitness(run_dir / "fitness.png", rows, evals, f"{config.rule.name} · {search}")
+    if any("curriculum" in r for r in rows):  # the meta-gradient regime logs no level statistics yet
         plot_levels(run_dir / "levels.png", rows, jax.device_get(state.levels), f"{config.curriculum.kind} curriculum")
     write_json(
         run_dir / "result.json",

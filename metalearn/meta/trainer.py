@@ -252,11 +252,15 @@ class MetaTrainer:
             generation=jnp.zeros((), jnp.int32),
             best_fitness=jnp.asarray(-jnp.inf, jnp.float32),
             best_params=self.initial_mean,
-            levels=() if self.curriculum is None else self.curriculum.init(),
+            levels=() if self.curriculum is None else self.curriculum.init(self._curriculum_key()),
         )
         # Strong types everywhere, as a generation returns them: otherwise the second
         # generation would compile again (evosax initialises some leaves weakly typed).
         return jax.tree.map(lambda x: jnp.asarray(x, dtype=x.dtype), state)
+
+    def _curriculum_key(self) -> jax.Array:
+        # folded off the seed, apart from the main key chain: runs without a random curriculum state keep theirs
+        return jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 0xC0C0)
 
     def mean_params(self, state: MetaState) -> Any:
         """The search distribution's centre (for population-based strategies, the best member)."""

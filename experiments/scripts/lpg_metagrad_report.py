@@ -1,0 +1,194 @@
+"""LPG and TA-LPG meta-trained from scratch by meta-gradients, on held-out gridworlds and lifetimes, vs A2C.
+
+Two claims of the LPG / TA-LPG papers, tested at CPU scale:
+
+* LPG (Oh et al. 2020): a rule meta-trained by meta-gradients on random gridworld levels trains
+  agents on the hand-designed held-out levels (``dense``, ``sparse``, ``long``, ``longer``,
+  ``long_dense``) about as well as a tuned A2C does;
+* TA-LPG (Jackson et al. 2024): a rule that reads the agent's lifetime progress generalises to
+  lifetimes it was not trained on (here ½× and 2× the training lifetime) better than LPG does.
+
+Steps (each resumes or skips what is done):
+
+    python experiments/scripts/lpg_metagrad_report.py train --rule lpg --seeds 0 1 2
+    python experiments/scripts/lpg_metagrad_report.py train --rule ta_lpg --seeds 0 1 2
+    python experiments/scripts/lpg_metagrad_report.py evaluate --levels dense sparse
+    python experiments/scripts/lpg_metagrad_report.py analyse
+
+``train`` runs ``experiments/lpg_gridworld_metagrad.yaml`` (or its TA-LPG twin, on the same ``small``
+levels with their fixed 250-update lifetime) for ``--generations`` into
+``runs/lpg_metagrad/<rule>_s<seed>`` and copies the final mean rule to
+``experiments/reports/lpg_metagrad/rules/<rule>_s<seed>.npz`` (committed: the evaluation needs only
+these). ``evaluate`` trains fresh agents on each held-out level for ½×, 1× and 2× the training
+lifetime: A2C (GROOVE's tuned baseline), each rule at its random initialisation and after
+meta-training; results go to ``experiments/reports/lpg_metagrad/eval/<level>_x<factor>.json``.
+``analyse`` writes the tables' numbers to ``experiments/reports/data/lpg_metagrad.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from metalearn import analysis
+from metalearn.envs import make_env
+from metalearn.inner import Trainer, get_preset
+from metalearn.meta import MetaConfig, load_config_dict, resume_run, start_run
+from metalearn.overrides import apply_overrides
+from metalearn.rules import load_rule
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNS = ROOT / "runs" / "lpg_metagrad"
+REPORT = ROOT / "experiments" / "reports" / "lpg_metagrad"
+DATA = ROOT / "experiments" / "reports" / "data"
+RULES = ("lpg", "ta_lpg")
+CONFIGS = {"lpg": "lpg_gridworld_metagrad", "ta_lpg": "ta_lpg_gridworld_metagrad"}
+DISTRIBUTION = "small"  # GROOVE's small levels: 4x4-6x6, fixed lifetime of 250 agent updates
+TRAIN_UPDATES = 250
+LEVELS = ("dense", "sparse", "long", "longer", "long_dense")
+FACTORS = (0.5, 1.0, 2.0)
+A2C = ["algorithm=a2c", "lr=3e-3", "gae_lambda=0.95", "clip_value=False", "normalize_advantages=False"]
+A2C += ["vf_coef=0.5", "aux_head_dim=0"]  # the `gridworld-a2c` preset: GROOVE's tuned A2C
+LPG_AGENT = ["vf_coef=0", "aux_head_dim=8", "ent_coef=0"]  # as in meta-training: learns from the rule alone
+EVAL_SEED = 4321
+
+
+# ------------------------------------------------------------------ train
+def config(rule: str, seed: int, generations: int, meta_lr: float) -> MetaConfig:
+    d = load_config_dict(CONFIGS[rule])
+    d.update(seed=seed, generations=generations, eval_every=generations, eval_seeds=8)
+    d["meta_gradient"] = {**d["meta_gradient"], "lr": meta_lr}
+    d["curriculum"] = {**d["curriculum"], "distribution": DISTRIBUTION, "score": "random"}
+    d["held_out_tasks"] = d["held_out_tasks"][:1]  # dense, at the start and the end: a progress check only
+    return MetaConfig.from_dict(d)
+
+
+def train(rule: str, seed: int, generations: int, meta_lr: float) -> Path:
+    run_dir = RUNS / f"{rule}_s{seed}"
+    if not (run_dir / "result.json").is_file():
+        if (run_dir / "config.json").is_file():
+            resume_run(run_dir, generations=generations, progress=False)
+        else:
+            start_run(config(rule, seed, generations, meta_lr), run_dir=run_dir, progress=False)
+    (REPORT / "rules").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_dir / "rules" / "mean.npz", REPORT / "rules" / f"{rule}_s{seed}.npz")
+    return run_dir
+
+
+# --------------------------------------------------------------- evaluate
+def _stack(trees: list) -> object:
+    return jax.tree.map(lambda *xs: np.stack(xs), *trees)
+
+
+def evaluate(level: str, factor: float, seeds: int) -> dict:
+    """Fresh agents on ``level`` for ``factor`` x the training lifetime: A2C and every rule, same seeds."""
+    out_path = REPORT / "eval" / f"{level}_x{factor:g}.json"
+    if out_path.is_file():
+        return json.loads(out_path.read_text())
+    preset = get_preset("gridworld-lpg")
+    env = make_env(preset.env, level=level)
+    updates = round(TRAIN_UPDATES * factor)
+    base = apply_overrides(preset.config, [f"total_timesteps={updates * preset.config.batch_size}", "eval_envs=0"])
+    keys = jax.random.split(jax.random.PRNGKey(EVAL_SEED), seeds)
+    rows = []
+
+    def record(label: str, rule: str | None, meta_seed: int | None, final: np.ndarray, seconds: float) -> None:
+        mean, se = analysis.mean_stderr(final)
+        rows.append({"label": label, "rule": rule, "meta_seed": meta_seed, "per_seed": final.tolist()})
+        print(f"{level} x{factor:g} {label:<26} {mean:8.3f} ± {se:.3f}  ({seconds:.0f}s)", flush=True)
+
+    start = time.time()
+    a2c = jax.jit(jax.vmap(Trainer(env, apply_overrides(base, A2C)).train, in_axes=(None, 0)))
+    record("A2C", None, None, np.asarray(a2c(None, keys).final_return, np.float64), time.time() - start)
+    for name in RULES:
+        files = sorted((REPORT / "rules").glob(f"{name}_s*.npz"))
+        if not files:
+            continue
+        rule = load_rule(files[0])[0]
+        meta_seeds = [int(f.stem.rsplit("_s", 1)[1]) for f in files]
+        # each meta-seed's rule at its start (MetaTrainer: rule.init(PRNGKey(seed))) and at its end
+        params = [rule.init(jax.random.PRNGKey(s)) for s in meta_seeds] + [load_rule(f)[1] for f in files]
+        trainer = Trainer(env, apply_overrides(base, LPG_AGENT), objective=rule.objective)
+        run = jax.jit(jax.vmap(jax.vmap(trainer.train, in_axes=(None, 0)), in_axes=(0, None)))
+        start = time.time()
+        finals = np.asarray(run(_stack(params), keys).final_return, np.float64)  # (2 x meta-seeds, seeds)
+        seconds = time.time() - start
+        for i, s in enumerate(meta_seeds):
+            record(f"{name} init, meta-seed {s}", f"{name}_init", s, finals[i], seconds)
+            record(f"{name} meta-trained, meta-seed {s}", name, s, finals[len(meta_seeds) + i], seconds)
+    result = {"level": level, "factor": factor, "updates": updates, "seeds": seeds, "eval_seed": EVAL_SEED}
+    result["rows"] = rows
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+# ---------------------------------------------------------------- analyse
+def analyse() -> dict:
+    cells = []
+    for path in sorted((REPORT / "eval").glob("*.json")):
+        result = json.loads(path.read_text())
+        a2c = np.asarray(next(r["per_seed"] for r in result["rows"] if r["rule"] is None))
+        cell = {k: result[k] for k in ("level", "factor", "updates", "seeds")}
+        cell["A2C"] = analysis.summarize(a2c)._asdict()
+        for rule in ("lpg_init", "lpg", "ta_lpg_init", "ta_lpg"):
+            mine = [r for r in result["rows"] if r["rule"] == rule]
+            if not mine:
+                continue
+            per_meta_seed = [float(np.mean(r["per_seed"])) for r in mine]
+            pooled = np.concatenate([r["per_seed"] for r in mine])
+            mean, se = analysis.mean_stderr(per_meta_seed)
+            cell[rule] = {
+                "meta_seeds": [r["meta_seed"] for r in mine],
+                "per_meta_seed": per_meta_seed,
+                "mean_over_meta_seeds": mean,
+                "stderr_over_meta_seeds": se,
+                "pooled": analysis.summarize(pooled)._asdict(),  # meta-seeds x seeds agents
+            }
+        cells.append(cell)
+    out = {
+        "question": "LPG / TA-LPG meta-trained by meta-gradients vs A2C on held-out levels and lifetimes",
+        "train": {"distribution": DISTRIBUTION, "lifetime_updates": TRAIN_UPDATES},
+        "cells": cells,
+    }
+    DATA.mkdir(parents=True, exist_ok=True)
+    (DATA / "lpg_metagrad.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["train", "evaluate", "analyse"])
+    parser.add_argument("--rule", choices=RULES, default="lpg")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="meta-seeds to train")
+    parser.add_argument("--generations", type=int, default=40)
+    parser.add_argument("--meta-lr", type=float, default=1e-3)
+    parser.add_argument("--levels", nargs="+", default=list(LEVELS), choices=LEVELS)
+    parser.add_argument("--factors", type=float, nargs="+", default=list(FACTORS))
+    parser.add_argument("--eval-seeds", type=int, default=8, help="fresh agents per rule and cell")
+    args = parser.parse_args()
+    if args.step == "train":
+        for seed in args.seeds:
+            print(f"{args.rule} seed {seed}: {train(args.rule, seed, args.generations, args.meta_lr)}", flush=True)
+    elif args.step == "evaluate":
+        for level in args.levels:
+            for factor in args.factors:
+                evaluate(level, factor, args.eval_seeds)
+    else:
+        for cell in analyse()["cells"]:
+            line = f"{cell['level']:>10} x{cell['factor']:g}: A2C {cell['A2C']['mean']:.2f}"
+            for rule in ("lpg_init", "lpg", "ta_lpg_init", "ta_lpg"):
+                if rule in cell:
+                    c = cell[rule]
+                    line += f", {rule} {c['mean_over_meta_seeds']:.2f} ± {c['stderr_over_meta_seeds']:.2f}"
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
