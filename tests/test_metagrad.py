@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -188,6 +189,20 @@ def test_agents_are_replaced_exactly_when_their_count_reaches_their_lifetime():
     assert counts == [[0, 1], [1, 2], [2, 0], [3, 1]]
     assert replaced == [1, 0, 1, 0]
     assert np.asarray(state.agents.runner.lifetime).tolist() == [20, 20]
+
+
+@pytest.mark.slow
+def test_advance_is_k_plain_updates_with_the_rule_held_fixed():
+    """``advance`` (the regime without its meta-update) moves each agent exactly as ``Trainer.run`` would."""
+    t = trainer("lpg", 1)
+    state = t.init()
+    after, returns = t.advance(state)
+    run = jax.vmap(lambda runner, level: t.task.run(state.meta_params, runner, 1, level))
+    runner, metrics = run(state.agents.runner, state.agents.level)
+    chex.assert_trees_all_close(after.agents.runner, runner)  # no agent ended its 20-update lifetime
+    np.testing.assert_allclose(np.asarray(returns), np.asarray(metrics.episode_return.mean(-1)))
+    chex.assert_trees_all_equal(after.meta_params, state.meta_params)
+    chex.assert_trees_all_equal(after.agents.critic, state.agents.critic)  # critics learn only in a meta-step
 
 
 @pytest.mark.slow

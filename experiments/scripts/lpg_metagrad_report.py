@@ -176,10 +176,29 @@ def analyse() -> dict:
         "question": "LPG / TA-LPG meta-trained by meta-gradients vs A2C on held-out levels and lifetimes",
         "train": {"distribution": DISTRIBUTION, "lifetime_updates": TRAIN_UPDATES},
         "cells": cells,
+        "ta_lpg_progress_dependence": progress_dependence(),
     }
     DATA.mkdir(parents=True, exist_ok=True)
     (DATA / "lpg_metagrad.json").write_text(json.dumps(out, indent=1))
     figure(cells)
+    return out
+
+
+def progress_dependence() -> dict:
+    """How much each meta-trained TA-LPG's targets depend on lifetime progress, at its start and its end.
+
+    As in ``ta_lpg_es_vs_metagrad.py``: π̂ and ŷ along one synthetic trajectory at progress 0.1 / 0.5 /
+    0.9 of the training lifetime; :func:`metalearn.analysis.progress_dependence` (0: none).
+    """
+    out = {}
+    for path in sorted((REPORT / "rules").glob("ta_lpg_s*.npz")):
+        rule, meta_params, _ = load_rule(path)
+        seed = int(path.stem.rsplit("_s", 1)[1])
+        dependence = {}
+        for when, params in (("start", rule.init(jax.random.PRNGKey(seed))), ("end", meta_params)):
+            t = analysis.lpg_targets(rule, params, progresses=(0.1, 0.5, 0.9), num_updates=TRAIN_UPDATES)
+            dependence[when] = analysis.progress_dependence(t)
+        out[f"meta-seed {seed}"] = dependence
     return out
 
 
