@@ -244,7 +244,7 @@ def main() -> None:
     parser.add_argument("step", choices=["train", "evaluate", "analyse"])
     parser.add_argument("--rule", choices=RULES, default="lpg")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="meta-seeds to train")
-    parser.add_argument("--generations", type=int, default=40)
+    parser.add_argument("--generations", type=int, default=80, help="of 25 meta-steps each")
     parser.add_argument("--meta-lr", type=float, default=1e-3)
     parser.add_argument("--levels", nargs="+", default=list(LEVELS), choices=LEVELS)
     parser.add_argument("--factors", type=float, nargs="+", default=list(FACTORS))
@@ -258,13 +258,35 @@ def main() -> None:
             for factor in args.factors:
                 evaluate(level, factor, args.eval_seeds)
     else:
-        for cell in analyse()["cells"]:
-            line = f"{cell['level']:>10} x{cell['factor']:g}: A2C {cell['A2C']['mean']:.2f}"
-            for rule in ("lpg_init", "lpg", "ta_lpg_init", "ta_lpg"):
-                if rule in cell:
-                    c = cell[rule]
-                    line += f", {rule} {c['mean_over_meta_seeds']:.2f} ± {c['stderr_over_meta_seeds']:.2f}"
-            print(line)
+        print(markdown(analyse()))
+
+
+def markdown(out: dict) -> str:
+    """The report's tables: mean ± s.e. per cell (rules: over meta-seeds), then pooled IQMs at 1x."""
+    order = {level: i for i, level in enumerate(LEVELS)}
+    cells = sorted(out["cells"], key=lambda c: (order[c["level"]], c["factor"]))
+    arms = [k for k in ARMS if any(k in c for c in cells)]
+    lines = ["| level | lifetime | " + " | ".join(ARMS[k][0] for k in arms) + " |", "|" + " --- |" * (2 + len(arms))]
+    for c in cells:
+        row = [c["level"], f"{c['factor']:g}x ({c['updates']})"]
+        for k in arms:
+            if k not in c:
+                row.append("")
+            elif k == "A2C":
+                row.append(f"{c[k]['mean']:.2f} ± {c[k]['stderr']:.2f} (lr {c[k]['lr']})")
+            else:
+                row.append(f"{c[k]['mean_over_meta_seeds']:.2f} ± {c[k]['stderr_over_meta_seeds']:.2f}")
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "| level (1x) | " + " | ".join(f"{ARMS[k][0]}: IQM [95% CI]" for k in arms) + " |"]
+    lines.append("|" + " --- |" * (1 + len(arms)))
+    for c in (c for c in cells if c["factor"] == 1):
+        iqms = [c[k] if k == "A2C" else c[k]["pooled"] for k in arms]
+        lines.append(
+            f"| {c['level']} | "
+            + " | ".join(f"{x['iqm']:.2f} [{x['iqm_ci'][0]:.2f}, {x['iqm_ci'][1]:.2f}]" for x in iqms)
+            + " |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
