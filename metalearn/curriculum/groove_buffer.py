@@ -58,7 +58,7 @@ class GrooveBuffer(Curriculum):
         return level_buffer.record(state, batch.indices, scores, jnp.ones(scores.shape, bool))
 
     def metrics(self, state: level_buffer.BufferState) -> dict[str, jax.Array]:
-        """``buffer_scored`` (levels with a score), their mean and 10/50/90th percentile scores."""
+        """``buffer_size`` (levels with a score), their mean and 10/50/90th percentile scores."""
         s = jnp.where(state.new, jnp.nan, state.scores)
         return {
             "buffer_size": jnp.sum(~state.new).astype(jnp.int32),
