@@ -12,8 +12,8 @@ Steps (each resumes or skips what is done):
 
     python experiments/scripts/lpg_metagrad_report.py train --rule lpg --seeds 0 1 2
     python experiments/scripts/lpg_metagrad_report.py train --rule ta_lpg --seeds 0 1 2
-    python experiments/scripts/lpg_metagrad_report.py evaluate --levels dense sparse long
-    python experiments/scripts/lpg_metagrad_report.py evaluate --levels longer long_dense
+    python experiments/scripts/lpg_metagrad_report.py evaluate --levels dense long longer long_dense
+    python experiments/scripts/lpg_metagrad_report.py evaluate --levels sparse --factors 1
     python experiments/scripts/lpg_metagrad_report.py analyse
 
 ``train`` runs ``experiments/lpg_gridworld_metagrad.yaml`` (or its TA-LPG twin, on the same ``small``
