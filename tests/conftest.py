@@ -7,6 +7,10 @@ that several tests need is built once per session here.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import jax
@@ -95,3 +99,37 @@ def assert_meta_training_moves_the_rule(config: dict, generations: int = 2) -> N
     after = jax.tree.leaves(trainer.mean_params(state))
     assert all(np.isfinite(np.asarray(x)).all() for x in after)
     assert any(float(np.abs(np.asarray(a) - np.asarray(b)).max()) > 0.0 for a, b in zip(after, before, strict=True))
+
+
+# ------------------------------------------------------------ CLI subprocesses
+def metalearn_cli(*args: str) -> subprocess.Popen:
+    """``python -m metalearn.cli ARGS --quiet`` in a subprocess; stderr piped, for a failure's message."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "metalearn.cli", *args, "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def sigkill_at_checkpoint(proc: subprocess.Popen, run_dir: Path, generation: int, timeout: float = 600) -> None:
+    """SIGKILLs the run ``proc`` as soon as ``run_dir`` holds its checkpoint of ``generation``."""
+    path = run_dir / "checkpoints" / f"gen_{generation:06d}.npz"
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None and time.time() < deadline, f"run ended before checkpoint {generation}"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "result.json").exists()  # it really was interrupted
+
+
+def straight_and_killed_runs(cfg: Path, tmp_path: Path, kill_at: int = 2) -> tuple[Path, Path]:
+    """The run config ``cfg`` by the CLI twice: straight, and SIGKILLed at checkpoint ``kill_at`` then resumed."""
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    proc = metalearn_cli("train", str(cfg), "--run-dir", str(straight))
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()
+    sigkill_at_checkpoint(metalearn_cli("train", str(cfg), "--run-dir", str(killed)), killed, kill_at)
+    proc = metalearn_cli("resume", str(killed))
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()
+    return straight, killed

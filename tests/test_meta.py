@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -19,8 +17,9 @@ from metalearn.meta.checkpoint import latest_checkpoint, load_checkpoint, save_c
 from metalearn.overrides import apply_dotted_overrides
 from metalearn.pytree_io import PytreeFileError
 from metalearn.rules import load_rule
+from metalearn.runs import read_jsonl
 
-from .conftest import tiny_meta_dict
+from .conftest import straight_and_killed_runs, tiny_meta_dict
 
 
 @pytest.fixture(scope="module")
@@ -176,42 +175,17 @@ def test_resume_refuses_an_edited_config(tmp_path):
         resume_run(tmp_path)
 
 
-def _metalearn(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "metalearn.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-
-
 @pytest.mark.slow  # three CLI subprocesses
 def test_killed_run_resumes_to_identical_meta_parameters(tmp_path):
     """4 generations straight vs. SIGKILL after the generation-2 checkpoint, then `metalearn resume`."""
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump(tiny_meta_dict(generations=4, population=8, timesteps=8192)))
-    straight = _metalearn("train", str(cfg), "--run-dir", str(tmp_path / "straight"), "--quiet")
-    assert straight.wait(timeout=600) == 0, straight.stderr.read()
-
-    killed_dir = tmp_path / "killed"
-    proc = _metalearn("train", str(cfg), "--run-dir", str(killed_dir), "--quiet")
-    deadline = time.time() + 600
-    while not (killed_dir / "checkpoints" / "gen_000002.npz").exists():
-        assert proc.poll() is None and time.time() < deadline, "run ended before its generation-2 checkpoint"
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (killed_dir / "result.json").exists()  # it really was interrupted
-    resumed = _metalearn("resume", str(killed_dir), "--quiet")
-    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
-
+    straight, killed_dir = straight_and_killed_runs(cfg, tmp_path)
     for which in ("mean", "best"):
-        _, a, _ = load_rule(tmp_path / "straight" / "rules" / f"{which}.npz")
+        _, a, _ = load_rule(straight / "rules" / f"{which}.npz")
         _, b, _ = load_rule(killed_dir / "rules" / f"{which}.npz")
         np.testing.assert_array_equal(a["log_lr"], b["log_lr"])
-    rows = [json.loads(line) for line in (killed_dir / "metrics.jsonl").read_text().splitlines()]
-    straight_rows = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    rows, straight_rows = read_jsonl(killed_dir / "metrics.jsonl"), read_jsonl(straight / "metrics.jsonl")
     assert [r["generation"] for r in rows] == [1, 2, 3, 4]
     assert [r["mean_fitness"] for r in rows] == [r["mean_fitness"] for r in straight_rows]
     for name in ("fitness.png", "eval.jsonl", "result.json", "rules/mean.npz"):

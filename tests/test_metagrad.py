@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
-import signal
-import subprocess
-import sys
-import time
 
 import chex
 import jax
@@ -26,7 +21,10 @@ from metalearn.meta import (
     load_config_dict,
     make_meta_trainer,
 )
+from metalearn.runs import read_jsonl
 from objectives import Objective
+
+from .conftest import straight_and_killed_runs
 
 TINY = {"num_envs": 2, "num_steps": 8, "eval_envs": 1, "hidden_size": 8}
 
@@ -253,15 +251,6 @@ def test_the_es_regime_keeps_its_search_hash():
     assert es.search_hash() != MetaConfig.from_dict({**d, "regime": "meta_gradient"}).search_hash()
 
 
-def _metalearn(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "metalearn.cli", *args, "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 @pytest.mark.slow  # three CLI subprocesses
 def test_a_killed_meta_gradient_run_resumes_to_identical_meta_parameters(tmp_path):
     """4 generations straight vs. SIGKILL after the generation-2 checkpoint, then `metalearn resume`.
@@ -271,29 +260,14 @@ def test_a_killed_meta_gradient_run_resumes_to_identical_meta_parameters(tmp_pat
     """
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump({**metagrad_dict("lpg", 2, updates=20), "generations": 4}))
-    straight = _metalearn("train", str(cfg), "--run-dir", str(tmp_path / "straight"))
-    assert straight.wait(timeout=600) == 0, straight.stderr.read()
-
-    killed = tmp_path / "killed"
-    proc = _metalearn("train", str(cfg), "--run-dir", str(killed))
-    deadline = time.time() + 600
-    while not (killed / "checkpoints" / "gen_000002.npz").exists():
-        assert proc.poll() is None and time.time() < deadline, "run ended before its generation-2 checkpoint"
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "result.json").exists()  # it really was interrupted
-    resumed = _metalearn("resume", str(killed))
-    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
-
-    a = np.load(tmp_path / "straight" / "rules" / "mean.npz")
+    straight, killed = straight_and_killed_runs(cfg, tmp_path)
+    a = np.load(straight / "rules" / "mean.npz")
     b = np.load(killed / "rules" / "mean.npz")
     assert sorted(a.files) == sorted(b.files)
     for name in a.files:
         if a[name].dtype.kind in "fiub":
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    rows = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines()]
-    straight_rows = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    rows, straight_rows = read_jsonl(killed / "metrics.jsonl"), read_jsonl(straight / "metrics.jsonl")
     assert [r["generation"] for r in rows] == [1, 2, 3, 4]
     assert [r["meta_gradient"] for r in rows] == [r["meta_gradient"] for r in straight_rows]
 

@@ -19,7 +19,7 @@ from metalearn.meta.checkpoint import load_newest_intact, save_checkpoint
 from metalearn.rules import load_rule
 from metalearn.runs import RunDirInUse, RunLock, read_jsonl
 
-from .conftest import tiny_meta_dict
+from .conftest import metalearn_cli, tiny_meta_dict
 
 GENERATIONS = 3
 
@@ -159,15 +159,6 @@ def test_a_broken_config_json_is_named(tmp_path, content, message):
 
 
 # ----------------------------------------------------------------- SIGKILLs
-def _cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "metalearn.cli", *args, "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 @pytest.mark.slow
 def test_sigkill_at_random_moments_always_resumes_exactly(tmp_path, straight):
     """SIGKILL the run again and again at random moments (from the first instant on), resuming each time.
@@ -181,11 +172,11 @@ def test_sigkill_at_random_moments_always_resumes_exactly(tmp_path, straight):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump(tiny_meta_dict(generations=GENERATIONS)))
     t0 = time.time()
-    assert _cli("train", str(cfg), "--run-dir", str(tmp_path / "timing")).wait(timeout=600) == 0
+    assert metalearn_cli("train", str(cfg), "--run-dir", str(tmp_path / "timing")).wait(timeout=600) == 0
     span = time.time() - t0
     rng = np.random.default_rng(0)
     run_dir, kills, finished = tmp_path / "run", 0, 0
-    proc = _cli("train", str(cfg), "--run-dir", str(run_dir))
+    proc = metalearn_cli("train", str(cfg), "--run-dir", str(run_dir))
     while kills < 20:
         try:
             proc.wait(timeout=float(rng.uniform(0.0, span)))
@@ -198,12 +189,12 @@ def test_sigkill_at_random_moments_always_resumes_exactly(tmp_path, straight):
             _assert_same_run(run_dir, straight)
             finished += 1
             run_dir = tmp_path / f"run{finished}"
-            proc = _cli("train", str(cfg), "--run-dir", str(run_dir))
+            proc = metalearn_cli("train", str(cfg), "--run-dir", str(run_dir))
             continue
         if (run_dir / "config.json").exists():
-            proc = _cli("resume", str(run_dir))
+            proc = metalearn_cli("resume", str(run_dir))
         else:  # killed before config.json was complete: nothing to resume, start again (nothing is lost)
-            proc = _cli("train", str(cfg), "--run-dir", str(run_dir))
+            proc = metalearn_cli("train", str(cfg), "--run-dir", str(run_dir))
     assert proc.wait(timeout=600) == 0, proc.stderr.read()
     _assert_same_run(run_dir, straight)
     jax.clear_caches()
