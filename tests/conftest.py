@@ -102,14 +102,21 @@ def assert_meta_training_moves_the_rule(config: dict, generations: int = 2) -> N
 
 
 # ------------------------------------------------------------ CLI subprocesses
-def metalearn_cli(*args: str) -> subprocess.Popen:
-    """``python -m metalearn.cli ARGS --quiet`` in a subprocess; stderr piped, for a failure's message."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "metalearn.cli", *args, "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def metalearn_cli(*args: str, log_dir: Path) -> subprocess.Popen:
+    """``python -m metalearn.cli ARGS --quiet`` in a subprocess, its stderr in a file under ``log_dir``
+    (``proc.log``): a pipe nobody reads while waiting fills up and blocks the child."""
+    log = log_dir / f"stderr-{time.monotonic_ns()}.txt"
+    with log.open("w") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "metalearn.cli", *args, "--quiet"], stdout=subprocess.DEVNULL, stderr=f, text=True
+        )
+    proc.log = log
+    return proc
+
+
+def assert_succeeds(proc: subprocess.Popen, timeout: float = 600) -> None:
+    """Waits for a :func:`metalearn_cli` process; fails with the end of its stderr unless it exits 0."""
+    assert proc.wait(timeout=timeout) == 0, proc.log.read_text()[-4000:]
 
 
 def sigkill_at_checkpoint(proc: subprocess.Popen, run_dir: Path, generation: int, timeout: float = 600) -> None:
@@ -127,9 +134,7 @@ def sigkill_at_checkpoint(proc: subprocess.Popen, run_dir: Path, generation: int
 def straight_and_killed_runs(cfg: Path, tmp_path: Path, kill_at: int = 2) -> tuple[Path, Path]:
     """The run config ``cfg`` by the CLI twice: straight, and SIGKILLed at checkpoint ``kill_at`` then resumed."""
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    proc = metalearn_cli("train", str(cfg), "--run-dir", str(straight))
-    assert proc.wait(timeout=600) == 0, proc.stderr.read()
-    sigkill_at_checkpoint(metalearn_cli("train", str(cfg), "--run-dir", str(killed)), killed, kill_at)
-    proc = metalearn_cli("resume", str(killed))
-    assert proc.wait(timeout=600) == 0, proc.stderr.read()
+    assert_succeeds(metalearn_cli("train", str(cfg), "--run-dir", str(straight), log_dir=tmp_path))
+    sigkill_at_checkpoint(metalearn_cli("train", str(cfg), "--run-dir", str(killed), log_dir=tmp_path), killed, kill_at)
+    assert_succeeds(metalearn_cli("resume", str(killed), log_dir=tmp_path))
     return straight, killed

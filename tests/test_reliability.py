@@ -19,7 +19,7 @@ from metalearn.meta.checkpoint import load_newest_intact, save_checkpoint
 from metalearn.rules import load_rule
 from metalearn.runs import RunDirInUse, RunLock, read_jsonl
 
-from .conftest import metalearn_cli, tiny_meta_dict
+from .conftest import assert_succeeds, metalearn_cli, tiny_meta_dict
 
 GENERATIONS = 3
 
@@ -172,11 +172,11 @@ def test_sigkill_at_random_moments_always_resumes_exactly(tmp_path, straight):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump(tiny_meta_dict(generations=GENERATIONS)))
     t0 = time.time()
-    assert metalearn_cli("train", str(cfg), "--run-dir", str(tmp_path / "timing")).wait(timeout=600) == 0
+    assert_succeeds(metalearn_cli("train", str(cfg), "--run-dir", str(tmp_path / "timing"), log_dir=tmp_path))
     span = time.time() - t0
     rng = np.random.default_rng(0)
     run_dir, kills, finished = tmp_path / "run", 0, 0
-    proc = metalearn_cli("train", str(cfg), "--run-dir", str(run_dir))
+    proc = metalearn_cli("train", str(cfg), "--run-dir", str(run_dir), log_dir=tmp_path)
     while kills < 20:
         try:
             proc.wait(timeout=float(rng.uniform(0.0, span)))
@@ -185,17 +185,17 @@ def test_sigkill_at_random_moments_always_resumes_exactly(tmp_path, straight):
             proc.wait()
             kills += 1
         else:  # it finished before the kill: start over in a new directory
-            assert proc.returncode == 0, proc.stderr.read()
+            assert_succeeds(proc)
             _assert_same_run(run_dir, straight)
             finished += 1
             run_dir = tmp_path / f"run{finished}"
-            proc = metalearn_cli("train", str(cfg), "--run-dir", str(run_dir))
+            proc = metalearn_cli("train", str(cfg), "--run-dir", str(run_dir), log_dir=tmp_path)
             continue
         if (run_dir / "config.json").exists():
-            proc = metalearn_cli("resume", str(run_dir))
+            proc = metalearn_cli("resume", str(run_dir), log_dir=tmp_path)
         else:  # killed before config.json was complete: nothing to resume, start again (nothing is lost)
-            proc = metalearn_cli("train", str(cfg), "--run-dir", str(run_dir))
-    assert proc.wait(timeout=600) == 0, proc.stderr.read()
+            proc = metalearn_cli("train", str(cfg), "--run-dir", str(run_dir), log_dir=tmp_path)
+    assert_succeeds(proc)
     _assert_same_run(run_dir, straight)
     jax.clear_caches()
 
