@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_metagrad.py
 	$(BIN)/python bench/bench_open.py
 	$(BIN)/python bench/bench_eggroll.py
+	$(BIN)/python bench/bench_tune.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""Command line: ``metalearn train | resume | eval | inner | analyze | list``."""
+"""Command line: ``metalearn train | resume | eval | inner | tune | analyze | list``."""
 
 from __future__ import annotations
 
@@ -172,6 +172,32 @@ def _cmd_inner(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from metalearn.inner.tune import run_tune
+
+    overrides = list(args.set)
+    if args.budget is not None:
+        overrides.append(f"total_timesteps={args.budget}")
+    if args.optimizer is not None:
+        overrides.append(f"optimizer={args.optimizer}")
+    run_dir = run_tune(
+        args.preset,
+        args.grid,
+        overrides=overrides,
+        env=args.env,
+        seeds=args.seeds,
+        seed=args.seed,
+        out=args.out,
+        metric=args.metric,
+        select=args.select,
+    )
+    print((run_dir / "table.md").read_text().rstrip())
+    chosen = json.loads((run_dir / "chosen.json").read_text())
+    print(f"chosen: --set {' --set '.join(chosen['set'])}")
+    print(f"run directory: {run_dir}")
+    return 0
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from metalearn.analysis import analyze
 
@@ -275,6 +301,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs", help="parent folder of the run directory (default runs/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_inner)
+
+    p = sub.add_parser(
+        "tune",
+        parents=[common],
+        help="sweep an inner preset's hyper-parameters (grid x seeds in one program) and pick the best",
+        description="Train agents at every point of a grid of TrainConfig values, all seeds at once; numeric "
+        "fields lr, ent_coef, vf_coef, gae_lambda and max_grad_norm share one compiled program, other fields "
+        "compile once per value. Writes table.md (mean ± s.e., IQM with bootstrap CIs), chosen.json, "
+        "results.json and learning_curves.png into a new run directory.",
+    )
+    p.add_argument("preset", help="inner preset (see `metalearn list`), e.g. cartpole, cartpole-a2c")
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="FIELD=V1,V2,...",
+        help="values of one TrainConfig field (repeatable; the grid is their product), e.g. --grid lr=1e-3,3e-3,1e-2",
+    )
+    p.add_argument("--seeds", type=int, default=8, help="seeds per grid point (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+    p.add_argument("--budget", help="environment steps per training (overrides total_timesteps)")
+    p.add_argument("--optimizer", help="the hand-designed optimizer (adam | rmsprop | sgd | lion)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a TrainConfig field")
+    p.add_argument("--env", default=None, help="tune on another environment than the preset's")
+    p.add_argument("--metric", default="final_return", help="final_return (default) | eval_return")
+    p.add_argument("--select", default="mean", help="pick the best point by its mean (default) | iqm over seeds")
+    p.add_argument("--out", default="runs", help="parent folder of the run directory (default runs/)")
+    p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser(
         "analyze",

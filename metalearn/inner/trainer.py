@@ -47,6 +47,10 @@ from objectives import Objective, ObjectiveInputs, TrajectoryInputs, a2c, ppo_cl
 
 OptimizerLike = optax.GradientTransformation | Callable[[Any], optax.GradientTransformation]
 
+# TrainConfig fields an agent may carry as traced numbers (RunnerState.hypers), so one compiled
+# training serves a whole grid of them (``metalearn tune``); the others shape the program.
+TRACED_HYPERS = ("lr", "ent_coef", "vf_coef", "gae_lambda", "max_grad_norm")
+
 
 class Transition(NamedTuple):
     """One rollout step for all envs; leaves (num_envs, ...)."""
@@ -69,6 +73,7 @@ class RunnerState(NamedTuple):
     update_idx: jax.Array  # () int32, updates done so far (stops at ``lifetime``)
     diverged: jax.Array  # () bool, a loss or parameter was ever non-finite
     lifetime: jax.Array  # () int32, this agent's horizon N in updates; updates past it are discarded
+    hypers: Any = None  # {field: () float32} overriding TRACED_HYPERS fields of the config, else None
 
 
 class UpdateMetrics(NamedTuple):
@@ -110,13 +115,15 @@ class TrainResult(NamedTuple):
     params: Any
 
 
-def default_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """``config.optimizer`` (Adam by default), linearly annealed over updates as in PureJaxRL when ``anneal_lr``."""
-    lr = config.lr
+def default_optimizer(config: TrainConfig, lr: Any = None) -> optax.GradientTransformation:
+    """``config.optimizer`` (Adam by default) at ``lr`` (default ``config.lr``; may be traced), linearly
+    annealed over updates as in PureJaxRL when ``anneal_lr``."""
+    peak = config.lr if lr is None else lr
+    lr = peak
     if config.anneal_lr:
 
         def lr(count):
-            return config.lr * (1.0 - (count // config.steps_per_update) / config.num_updates)
+            return peak * (1.0 - (count // config.steps_per_update) / config.num_updates)
 
     return make_baseline(config.optimizer, lr, eps=config.adam_eps, eps_root=config.adam_eps_root)
 
@@ -142,11 +149,14 @@ def _safe_norm(tree: Any) -> jax.Array:
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
 
 
-def _clip_by_global_norm(grads: Any, max_norm: float) -> tuple[Any, jax.Array]:
+def _clip_by_global_norm(grads: Any, max_norm: float | jax.Array) -> tuple[Any, jax.Array]:
     norm = _safe_norm(grads)
-    if max_norm <= 0:  # 0 disables clipping
-        return grads, norm
-    scale = jnp.where(norm < max_norm, 1.0, max_norm / norm)
+    if isinstance(max_norm, int | float):
+        if max_norm <= 0:  # 0 disables clipping
+            return grads, norm
+        scale = jnp.where(norm < max_norm, 1.0, max_norm / norm)
+    else:  # traced (a tuning grid)
+        scale = jnp.where((max_norm <= 0) | (norm < max_norm), 1.0, max_norm / norm)
     return jax.tree.map(lambda g: g * scale, grads), norm
 
 
@@ -204,6 +214,7 @@ class Trainer:
         )
         self.critic = Critic(config.hidden_size, config.num_hidden_layers, config.activation)
         self._optimizer = _resolve_optimizer(optimizer, config)
+        self._default_optimizer = optimizer is None
         if objective is None:
             objective = ppo_clip(config.clip_eps) if config.algorithm == "ppo" else a2c()
         elif not isinstance(objective, Objective):
@@ -223,15 +234,40 @@ class Trainer:
     def _env_params(self, env_params: Any) -> Any:
         return self.base_env.default_params if env_params is None else env_params
 
+    def _hp(self, hypers: dict | None, name: str) -> Any:
+        """The agent's value of TrainConfig field ``name``: its traced override, else the config's."""
+        return getattr(self.config, name) if hypers is None or name not in hypers else hypers[name]
+
+    def _opt(self, meta_params: Any, hypers: dict | None) -> optax.GradientTransformation:
+        if hypers is not None and "lr" in hypers:
+            return optax.with_extra_args_support(default_optimizer(self.config, lr=hypers["lr"]))
+        return self._optimizer(meta_params)
+
+    def _check_hypers(self, hypers: dict | None) -> dict | None:
+        if hypers is None:
+            return None
+        for name in hypers:
+            if name not in TRACED_HYPERS:
+                raise ValueError(f"hypers field {name!r} is invalid; allowed: {', '.join(TRACED_HYPERS)}")
+        if "lr" in hypers and not self._default_optimizer:
+            raise ValueError(
+                "hypers field 'lr' is invalid with a given optimizer (a rule's or an optax one); allowed: lr only "
+                "with the config's own optimizer (optimizer=None)"
+            )
+        return {k: jnp.asarray(v, jnp.float32) for k, v in hypers.items()}
+
     # ------------------------------------------------------------------ init
-    def init(self, meta_params: Any, rng: jax.Array, env_params: Any = None) -> RunnerState:
+    def init(self, meta_params: Any, rng: jax.Array, env_params: Any = None, hypers: dict | None = None) -> RunnerState:
+        """A fresh agent on ``env_params``. ``hypers`` ({field: () number}, fields in TRACED_HYPERS) overrides
+        those config fields for this agent and may be traced, so agents vmapped over it share one program."""
         env_params = self._env_params(env_params)
+        hypers = self._check_hypers(hypers)
         rng, k_actor, k_critic, k_env = jax.random.split(rng, 4)
         if self.config.shared_init_key:
             k_critic = k_actor
         dummy = jnp.zeros((self.spec.obs_dim,), jnp.float32)
         params = {"actor": self.actor.init(k_actor, dummy), "critic": self.critic.init(k_critic, dummy)}
-        opt_state = self._optimizer(meta_params).init(params)
+        opt_state = self._opt(meta_params, hypers).init(params)
         obs, env_state = self.env.reset(jax.random.split(k_env, self.config.num_envs), env_params)
         return RunnerState(
             params,
@@ -242,6 +278,7 @@ class Trainer:
             jnp.zeros((), jnp.int32),
             jnp.zeros((), bool),
             self.lifetime(env_params),
+            hypers,
         )
 
     def lifetime(self, env_params: Any = None) -> jax.Array:
@@ -256,7 +293,7 @@ class Trainer:
         return state.update_idx.astype(jnp.float32) / jnp.maximum(state.lifetime - 1, 1).astype(jnp.float32)
 
     # ----------------------------------------------------------------- learn
-    def _loss(self, params, batch, progress, lifetime, meta_params):
+    def _loss(self, params, batch, progress, lifetime, meta_params, hypers):
         cfg = self.config
         traj, advantages, returns, rule_targets = batch
         dist, prediction, actor_act = self.actor.apply(params["actor"], traj.obs)
@@ -285,7 +322,7 @@ class Trainer:
         )
         actor_loss = self._objective(meta_params, inputs).mean()
         entropy = dist.entropy().mean()
-        total = actor_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+        total = actor_loss + self._hp(hypers, "vf_coef") * value_loss - self._hp(hypers, "ent_coef") * entropy
         metrics = {
             "total_loss": total,
             "entropy": entropy,
@@ -353,7 +390,7 @@ class Trainer:
         """:meth:`update`, also returning the rollout it learned from (differentiable in ``meta_params``)."""
         cfg = self.config
         env_params = self._env_params(env_params)
-        opt = self._optimizer(meta_params)
+        opt = self._opt(meta_params, state.hypers)
         progress = self.progress(state)
         lifetime = state.lifetime.astype(jnp.float32)
         params = state.params
@@ -361,7 +398,9 @@ class Trainer:
         rolled, traj = self.rollout(params, state, env_params)
         env_state, obs, rng = rolled.env_state, rolled.obs, rolled.rng
         last_value, _ = self.critic.apply(params["critic"], obs)
-        advantages, returns = gae(traj.reward, traj.value, traj.done, last_value, cfg.gamma, cfg.gae_lambda)
+        advantages, returns = gae(
+            traj.reward, traj.value, traj.done, last_value, cfg.gamma, self._hp(state.hypers, "gae_lambda")
+        )
         rule_targets = self._rule_targets(meta_params, params, traj, obs, progress, lifetime)
 
         # Constant trees a learned optimizer reads; dropped by XLA when unused.
@@ -371,9 +410,10 @@ class Trainer:
 
         def minibatch_step(carry, batch, batch_progress, k_opt):
             params, opt_state = carry
-            (_, (activations, metrics)), grads = grad_fn(params, batch, progress, lifetime, meta_params)
-            grads_a, norm_a = _clip_by_global_norm(grads["actor"], cfg.max_grad_norm)
-            grads_c, norm_c = _clip_by_global_norm(grads["critic"], cfg.max_grad_norm)
+            (_, (activations, metrics)), grads = grad_fn(params, batch, progress, lifetime, meta_params, state.hypers)
+            max_norm = self._hp(state.hypers, "max_grad_norm")
+            grads_a, norm_a = _clip_by_global_norm(grads["actor"], max_norm)
+            grads_c, norm_c = _clip_by_global_norm(grads["critic"], max_norm)
             updates, opt_state = opt.update(
                 {"actor": grads_a, "critic": grads_c},
                 opt_state,
@@ -432,7 +472,9 @@ class Trainer:
             grad_norm=metrics["grad_norm"],
         )
         update_idx = state.update_idx + live.astype(jnp.int32)
-        new_state = RunnerState(params, opt_state, env_state, obs, rng, update_idx, diverged, state.lifetime)
+        new_state = RunnerState(
+            params, opt_state, env_state, obs, rng, update_idx, diverged, state.lifetime, state.hypers
+        )
         return new_state, out, Rollout(traj, rule_targets)
 
     def run(
@@ -492,8 +534,11 @@ class Trainer:
             params=state.params if self.config.return_params else None,
         )
 
-    def train(self, meta_params: Any, rng: jax.Array, env_params: Any = None) -> TrainResult:
-        state = self.init(meta_params, rng, env_params)
+    def train(
+        self, meta_params: Any, rng: jax.Array, env_params: Any = None, hypers: dict | None = None
+    ) -> TrainResult:
+        """A whole training: :meth:`init`, ``config.num_updates`` updates, :meth:`result`."""
+        state = self.init(meta_params, rng, env_params, hypers)
         state, metrics = self.run(meta_params, state, self.config.num_updates, env_params)
         return self.result(state, metrics, env_params)
 
