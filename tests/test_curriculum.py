@@ -27,10 +27,12 @@ _TRAIN = {"total_timesteps": 80, "num_envs": 4, "num_steps": 10, "final_window":
 
 
 def curriculum_dict(kind: str = "groove", score: str = "regret", generations: int = 3) -> dict:
+    # Scores read from the agents' critic need it trained (the LPG preset's vf_coef is 0).
+    train = {**_TRAIN, "vf_coef": 0.5} if scores.LEVEL_SCORES[score].needs_critic else dict(_TRAIN)
     return {
         "rule": {"name": "lpg", "kwargs": {"hidden": 8, "embed": 4, "target_dim": 4}},
         "strategy": {"name": "open_es", "population_size": 4, "sigma": 0.1, "lr": 0.05},
-        "tasks": [{"preset": "gridworld-lpg", "train": _TRAIN}],
+        "tasks": [{"preset": "gridworld-lpg", "train": train}],
         "curriculum": {
             "kind": kind,
             "score": score,
@@ -58,7 +60,7 @@ def test_regret_by_hand():
     np.testing.assert_allclose(scores.regret(baseline, rule, healthy), [0.0, 0.0, -0.3], atol=1e-6)
     np.testing.assert_allclose(scores.regret(baseline, rule[:1], healthy[:1]), [0.5, 1.0, -0.2], atol=1e-6)
     assert np.isnan(scores.regret(baseline, rule, jnp.zeros(3, bool))).all()  # no healthy member: skipped later
-    np.testing.assert_allclose(scores.value_loss(rule, healthy), [1.0, 2.0, 0.3], atol=1e-6)
+    np.testing.assert_allclose(scores.healthy_mean(rule, healthy), [1.0, 2.0, 0.3], atol=1e-6)
 
 
 @pytest.mark.slow
@@ -204,6 +206,60 @@ def test_the_reference_buffer_scores_what_it_trained_on_and_resets_the_lowest():
     np.testing.assert_allclose(float(c["buffer_score_mean"]), float(buf.scores[~buf.new].mean()), rtol=1e-6)
     with pytest.raises(ValueError, match=r"curriculum.capacity=5 is invalid; allowed: an integer >= 2 x levels"):
         MetaConfig.from_dict({**d, "curriculum": {**d["curriculum"], "capacity": 5}})
+
+
+def test_frozen_samples_only_its_fixed_levels_and_scores_change_nothing():
+    d = curriculum_dict(kind="frozen", score="random")
+    trainer = MetaTrainer(MetaConfig.from_dict(d))
+    state = trainer.init()
+    fixed = jax.device_get(state.levels)
+    assert fixed.walls.shape[0] == 4  # capacity
+    for g in range(2):
+        batch, after = trainer.curriculum.next_levels(jax.random.PRNGKey(g), state.levels, 3)
+        chex.assert_trees_all_equal(after, state.levels)
+        picked = np.asarray(batch.indices)
+        chex.assert_trees_all_equal(batch.levels, jax.tree.map(lambda x, i=picked: x[i], fixed))
+        assert bool(batch.replayed.all())
+        recorded = trainer.curriculum.record(after, batch, jnp.arange(3.0))
+        chex.assert_trees_all_equal(recorded, state.levels)
+    with pytest.raises(ValueError, match=r"curriculum.capacity=0 is invalid; allowed: an integer >= 1"):
+        MetaConfig.from_dict({**d, "curriculum": {**d["curriculum"], "capacity": 0}})
+
+
+def test_scores_that_read_the_critic_or_rollouts_refuse_runs_that_lack_them():
+    d = curriculum_dict(kind="groove_buffer", score="positive_value_loss")
+    d["curriculum"]["capacity"] = 6
+    d["tasks"][0]["train"]["vf_coef"] = 0.0
+    with pytest.raises(ValueError, match=r"score='positive_value_loss' reads the agents' critic.*vf_coef=0.0"):
+        MetaTrainer(MetaConfig.from_dict(d))
+    d = curriculum_dict(kind="groove_buffer", score="alg_regret")
+    d["curriculum"]["capacity"] = 6
+    d["tasks"][0]["train"]["eval_envs"] = 0
+    with pytest.raises(ValueError, match=r"score='alg_regret' evaluates agents by rollouts, but the task's eval_envs"):
+        MetaTrainer(MetaConfig.from_dict(d))
+
+
+@pytest.mark.slow  # the antagonist trains 250 updates
+def test_alg_regret_trains_the_antagonist_for_the_familys_longest_lifetime_and_scores_by_rollouts():
+    """GROOVE's score: antagonist (A2C, the family's 250 updates) minus each agent, both by evaluation rollouts."""
+    d = curriculum_dict(kind="groove_buffer", score="alg_regret")
+    d["curriculum"]["capacity"] = 6
+    trainer = MetaTrainer(MetaConfig.from_dict(d))
+    assert trainer.antagonist.config.num_updates == trainer.curriculum.family.max_lifetime == 250
+    state = trainer.init()
+    population, _ = trainer.strategy.ask(jax.random.PRNGKey(1), state.es_state)
+    batch, _ = trainer.curriculum.next_levels(jax.random.PRNGKey(2), state.levels, 3)
+    key = jax.random.PRNGKey(3)
+    evaluation = trainer.evaluate_population(population, key, batch.levels)
+    healthy = ~evaluation.diverged
+    got = np.asarray(trainer.level_scores(key, batch.levels, evaluation, healthy))
+
+    seed = jax.random.split(jax.random.fold_in(key, 0), 1)[0]  # seeds_per_member=1: the members' seed
+    antagonist = jax.jit(jax.vmap(trainer.antagonist.train, in_axes=(None, None, 0)))(None, seed, batch.levels)
+    assert healthy.all()
+    expected = np.asarray(antagonist.eval_return) - np.asarray(evaluation.level_stats["eval_return"]).mean(0)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    assert np.asarray(antagonist.eval_return).max() > 0  # A2C learned something on some level in 250 updates
 
 
 # ------------------------------------------------------------------ resume

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from metalearn.curriculum import LEVEL_SCORES
 from metalearn.es import (
     StrategyConfig,
     adjacent_pairs,
@@ -79,16 +80,20 @@ def test_pair_of_member_and_pair_seeds():
 # ------------------------------------------------------------------ antithetic task sampling
 class _Metrics(NamedTuple):
     value_loss: jax.Array
+    positive_value_loss: jax.Array
+    l1_value_loss: jax.Array
 
 
 class _Result(NamedTuple):
     final_return: jax.Array
+    eval_return: jax.Array
     diverged: jax.Array
     metrics: _Metrics
 
 
 class _RevealingTrainer:
-    """Stands in for an inner Trainer: its return reveals the seed (in [0, 1)) plus 10 × the level's id."""
+    """Stands in for an inner Trainer: its return reveals the seed (in [0, 1)) plus 10 × the level's id; its
+    evaluation return is that plus 1; its critic's losses are the level's id, + 1 and + 2."""
 
     config = SimpleNamespace(final_window=1)
 
@@ -96,7 +101,8 @@ class _RevealingTrainer:
     def train(params: Any, seed: jax.Array, level: Any) -> _Result:
         del params
         ret = jax.random.uniform(seed) + 10.0 * level["id"]
-        return _Result(ret, jnp.zeros((), bool), _Metrics(jnp.full((3,), level["id"])))
+        loss = jnp.full((3,), level["id"])
+        return _Result(ret, ret + 1.0, jnp.zeros((), bool), _Metrics(loss, loss + 1.0, loss + 2.0))
 
 
 def _expected_return(key: jax.Array, num_pairs: int, seeds_per_member: int) -> np.ndarray:
@@ -114,7 +120,7 @@ def test_antithetic_pairs_share_seeds_and_level_and_pairs_differ(strategy):
     d["curriculum"]["levels_per_generation"] = 3
     trainer = MetaTrainer(MetaConfig.from_dict(d))
     trainer.tasks = [_Task("revealing", _RevealingTrainer(), None)]
-    trainer.baseline = _RevealingTrainer()
+    trainer.baseline = trainer.antagonist = _RevealingTrainer()
     population, _ = trainer.strategy.ask(jax.random.PRNGKey(1), trainer.init().es_state)
     levels = {"id": jnp.arange(3.0)}
     key = jax.random.PRNGKey(7)
@@ -125,13 +131,23 @@ def test_antithetic_pairs_share_seeds_and_level_and_pairs_differ(strategy):
     np.testing.assert_allclose(fitness[pairs], np.stack([expected, expected], axis=1), rtol=1e-6)
     assert len(set(np.round(expected, 6))) == 3  # pairs differ (in seeds and level)
     # Each level's statistics are its own pair's: rows = the pair's two members.
-    assert evaluation.level_return.shape == evaluation.level_value_loss.shape == (2, 3)
-    np.testing.assert_allclose(evaluation.level_return, np.stack([expected, expected]), rtol=1e-6)
-    np.testing.assert_array_equal(evaluation.level_value_loss, [[0.0, 1.0, 2.0]] * 2)
-    # The baseline trains on level p with pair p's seeds: the same return as the pair, so zero regret.
+    stats = evaluation.level_stats
+    assert all(v.shape == (2, 3) for v in stats.values())
+    np.testing.assert_allclose(stats["return"], np.stack([expected, expected]), rtol=1e-6)
+    np.testing.assert_allclose(stats["eval_return"], np.stack([expected, expected]) + 1.0, rtol=1e-6)
+    for offset, name in enumerate(("value_loss", "positive_value_loss", "l1_value_loss")):
+        np.testing.assert_array_equal(stats[name], [[offset, 1.0 + offset, 2.0 + offset]] * 2)
+    # The baseline and the antagonist train on level p with pair p's seeds: the same return as the pair.
     np.testing.assert_allclose(trainer._baseline_return(key, levels), expected, rtol=1e-6)
+    np.testing.assert_allclose(trainer._antagonist_return(key, levels), expected + 1.0, rtol=1e-6)
     healthy = jnp.ones(6, bool)
     np.testing.assert_allclose(trainer.level_scores(key, levels, evaluation, healthy), 0.0, atol=1e-5)
+    # GROOVE's algorithmic regret: zero for agents equal to their antagonist; the antagonist's return for
+    # agents that return nothing.
+    trainer.level_score = LEVEL_SCORES["alg_regret"]
+    np.testing.assert_allclose(trainer.level_scores(key, levels, evaluation, healthy), 0.0, atol=1e-5)
+    idle = evaluation._replace(level_stats={**stats, "eval_return": jnp.zeros((2, 3))})
+    np.testing.assert_allclose(trainer.level_scores(key, levels, idle, healthy), expected + 1.0, rtol=1e-6)
     # A diverged member drops out of its own level's statistics only; a level whose pair both diverged gets NaN.
     healthy = healthy.at[pairs[0, 1]].set(False).at[pairs[2]].set(False)
     np.testing.assert_array_equal(trainer._level_healthy(healthy), [[True, True, False], [False, True, False]])

@@ -21,20 +21,30 @@ class CurriculumConfig:
 
     ``kind`` names a curriculum in :data:`metalearn.curriculum.registry.CURRICULA`
     and ``score`` a level score in :data:`metalearn.curriculum.scores.LEVEL_SCORES`.
-    ``kind="dr"`` (domain randomisation): ``levels_per_generation`` fresh random
-    levels from ``distribution`` every generation. ``kind="groove"``: the
-    levels come from a PLR buffer (see :mod:`metalearn.curriculum.plr`) scored
-    by ``score``:
 
-    * ``regret`` — algorithmic regret (GROOVE): the return of the hand-designed
-      ``baseline`` agent (an inner preset trained with its own Adam and
-      PPO/A2C loss) on the level minus the population's mean return there;
-    * ``value_loss`` — the population's mean value loss over the last updates
-      (PLR's original, learner-centred signal);
+    Kinds: ``dr`` (domain randomisation): ``levels_per_generation`` fresh random
+    levels from ``distribution`` every generation; ``groove``: a PLR buffer
+    (:mod:`metalearn.curriculum.plr`: rank^(1/β) plus staleness); ``groove_buffer``:
+    GROOVE's own buffer (:mod:`metalearn.curriculum.level_buffer`: reset the
+    lowest-scoring, replay by softmax(score / T)); ``frozen``: ``capacity`` random
+    levels drawn once, sampled uniformly.
+
+    Scores (computed when the agents' lifetimes end, i.e. every generation with ES):
+
+    * ``alg_regret`` — GROOVE's algorithmic regret: an antagonist (the
+      ``baseline`` preset, trained for the family's longest lifetime on the
+      members' seeds) and each agent evaluated by rollouts; antagonist's return
+      minus the agent's, averaged over the level's healthy agents;
+    * ``regret`` — our earlier variant: the baseline at the task's budget minus
+      the members' mean, both read from training curves (the fitness statistic);
+    * ``positive_value_loss``, ``l1_value_loss``, ``value_loss`` — the UED
+      baselines of PLR, from the agents' own critic over their last updates
+      (mean max(Â, 0), mean |Â| of GAE advantages, and the value loss); need
+      ``train.vf_coef > 0``;
     * ``random`` — a uniform random score (a buffer that prioritises nothing).
 
-    Every member sees the same levels and seeds, so fitness differences come
-    from the rules, not from the draw.
+    Under shared task sampling every member sees the same levels and seeds, so
+    fitness differences come from the rules, not from the draw.
     """
 
     kind: str = "groove"

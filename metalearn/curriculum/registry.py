@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from metalearn.curriculum.base import Curriculum
 from metalearn.curriculum.dr import DomainRandomisation
+from metalearn.curriculum.frozen import Frozen
 from metalearn.curriculum.groove import Groove
 from metalearn.curriculum.groove_buffer import GrooveBuffer
 
@@ -17,6 +18,7 @@ CURRICULA: dict[str, type[Curriculum]] = {
     "dr": DomainRandomisation,
     "groove": Groove,
     "groove_buffer": GrooveBuffer,
+    "frozen": Frozen,
 }
 
 

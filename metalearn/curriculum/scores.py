@@ -30,20 +30,19 @@ def _healthy_mean(values: jax.Array, healthy: jax.Array) -> jax.Array:
 
 
 def regret(baseline_return: jax.Array, rule_return: jax.Array, healthy: jax.Array) -> jax.Array:
-    """(L,) algorithmic regret: ``baseline_return`` (L,) minus the healthy members' mean of ``rule_return`` (M, L).
+    """(L,) regret: ``baseline_return`` (L,) minus the healthy members' mean of ``rule_return`` (M, L).
 
-    GROOVE scores a level by the return of a tuned hand-designed agent minus
-    that of the agent the candidate rule trained; with several members on a
-    level (the population, or an antithetic pair) we take their mean, the
-    regret of the search distribution rather than of one member.
-    ``healthy``: (M,) or (M, L) bool.
+    Each member's regret is the baseline's return on its level minus its own; a level's score is
+    the mean over the healthy members trained on it (the population, or an antithetic pair), so
+    this is both GROOVE's per-agent algorithmic regret averaged over a level's agents and the
+    regret of the search distribution. ``healthy``: (M,) or (M, L) bool.
     """
     return baseline_return - _healthy_mean(rule_return, healthy)
 
 
-def value_loss(loss: jax.Array, healthy: jax.Array) -> jax.Array:
-    """(L,) the healthy members' mean of the agents' final value loss ``loss`` (M, L); ``healthy`` (M,) or (M, L)."""
-    return _healthy_mean(loss, healthy)
+def healthy_mean(values: jax.Array, healthy: jax.Array) -> jax.Array:
+    """(L,) the healthy members' mean of a per-member statistic ``values`` (M, L) (a value-loss score)."""
+    return _healthy_mean(values, healthy)
 
 
 def random(key: jax.Array, num_levels: int) -> jax.Array:
@@ -57,35 +56,55 @@ class ScoreInputs(NamedTuple):
 
     key: this generation's evaluation key (the members' seeds derive from it).
     levels: the batch, leaves (L, ...).
-    level_return: (M, L) the fitness statistic (raw) of the M members trained on each level, averaged
-      over seeds (see the module docstring for M).
-    level_value_loss: (M, L) their final value loss on each level, averaged over seeds.
+    level_stats: name -> (M, L) statistics of the M members trained on each level (see the module
+      docstring for M), averaged over seeds: ``return`` (the fitness statistic, raw, from the
+      training curve), ``eval_return`` (the final policy's return in evaluation rollouts), and over
+      the last ``final_window`` updates ``value_loss``, ``positive_value_loss`` (mean max(Â, 0)) and
+      ``l1_value_loss`` (mean |Â|) of the agent's critic.
     healthy: bool, whether those members neither diverged nor got a non-finite fitness: (M,) when the
       rows are the same members on every level (M = N), (M, L) when they differ (antithetic pairs).
-    baseline_return: ``(key, levels) -> (L,)`` the hand-designed baseline's return on the levels
-      with the members' seeds there; None unless the score ``needs_baseline``.
+    baseline_return: ``(key, levels) -> (L,)`` the baseline agent's fitness statistic on the levels at
+      the task's budget, with the members' seeds there; None unless the score ``needs_baseline``.
+    antagonist_return: ``(key, levels) -> (L,)`` the evaluation-rollout return of the baseline agent
+      trained for the level family's longest lifetime (GROOVE's antagonist), with the members' seeds
+      there; None unless the score ``needs_antagonist``.
     """
 
     key: jax.Array
     levels: Any
-    level_return: jax.Array
-    level_value_loss: jax.Array
+    level_stats: dict[str, jax.Array]
     healthy: jax.Array
     baseline_return: Callable[[jax.Array, Any], jax.Array] | None = None
+    antagonist_return: Callable[[jax.Array, Any], jax.Array] | None = None
 
 
 class LevelScore(NamedTuple):
-    """A registered score: ``fn(ScoreInputs) -> (L,)``; ``needs_baseline`` if it trains the baseline agent."""
+    """A registered score: ``fn(ScoreInputs) -> (L,)``, and what it needs trained besides the members:
+    the baseline at the task's budget, the antagonist, or the members' own critic (``train.vf_coef > 0``)."""
 
     fn: Callable[[ScoreInputs], jax.Array]
     needs_baseline: bool = False
+    needs_antagonist: bool = False
+    needs_critic: bool = False
+
+
+def _critic_score(name: str) -> LevelScore:
+    return LevelScore(lambda s: healthy_mean(s.level_stats[name], s.healthy), needs_critic=True)
 
 
 # A new score is a function of ScoreInputs plus one line here; CurriculumConfig validates against this.
 LEVEL_SCORES: dict[str, LevelScore] = {
+    # Our earlier regret: the baseline at the task's budget, both read from their training curves.
     "regret": LevelScore(
-        lambda s: regret(s.baseline_return(s.key, s.levels), s.level_return, s.healthy), needs_baseline=True
+        lambda s: regret(s.baseline_return(s.key, s.levels), s.level_stats["return"], s.healthy), needs_baseline=True
     ),
-    "value_loss": LevelScore(lambda s: value_loss(s.level_value_loss, s.healthy)),
-    "random": LevelScore(lambda s: random(s.key, s.level_return.shape[1])),
+    # GROOVE's: an antagonist trained for the family's longest lifetime, both agents evaluated by rollouts.
+    "alg_regret": LevelScore(
+        lambda s: regret(s.antagonist_return(s.key, s.levels), s.level_stats["eval_return"], s.healthy),
+        needs_antagonist=True,
+    ),
+    "value_loss": _critic_score("value_loss"),
+    "positive_value_loss": _critic_score("positive_value_loss"),
+    "l1_value_loss": _critic_score("l1_value_loss"),
+    "random": LevelScore(lambda s: random(s.key, jax.tree.leaves(s.levels)[0].shape[0])),
 }

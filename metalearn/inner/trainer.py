@@ -82,6 +82,8 @@ class UpdateMetrics(NamedTuple):
     episode_return: mean over envs of each env's last finished episode's return
       (0 for an env that has not finished one yet; as PureJaxRL and OPEN log).
     episodes: episodes finished during this update's rollout.
+    positive_value_loss, l1_value_loss: mean over the rollout of max(Â, 0) and of |Â|, Â the GAE
+      advantages under the critic before this update (PLR's learner-centred level scores).
     The rest are means over the update's epochs and minibatches.
     """
 
@@ -93,6 +95,8 @@ class UpdateMetrics(NamedTuple):
     value_loss: jax.Array
     actor_loss: jax.Array
     grad_norm: jax.Array  # global norm of the gradient before clipping
+    positive_value_loss: jax.Array
+    l1_value_loss: jax.Array
 
 
 class TrainResult(NamedTuple):
@@ -470,6 +474,8 @@ class Trainer:
             value_loss=metrics["value_loss"],
             actor_loss=metrics["actor_loss"],
             grad_norm=metrics["grad_norm"],
+            positive_value_loss=jnp.maximum(advantages, 0.0).mean(),
+            l1_value_loss=jnp.abs(advantages).mean(),
         )
         update_idx = state.update_idx + live.astype(jnp.int32)
         new_state = RunnerState(

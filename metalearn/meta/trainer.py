@@ -94,18 +94,16 @@ class Evaluation(NamedTuple):
     """A population's evaluation; N members, T tasks, L curriculum levels.
 
     fitness: (N,) mean over tasks; diverged: (N,) bool; per_task: (T, N).
-    level_return, level_value_loss: (M, L) the fitness statistic (raw) and the
-      final value loss of the M members trained on each curriculum level,
-      averaged over seeds: M = N, every member (shared task sampling), or M = 2,
-      the level's pair in ``antithetic_pairs`` order (antithetic); (N, 0)
-      without a curriculum.
+    level_stats: name -> (M, L) statistics of the M members trained on each
+      curriculum level, averaged over seeds (``ScoreInputs.level_stats`` lists
+      them): M = N, every member (shared task sampling), or M = 2, the level's
+      pair in ``antithetic_pairs`` order (antithetic); empty without a curriculum.
     """
 
     fitness: jax.Array
     diverged: jax.Array
     per_task: jax.Array
-    level_return: jax.Array
-    level_value_loss: jax.Array
+    level_stats: dict[str, jax.Array]
 
 
 class _Task(NamedTuple):
@@ -114,8 +112,20 @@ class _Task(NamedTuple):
     reference: float | None
 
 
-def _final_value_loss(result: TrainResult, window: int) -> jax.Array:
-    return result.metrics.value_loss[..., -window:].mean(-1)
+def _level_stats(result: TrainResult, fitness: str, window: int) -> dict[str, jax.Array]:
+    """Per-agent statistics a level score may read (leaves shaped like ``result.final_return``)."""
+
+    def final(x: jax.Array) -> jax.Array:
+        return x[..., -window:].mean(-1)
+
+    m = result.metrics
+    return {
+        "return": _statistic(result, fitness),
+        "eval_return": result.eval_return,
+        "value_loss": final(m.value_loss),
+        "positive_value_loss": final(m.positive_value_loss),
+        "l1_value_loss": final(m.l1_value_loss),
+    }
 
 
 def _statistic(result: TrainResult, name: str) -> jax.Array:
@@ -139,15 +149,19 @@ class MetaTrainer:
             strategy_config = dataclasses.replace(strategy_config, fitness_shaping="none")
         self.strategy = make_strategy(strategy_config, self.initial_mean)
         self.pairs = self._antithetic_pairs()  # (N/2, 2), or None when neither pair option is set
-        self.curriculum = self.level_score = self.baseline = None
+        self.curriculum = self.level_score = self.baseline = self.antagonist = None
         if config.curriculum is not None:
             # A curriculum's one task draws its levels from its env's level family.
             family = self._level_family(config.tasks[0])
             self.curriculum = make_curriculum(config.curriculum, family)
             self.level_score = LEVEL_SCORES[config.curriculum.score]
         self.tasks = [self._task(t, self.curriculum is not None) for t in config.tasks]
-        if self.level_score is not None and self.level_score.needs_baseline:
-            self.baseline = self._baseline()
+        if self.level_score is not None:
+            self._check_level_score()
+            if self.level_score.needs_baseline:
+                self.baseline = self._baseline()
+            if self.level_score.needs_antagonist:
+                self.antagonist = self._antagonist()
         self.held_out = [self._task(t) for t in config.held_out_tasks]
         devices = jax.devices() if devices is None else devices
         n = config.strategy.population_size
@@ -227,6 +241,30 @@ class MetaTrainer:
         """The hand-designed agent whose return on a level regret is measured against."""
         return Trainer(self.tasks[0].trainer.base_env, self.config.curriculum.baseline_config())
 
+    def _antagonist(self) -> Trainer:
+        """GROOVE's antagonist: the baseline agent trained for the level family's longest lifetime."""
+        config = self.config.curriculum.baseline_config()
+        lifetime = self.curriculum.family.max_lifetime
+        config = config.replace(total_timesteps=lifetime * config.batch_size, level_lifetime=False)
+        return Trainer(self.tasks[0].trainer.base_env, config)
+
+    def _check_level_score(self) -> None:
+        """Fails now on a score that reads what this run does not produce."""
+        c, task = self.config.curriculum, self.tasks[0].trainer.config
+        if self.level_score.needs_critic and task.vf_coef <= 0:
+            raise ValueError(
+                f"curriculum.score={c.score!r} reads the agents' critic, which train.vf_coef={task.vf_coef} leaves "
+                "untrained; allowed: train.vf_coef > 0 in the curriculum task (the actor's updates do not change: "
+                "actor and critic are separate networks, clipped and optimised separately)"
+            )
+        if self.level_score.needs_antagonist:
+            for who, eval_envs in (("the task's", task.eval_envs), ("the baseline's", c.baseline_config().eval_envs)):
+                if eval_envs < 1:
+                    raise ValueError(
+                        f"curriculum.score={c.score!r} evaluates agents by rollouts, but {who} eval_envs=0; "
+                        "allowed: eval_envs >= 1"
+                    )
+
     @property
     def horizon(self) -> int:
         """Inner updates of the (first) task's agents: the horizon a temporally-aware rule is meta-trained at.
@@ -283,8 +321,7 @@ class MetaTrainer:
         """
         population = jax.lax.with_sharding_constraint(population, self._sharded)
         n = jax.tree.leaves(population)[0].shape[0]
-        per_task, diverged = [], None
-        level_return = level_value_loss = jnp.zeros((n, 0), jnp.float32)
+        per_task, diverged, level_stats = [], None, {}
         if levels is not None:
             chex.assert_tree_shape_prefix(levels, (self.config.curriculum.levels_per_generation,))
         for t, task in enumerate(self.tasks):
@@ -294,12 +331,10 @@ class MetaTrainer:
             bad = results.diverged.reshape(n, -1).any(axis=1)
             diverged = bad if diverged is None else diverged | bad
             if levels is not None:  # the curriculum's one task (MetaConfig allows no other)
-                level_return = self._per_level(_statistic(results, self.config.fitness).mean(axis=-1))
-                level_value_loss = self._per_level(
-                    _final_value_loss(results, task.trainer.config.final_window).mean(axis=-1)
-                )
+                stats = _level_stats(results, self.config.fitness, task.trainer.config.final_window)
+                level_stats = {k: self._per_level(v.mean(axis=-1)) for k, v in stats.items()}
         per_task = jnp.stack(per_task)
-        return Evaluation(per_task.mean(axis=0), diverged, per_task, level_return, level_value_loss)
+        return Evaluation(per_task.mean(axis=0), diverged, per_task, level_stats)
 
     def _train_members(self, task: _Task, t: int, population: Any, key: jax.Array, levels: Any) -> TrainResult:
         """Every member trained on task ``t`` (results' leaves lead with the axes below).
@@ -329,27 +364,35 @@ class MetaTrainer:
         return healthy if self.config.task_sampling == "shared" else healthy[self.pairs].T
 
     # ------------------------------------------------------------ curriculum
-    def _baseline_return(self, key: jax.Array, levels: Any) -> jax.Array:
-        """(L,) the baseline agent's fitness statistic (raw) on ``levels``, with the members' seeds there."""
+    def _hand_designed(self, trainer: Trainer, key: jax.Array, levels: Any) -> TrainResult:
+        """``trainer`` (a hand-designed agent) on ``levels`` with the members' seeds there: leaves (L, S, ...)."""
         s = self.config.seeds_per_member
-        train = jax.vmap(self.baseline.train, in_axes=(None, 0, None))  # seeds
+        train = jax.vmap(trainer.train, in_axes=(None, 0, None))  # seeds
         if self.config.task_sampling == "shared":
             seeds = self._task_seeds(key, 0, s)  # the members' seeds on the one task
             train = jax.vmap(train, in_axes=(None, None, 0))  # levels
         else:
             seeds = pair_seeds(key, 0, len(self.pairs), s)  # level p: pair p's seeds
             train = jax.vmap(train, in_axes=(None, 0, 0))  # (levels, pairs) together
-        return _statistic(train(None, seeds, levels), self.config.fitness).mean(axis=-1)
+        return train(None, seeds, levels)
+
+    def _baseline_return(self, key: jax.Array, levels: Any) -> jax.Array:
+        """(L,) the baseline agent's fitness statistic (raw) on ``levels``, with the members' seeds there."""
+        return _statistic(self._hand_designed(self.baseline, key, levels), self.config.fitness).mean(axis=-1)
+
+    def _antagonist_return(self, key: jax.Array, levels: Any) -> jax.Array:
+        """(L,) the antagonist's evaluation-rollout return on ``levels``, with the members' seeds there."""
+        return self._hand_designed(self.antagonist, key, levels).eval_return.mean(axis=-1)
 
     def level_scores(self, key: jax.Array, levels: Any, evaluation: Evaluation, healthy: jax.Array) -> jax.Array:
         """(L,) the curriculum's score of each level after the population was evaluated on it."""
         inputs = ScoreInputs(
             key=key,
             levels=levels,
-            level_return=evaluation.level_return,
-            level_value_loss=evaluation.level_value_loss,
+            level_stats=evaluation.level_stats,
             healthy=self._level_healthy(healthy),
             baseline_return=self._baseline_return if self.baseline is not None else None,
+            antagonist_return=self._antagonist_return if self.antagonist is not None else None,
         )
         return self.level_score.fn(inputs)
 
@@ -407,7 +450,7 @@ class MetaTrainer:
         level_healthy = level_healthy[:, None] if level_healthy.ndim == 1 else level_healthy  # (M, L) or (M, 1)
         return {
             "batch_score": jnp.nanmean(level_scores),
-            "batch_return": jnp.nanmean(jnp.where(level_healthy, evaluation.level_return, jnp.nan)),
+            "batch_return": jnp.nanmean(jnp.where(level_healthy, evaluation.level_stats["return"], jnp.nan)),
             "replayed": jnp.mean(batch.replayed.astype(jnp.float32)),
             **self.curriculum.family.summary(batch.levels),  # grid_size, objects, walls for GridWorld
             **self.curriculum.metrics(levels_state),  # buffer_size, buffer_score_mean, buffer_score_q for GROOVE
