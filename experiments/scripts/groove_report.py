@@ -79,11 +79,252 @@ def train(arm: str, seed: int) -> Path:
     return run_dir
 
 
+# --------------------------------------------------------------- evaluate
+GRID_LEVELS = ("dense", "sparse", "long", "longer", "long_dense", "labyrinth", "sixteen_rooms")
+TRANSFER = {"breakout": ("Breakout-MinAtar", 500_000)}  # MinAtar transfer: env, steps per agent
+TRAIN_UPDATES = 250  # the `small` levels' lifetime, the held-out agents' too
+EVAL_SEED = 2468
+
+
+def _stack(trees: list) -> object:
+    return jax.tree.map(lambda *xs: np.stack(xs), *trees)
+
+
+def evaluate(level: str, seeds: int) -> dict:
+    """Fresh agents on ``level``: every rule (``seeds`` each) and the tuned A2C (``2 x seeds``), same keys.
+
+    Gridworld levels: 250 updates, scored by the final policy's evaluation-rollout return divided by the
+    level's optimal return (value iteration); MinAtar: the LPG agent's shape on the game, raw return.
+    """
+    from metalearn.envs import make_env
+    from metalearn.envs.value_iteration import optimal_return
+    from metalearn.inner import Trainer, get_preset
+    from metalearn.rules import load_rule
+
+    out_path = REPORT / "eval" / f"{level}.json"
+    if out_path.is_file():
+        return json.loads(out_path.read_text())
+    lpg, a2c = get_preset("gridworld-lpg"), get_preset("gridworld-a2c")
+    if level in TRANSFER:
+        env_name, steps = TRANSFER[level]
+        env, optimum = make_env(env_name), None
+    else:
+        env, steps = make_env("GridWorld", level=level), TRAIN_UPDATES * lpg.config.batch_size
+        optimum = optimal_return(level)
+    agent = lpg.config.replace(total_timesteps=steps, vf_coef=0.5)  # as in meta-training
+    baseline = a2c.config.replace(total_timesteps=steps)
+    keys = jax.random.split(jax.random.PRNGKey(EVAL_SEED), 2 * seeds)
+    files = sorted((REPORT / "rules").glob("*_s*.npz"))
+    rule = load_rule(files[0])[0]
+    params = _stack([load_rule(f)[1] for f in files])
+    rows = []
+
+    def record(label: str, arm: str, meta_seed: int | None, result, seconds: float) -> None:
+        ev, final = np.asarray(result.eval_return, np.float64), np.asarray(result.final_return, np.float64)
+        rows.append(
+            {
+                "label": label,
+                "arm": arm,
+                "meta_seed": meta_seed,
+                "eval_return": ev.tolist(),
+                "final_return": final.tolist(),
+            }
+        )
+        norm = f" ({ev.mean() / optimum:.3f} of optimal)" if optimum else ""
+        print(
+            f"{level:<14} {label:<22} eval {ev.mean():8.3f} ± {ev.std(ddof=1) / np.sqrt(ev.size):.3f}{norm}"
+            f"  ({seconds:.0f}s)",
+            flush=True,
+        )
+
+    start = time.time()
+    result = jax.jit(jax.vmap(Trainer(env, baseline).train, in_axes=(None, 0)))(None, keys)
+    record("A2C (gridworld-a2c)", "a2c", None, result, time.time() - start)
+    start = time.time()
+    train = jax.vmap(Trainer(env, agent, objective=rule.objective).train, in_axes=(None, 0))
+    results = jax.jit(jax.vmap(train, in_axes=(0, None)))(params, keys[:seeds])
+    seconds = time.time() - start
+    for i, f in enumerate(files):
+        arm, seed = f.stem.rsplit("_s", 1)
+        record(f"{arm} meta-seed {seed}", arm, int(seed), jax.tree.map(lambda x, i=i: x[i], results), seconds)
+    out = {
+        "level": level,
+        "steps": steps,
+        "optimal_return": optimum,
+        "seeds": seeds,
+        "eval_seed": EVAL_SEED,
+        "rows": rows,
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(out, indent=1))
+    return out
+
+
+# ---------------------------------------------------------------- analyse
+def _normalised(result: dict, row: dict) -> np.ndarray:
+    ev = np.asarray(row["eval_return"], np.float64)
+    return ev / result["optimal_return"] if result["optimal_return"] else ev
+
+
+def analyse() -> dict:
+    from metalearn import analysis
+
+    cells, pooled = [], {arm: [] for arm in ARMS}
+    for path in sorted((REPORT / "eval").glob("*.json")):
+        result = json.loads(path.read_text())
+        cell = {k: result[k] for k in ("level", "steps", "optimal_return", "seeds")}
+        a2c = next(r for r in result["rows"] if r["arm"] == "a2c")
+        cell["a2c"] = analysis.summarize(_normalised(result, a2c))._asdict()
+        for arm in ARMS:
+            mine = [r for r in result["rows"] if r["arm"] == arm]
+            if not mine:
+                continue
+            scores = [_normalised(result, r) for r in mine]
+            per_meta_seed = [float(s.mean()) for s in scores]
+            mean, se = analysis.mean_stderr(per_meta_seed)
+            cell[arm] = {
+                "meta_seeds": [r["meta_seed"] for r in mine],
+                "per_meta_seed": per_meta_seed,
+                "mean_over_meta_seeds": mean,
+                "stderr_over_meta_seeds": se,
+                "pooled": analysis.summarize(np.concatenate(scores))._asdict(),
+            }
+            if result["optimal_return"]:  # gridworld levels: pooled across levels (normalised)
+                pooled[arm].append(np.stack(scores))  # (meta-seeds, seeds)
+        cells.append(cell)
+    aggregate = {}
+    for arm, blocks in pooled.items():
+        if blocks:
+            x = np.concatenate([b.reshape(-1) for b in blocks])
+            per_meta_seed = np.mean([b.mean(axis=1) for b in blocks], axis=0)  # mean over levels and seeds
+            aggregate[arm] = {
+                "levels": len(blocks),
+                "pooled": analysis.summarize(x)._asdict(),
+                "per_meta_seed": per_meta_seed.tolist(),
+                "mean_over_meta_seeds": analysis.mean_stderr(per_meta_seed)[0],
+                "stderr_over_meta_seeds": analysis.mean_stderr(per_meta_seed)[1],
+            }
+    out = {
+        "question": "GROOVE (algorithmic regret) vs DR, and AR vs PVL vs L1VL vs a fixed random buffer",
+        "config": CONFIG,
+        "arms": {arm: {"label": LABELS[arm], "curriculum": ARMS[arm]} for arm in ARMS},
+        "cells": cells,
+        "aggregate_gridworld": aggregate,
+        "buffer": buffer_statistics(),
+    }
+    DATA.mkdir(parents=True, exist_ok=True)
+    (DATA / "groove_es.json").write_text(json.dumps(out, indent=1))
+    figure(out)
+    return out
+
+
+def buffer_statistics() -> dict:
+    """From the runs' metrics.jsonl: per generation, the mean score of replayed and of fresh levels (per arm,
+    over meta-seeds), the fraction replayed, and the levels' mean features."""
+    out = {}
+    for arm in ARMS:
+        runs = sorted(RUNS.glob(f"{arm}_s*"))
+        rows = [[json.loads(x)["curriculum"] for x in (r / "metrics.jsonl").read_text().splitlines()] for r in runs]
+        if not rows:
+            continue
+        g = min(len(r) for r in rows)
+        scores = np.array([[c["level_scores"] for c in r[:g]] for r in rows], np.float64)  # (runs, G, L)
+        replayed = np.array([[c["level_replayed"] for c in r[:g]] for r in rows], bool)
+        with np.errstate(invalid="ignore"):
+            out[arm] = {
+                "generations": g,
+                "replayed_score": np.nanmean(np.where(replayed, scores, np.nan), axis=2).tolist(),
+                "fresh_score": np.nanmean(np.where(~replayed, scores, np.nan), axis=2).tolist(),
+                "replayed_fraction": replayed.mean(axis=2).mean(axis=0).tolist(),
+                **{
+                    f: np.array([[c[f] for c in r[:g]] for r in rows]).mean(0).tolist()
+                    for f in ("grid_size", "objects", "walls")
+                },
+            }
+    return out
+
+
+def figure(out: dict) -> None:
+    """Left: normalised held-out return per level and arm (mean ± s.e. over meta-seeds). Right: the AR
+    arm's buffer: the algorithmic regret of replayed vs fresh levels over meta-training."""
+    from metalearn.analysis.figures import new_figure
+
+    fig, axes = new_figure(1, 2, panel=(6.0, 3.4))
+    ax = axes[0][0]
+    cells = [c for c in out["cells"] if c["optimal_return"]]
+    width = 0.8 / (len(ARMS) + 1)
+    for j, arm in enumerate(["a2c", *ARMS]):
+        have = [(i, c) for i, c in enumerate(cells) if arm in c]
+        if arm == "a2c":
+            y, e = [c[arm]["mean"] for _, c in have], [c[arm]["stderr"] for _, c in have]
+        else:
+            y = [c[arm]["mean_over_meta_seeds"] for _, c in have]
+            e = [c[arm]["stderr_over_meta_seeds"] for _, c in have]
+        ax.bar([i + j * width for i, _ in have], y, width, yerr=e, label=LABELS.get(arm, "A2C (tuned)"), capsize=2)
+    ax.set_xticks([i + 0.4 for i in range(len(cells))], [c["level"] for c in cells], rotation=30)
+    ax.set_ylabel("eval return / optimal return")
+    ax.legend(fontsize=7)
+    ax = axes[0][1]
+    buf = out["buffer"].get("ar")
+    if buf:
+        g = np.arange(1, buf["generations"] + 1)
+        for key, label in (("replayed_score", "replayed levels"), ("fresh_score", "fresh levels")):
+            x = np.asarray(buf[key], np.float64)
+            with np.errstate(invalid="ignore"):
+                ax.plot(g, np.nanmean(x, axis=0), label=label)
+        ax.set_xlabel("generation")
+        ax.set_ylabel("algorithmic regret (mean over meta-seeds)")
+        ax.set_title("GROOVE's buffer")
+        ax.legend(fontsize=7)
+    fig.savefig(DATA / "groove_es.png", dpi=110, bbox_inches="tight")
+
+
+def _iqm(summary: dict) -> str:
+    return f"{summary['iqm']:.3f} [{summary['iqm_ci'][0]:.3f}, {summary['iqm_ci'][1]:.3f}]"
+
+
+def markdown(out: dict) -> str:
+    """The report's tables."""
+    arms = list(ARMS)
+    head = "| level | A2C (tuned) | " + " | ".join(LABELS[a] for a in arms) + " |"
+    lines = [head, "|" + " --- |" * (2 + len(arms))]
+    for c in out["cells"]:
+        row = [
+            c["level"] + ("" if c["optimal_return"] else " (raw)"),
+            f"{c['a2c']['mean']:.3f} ± {c['a2c']['stderr']:.3f}",
+        ]
+        row += [
+            f"{c[a]['mean_over_meta_seeds']:.3f} ± {c[a]['stderr_over_meta_seeds']:.3f}" if a in c else "" for a in arms
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    agg = out["aggregate_gridworld"]
+    if agg:
+        lines += ["", "| all gridworld levels (normalised) | " + " | ".join(LABELS[a] for a in arms if a in agg) + " |"]
+        lines.append("|" + " --- |" * (1 + len(agg)))
+        lines.append(
+            "| mean ± s.e. over meta-seeds | "
+            + " | ".join(
+                f"{agg[a]['mean_over_meta_seeds']:.3f} ± {agg[a]['stderr_over_meta_seeds']:.3f}"
+                for a in arms
+                if a in agg
+            )
+            + " |"
+        )
+        lines.append(
+            "| IQM [95% CI], every agent | " + " | ".join(_iqm(agg[a]["pooled"]) for a in arms if a in agg) + " |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
     p = sub.add_parser("train", help="meta-train ARM:SEED jobs one after another")
     p.add_argument("jobs", nargs="+", metavar="ARM:SEED")
+    p = sub.add_parser("evaluate", help="held-out levels and MinAtar transfer")
+    p.add_argument("--levels", nargs="+", default=[*GRID_LEVELS, *TRANSFER], choices=[*GRID_LEVELS, *TRANSFER])
+    p.add_argument("--seeds", type=int, default=8, help="fresh agents per rule (A2C: twice as many)")
+    sub.add_parser("analyse", help="tables, figure and experiments/reports/data/groove_es.json")
     args = parser.parse_args()
     if args.step == "train":
         jobs = [(j.split(":")[0], int(j.split(":")[1])) for j in args.jobs]
@@ -92,8 +333,12 @@ def main() -> None:
                 raise SystemExit(f"unknown arm {arm!r}; allowed: {', '.join(ARMS)}")
         for arm, seed in jobs:
             train(arm, seed)
+    elif args.step == "evaluate":
+        for level in args.levels:
+            evaluate(level, args.seeds)
+    else:
+        print(markdown(analyse()))
 
 
 if __name__ == "__main__":
-    _ = (jax, np, json)
     main()

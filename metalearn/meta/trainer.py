@@ -452,6 +452,8 @@ class MetaTrainer:
             "batch_score": jnp.nanmean(level_scores),
             "batch_return": jnp.nanmean(jnp.where(level_healthy, evaluation.level_stats["return"], jnp.nan)),
             "replayed": jnp.mean(batch.replayed.astype(jnp.float32)),
+            "level_scores": level_scores,  # (L,) each level's score, and whether it was replayed
+            "level_replayed": batch.replayed,
             **self.curriculum.family.summary(batch.levels),  # grid_size, objects, walls for GridWorld
             **self.curriculum.metrics(levels_state),  # buffer_size, buffer_score_mean, buffer_score_q for GROOVE
         }
