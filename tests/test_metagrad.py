@@ -237,7 +237,7 @@ def test_bad_meta_gradient_configs_are_refused():
         MetaConfig.from_dict({**metagrad_dict(), "regime": "metagrad"})
     d = metagrad_dict(preset="gridworld-lpg")
     d["curriculum"] = {"kind": "groove", "score": "random"}
-    with pytest.raises(ValueError, match="allowed: no curriculum or 'dr'"):
+    with pytest.raises(ValueError, match=r"allowed: no curriculum or dr \| frozen \| groove_buffer"):
         MetaConfig.from_dict(d)
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['meta_gradient.K'\]"):
         MetaConfig.from_dict({**metagrad_dict(), "meta_gradient": {"K": 5}})
@@ -295,3 +295,81 @@ def test_every_meta_gradient_experiment_runs_a_meta_step_on_a_tiny_override(name
     state, metrics = t.generation(t.init())
     assert int(state.generation) == 1 and int(metrics["nan_count"]) == 0
     assert np.isfinite(metrics["meta_gradient"]["meta_loss"]) and float(metrics["meta_gradient"]["grad_norm"]) > 0
+
+
+# ------------------------------------------------------- GROOVE's buffer, persistent agents
+def _buffer_dict(score: str = "random", updates: int = 4) -> dict:
+    """2 persistent agents on `small` levels from GROOVE's buffer, each living ``updates`` updates, K = 2."""
+    d = metagrad_dict("lpg", 2, preset="gridworld-lpg", updates=updates, steps_per_generation=3)
+    d["curriculum"] = {
+        "kind": "groove_buffer",
+        "distribution": "small",
+        "score": score,
+        "levels_per_generation": 2,  # one per agent
+        "capacity": 4,
+        "replay_prob": 1.0,
+        "baseline_train": {k: v for k, v in TINY.items()},
+    }
+    return d
+
+
+@pytest.mark.slow  # compiles a gridworld meta-gradient generation with the buffer
+def test_the_buffer_scores_each_level_when_its_agents_lifetime_ends_and_gives_it_a_new_one():
+    """Lifetimes of 4 updates at K = 2: both agents end after the 2nd meta-step; the 3rd runs their successors."""
+    trainer = make_meta_trainer(MetaConfig.from_dict(_buffer_dict()))
+    state = trainer.init()
+    buf, agents = jax.device_get(state.levels), jax.device_get(state.agents)
+    first = agents.level_index
+    assert len(set(first.tolist())) == 2 and buf.active[first].all() and buf.active.sum() == 2
+    chex.assert_trees_all_equal(agents.level, jax.tree.map(lambda x: x[first], buf.levels))
+
+    state, metrics = trainer.generation(state)
+    buf, agents = jax.device_get(state.levels), jax.device_get(state.agents)
+    c = jax.device_get(metrics["curriculum"])
+    assert int(c["levels_scored"]) == 2 and np.isfinite(float(c["scored_mean"]))
+    assert not buf.new[first].any() and np.isfinite(buf.scores[first]).all()  # scored
+    # Each new agent holds its own active slot, whose level it trains on. With replay_prob 1 and exactly two
+    # scored, inactive levels, the successors replay those two.
+    second = agents.level_index
+    assert len(set(second.tolist())) == 2 and buf.active[second].all() and buf.active.sum() == 2
+    assert sorted(second.tolist()) == sorted(first.tolist())
+    chex.assert_trees_all_equal(agents.level, jax.tree.map(lambda x: x[second], buf.levels))
+    np.testing.assert_array_equal(agents.runner.update_idx, [2, 2])  # the successors did one meta-step
+    assert int(metrics["meta_gradient"]["replaced"]) == 2
+
+
+def test_the_persistent_regime_refuses_scores_it_cannot_compute_and_a_buffer_not_per_agent():
+    with pytest.raises(ValueError, match=r"score='positive_value_loss' is invalid with regime=meta_gradient"):
+        d = _buffer_dict("positive_value_loss")
+        d["tasks"][0]["train"]["vf_coef"] = 0.5
+        make_meta_trainer(MetaConfig.from_dict(d))
+    d = _buffer_dict()
+    d["meta_gradient"]["num_agents"] = 4
+    with pytest.raises(ValueError, match=r"levels_per_generation=2 is invalid with regime=meta_gradient"):
+        MetaConfig.from_dict(d)
+
+
+@pytest.mark.slow  # the antagonist trains the family's 250 updates inside the meta-step
+def test_alg_regret_of_persistent_agents_and_an_exact_resume_with_the_buffer(tmp_path):
+    from metalearn.meta import resume_run, start_run
+    from metalearn.meta.checkpoint import latest_checkpoint
+    from metalearn.pytree_io import flatten_with_names, load_pytree
+
+    d = _buffer_dict("alg_regret")
+    d["generations"] = 2
+    config = MetaConfig.from_dict(d)
+    straight = start_run(config, run_dir=tmp_path / "straight", progress=False)
+    cut = start_run(MetaConfig.from_dict({**d, "generations": 1}), run_dir=tmp_path / "cut", progress=False)
+    resume_run(cut, generations=2, progress=False)
+    leaves = []
+    for run in (straight, cut):
+        tree, _ = load_pytree(latest_checkpoint(run), format="metalearn-checkpoint")
+        names, values, _ = flatten_with_names(tree)
+        leaves.append(dict(zip(names, values, strict=True)))
+    assert leaves[0].keys() == leaves[1].keys() and any(k.startswith("levels") for k in leaves[0])
+    for k in leaves[0]:
+        np.testing.assert_array_equal(leaves[0][k], leaves[1][k], err_msg=k)
+    rows = read_jsonl(straight / "metrics.jsonl")
+    assert int(rows[0]["curriculum"]["levels_scored"]) == 2
+    # Algorithmic regret is in return units: |AR| <= the most a `small` level can pay in an episode.
+    assert np.isfinite(rows[0]["curriculum"]["scored_mean"]) and abs(rows[0]["curriculum"]["scored_mean"]) < 100

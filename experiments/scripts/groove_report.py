@@ -16,10 +16,10 @@ Arms differ only in ``curriculum`` (:data:`ARMS`). Steps (each resumes or skips 
     python experiments/scripts/groove_report.py analyse
 
 ``train`` runs each ARM:SEED into ``runs/groove/<arm>_s<seed>`` and copies the final mean rule to
-``experiments/reports/groove/rules/<arm>_s<seed>.npz`` (committed: the evaluation needs only these).
+``experiments/reports/groove_es/rules/<arm>_s<seed>.npz`` (committed: the evaluation needs only these).
 ``evaluate`` trains fresh agents (16 seeds) on each held-out hand-designed level for the training
 lifetime (250 updates): every rule, and the tuned A2C (``gridworld-a2c``); results go to
-``experiments/reports/groove/eval/<level>.json``. ``analyse`` writes
+``experiments/reports/groove_es/eval/<level>.json``. ``analyse`` writes
 ``experiments/reports/data/groove_es.{json,png}`` and prints the report's tables.
 """
 
@@ -38,7 +38,7 @@ from metalearn.meta import MetaConfig, load_config_dict, resume_run, start_run
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "runs" / "groove"
-REPORT = ROOT / "experiments" / "reports" / "groove"
+REPORT = ROOT / "experiments" / "reports" / "groove_es"
 DATA = ROOT / "experiments" / "reports" / "data"
 CONFIG = "lpg_gridworld_groove_es"
 ARMS = {  # arm -> curriculum changes to the config (the AR arm is the config as committed)

@@ -10,6 +10,10 @@ state is a pytree (checkpointed in ``MetaState.levels``; ``()`` for none)::
     state = curriculum.record(state, batch, scores)
     metrics = curriculum.metrics(state)                    # dict of arrays, may be empty
 
+Persistent agents (``regime: meta_gradient``) end their lifetimes at different times; for them
+``batch, state = curriculum.replace_levels(key, state, current, done, scores)`` scores the levels of
+the agents that ended and gives them new ones.
+
 A new kind is a subclass in its own module plus one line in
 :data:`metalearn.curriculum.registry.CURRICULA`.
 """
@@ -19,12 +23,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import jax
+import jax.numpy as jnp
 
 from metalearn.curriculum.plr import LevelBatch
 
 if TYPE_CHECKING:
     from metalearn.curriculum.config import CurriculumConfig
     from metalearn.envs.core import LevelFamily
+
+
+def _where(mask: jax.Array, new: jax.Array, old: jax.Array) -> jax.Array:
+    """``new`` where the (n,) ``mask`` is set, else ``old`` (leaves (n, ...))."""
+    return jnp.where(mask.reshape(mask.shape + (1,) * (new.ndim - 1)), new, old)
 
 
 def random_levels(family: LevelFamily, key: jax.Array, n: int) -> Any:
@@ -34,6 +44,10 @@ def random_levels(family: LevelFamily, key: jax.Array, n: int) -> Any:
 
 class Curriculum:
     """Base of every curriculum kind: no state, nothing recorded, no metrics of its own."""
+
+    # Whether scores change what this kind samples (a buffer prioritised by them); if not, a regime may
+    # skip computing them.
+    remembers_scores: bool = False
 
     def __init__(self, config: CurriculumConfig, family: LevelFamily):
         self.config = config
@@ -56,6 +70,17 @@ class Curriculum:
         """The state after the levels of ``batch`` got ``scores`` (n,) (NaN where no member was healthy)."""
         del batch, scores
         return state
+
+    def replace_levels(
+        self, key: jax.Array, state: Any, current: LevelBatch, done: jax.Array, scores: jax.Array
+    ) -> tuple[LevelBatch, Any]:
+        """Persistent agents (the meta-gradient regime): the agents with ``done`` (n,) end their lifetimes on
+        ``current`` (their levels, leaves (n, ...)) with ``scores`` (n,); returns every agent's next level
+        (its current one where not done) and the state. This default, for kinds that remember no scores,
+        draws ``n`` levels with :meth:`next_levels` and keeps the current ones where not done."""
+        del scores
+        fresh, state = self.next_levels(key, state, done.shape[0])
+        return jax.tree.map(lambda new, old: _where(done, new, old), fresh, current), state
 
     def metrics(self, state: Any) -> dict[str, jax.Array]:
         """What the state looks like after ``record`` (for metrics.jsonl), beyond the batch's own metrics."""

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 class Groove(Curriculum):
     """A PLR buffer: new levels from the family or replayed ones; scored levels are inserted or rescored."""
 
+    remembers_scores = True
+
     @classmethod
     def validate(cls, config: CurriculumConfig) -> None:
         config.plr()  # range checks of the buffer's own settings

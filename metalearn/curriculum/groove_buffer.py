@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 class GrooveBuffer(Curriculum):
     """Scored levels with active/new flags; the lowest-scoring are reset, the rest replayed by softmax(score / T)."""
 
+    remembers_scores = True
+
     @classmethod
     def validate(cls, config: CurriculumConfig) -> None:
         if config.capacity < 2 * config.levels_per_generation:
@@ -56,6 +58,33 @@ class GrooveBuffer(Curriculum):
 
     def record(self, state: level_buffer.BufferState, batch: LevelBatch, scores: jax.Array) -> level_buffer.BufferState:
         return level_buffer.record(state, batch.indices, scores, jnp.ones(scores.shape, bool))
+
+    def replace_levels(
+        self,
+        key: jax.Array,
+        state: level_buffer.BufferState,
+        current: LevelBatch,
+        done: jax.Array,
+        scores: jax.Array,
+    ) -> tuple[LevelBatch, level_buffer.BufferState]:
+        """The reference's cycle for the agents with ``done``: record their scores, reset the lowest-scoring
+        levels, and sample each a replayed or new level; the other agents keep theirs (and their slots stay
+        active)."""
+        n = done.shape[0]
+        k_reset, k_sample = jax.random.split(key)
+        state = level_buffer.record(state, current.indices, scores, done)
+        state = level_buffer.reset_lowest(k_reset, state, n, self.family.random_level)
+        indices, replayed, state = level_buffer.sample(
+            k_sample,
+            state,
+            current.indices,
+            done,
+            replay_prob=self.config.replay_prob,
+            temperature=self.config.temperature,
+            transform=self.config.score_transform,
+        )
+        levels = jax.tree.map(lambda x: x[indices], state.levels)
+        return LevelBatch(levels, indices, replayed), state
 
     def metrics(self, state: level_buffer.BufferState) -> dict[str, jax.Array]:
         """``buffer_size`` (levels with a score), their mean and 10/50/90th percentile scores."""

@@ -16,6 +16,7 @@ from metalearn.validation import check_type, field_error
 
 FITNESS_STATS = ("final_return", "eval_return", "mean_return")
 REGIMES = ("es", "meta_gradient")
+MG_CURRICULA = ("dr", "frozen", "groove_buffer")  # kinds the persistent regime can run
 TASK_SAMPLINGS = ("shared", "antithetic")
 FITNESS_SHAPINGS = ("strategy", "pair_winner")
 # The antithetic-pair options and their defaults (the behaviour from before they existed).
@@ -211,10 +212,17 @@ class MetaConfig:
                     f"regime=meta_gradient with {len(self.tasks)} tasks; allowed: exactly one task (its agents persist "
                     "across meta-steps; put other envs in held_out_tasks)"
                 )
-            if self.curriculum is not None and self.curriculum.kind != "dr":
+            if self.curriculum is not None and self.curriculum.kind not in MG_CURRICULA:
                 raise ValueError(
                     f"regime=meta_gradient with curriculum.kind={self.curriculum.kind!r}; allowed: no curriculum or "
-                    "'dr' (replaced agents get fresh random levels)"
+                    f"{' | '.join(MG_CURRICULA)} (kinds that give replaced agents levels one agent at a time)"
+                )
+            c, agents = self.curriculum, self.meta_gradient.num_agents
+            if c is not None and c.kind == "groove_buffer" and c.levels_per_generation != agents:
+                raise ValueError(
+                    f"curriculum.levels_per_generation={c.levels_per_generation} is invalid with regime=meta_gradient "
+                    f"and kind='groove_buffer'; allowed: meta_gradient.num_agents = {agents} (each agent holds one "
+                    "level of the buffer)"
                 )
         if self.curriculum is not None and len(self.tasks) != 1:
             raise ValueError(

@@ -19,7 +19,10 @@ state, update count, and a separately trained value critic. One meta-step:
    ``max_grad_norm`` and applied by Adam at ``lr``;
 4. agents whose update count reached their level's lifetime (and agents
    whose meta-loss is not finite) are replaced by new agents, with new
-   critics, on new levels (the task's own level, or the curriculum's).
+   critics, on new levels (the task's own level, or the curriculum's). With
+   a scoring curriculum (``groove_buffer``, as GROOVE) each level whose agent
+   ended is scored first: ``alg_regret`` trains an antagonist there for the
+   level family's longest lifetime and evaluates it and the agent by rollouts.
 
 A "generation" is ``steps_per_generation`` meta-steps in one jitted scan; the
 whole state (rule, Adam, agents, critics, levels, curriculum) is a pytree that
@@ -37,6 +40,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from metalearn.curriculum.plr import LevelBatch
+from metalearn.curriculum.scores import ScoreInputs
 from metalearn.inner import RunnerState, TrainConfig
 from metalearn.inner.advantage import gae
 from metalearn.inner.distributions import Categorical
@@ -52,6 +57,7 @@ class Agents(NamedTuple):
     level: Any  # the env params each agent trains on
     critic: Any  # the separate value critic's params (the meta-loss's advantages)
     critic_opt: Any  # its Adam state
+    level_index: jax.Array  # (A,) int32 the level's slot in the curriculum's buffer; -1 for none
 
 
 class PersistentState(NamedTuple):
@@ -81,6 +87,8 @@ class StepMetrics(NamedTuple):
     replaced: jax.Array  # agents replaced after this step
     nan_count: jax.Array  # agents whose meta-loss or gradient was not finite
     agent_return: jax.Array  # (A,) each agent's mean episode return over its K updates
+    scored: jax.Array  # levels scored after this step (their agents' lifetimes ended)
+    score_sum: jax.Array  # the sum of their scores
 
 
 class MetaGradientTrainer(MetaTrainer):
@@ -94,6 +102,7 @@ class MetaGradientTrainer(MetaTrainer):
         )
         super().__init__(config, devices)
         self.task = self.tasks[0].trainer
+        self._check_curriculum()
         # The value critic learns as the agent's own would: Adam at the task's learning rate.
         self.critic_optimizer = optax.adam(self.task.config.lr, eps=self.task.config.adam_eps)
         self.meta_step = jax.jit(self._meta_step)
@@ -104,36 +113,47 @@ class MetaGradientTrainer(MetaTrainer):
         return config.replace(adam_eps_root=self.mg.adam_eps_root) if config.adam_eps_root == 0 else config
 
     # ------------------------------------------------------------------ state
-    def _new_levels(self, key: jax.Array, levels_state: Any) -> tuple[Any, Any]:
-        """(A, ...) levels for new agents: the curriculum's, or the task's own level for every agent."""
+    def _check_curriculum(self) -> None:
+        """The persistent regime scores a level when its agent's lifetime ends, from that agent alone."""
+        c = self.config.curriculum
+        if c is None:
+            return
+        if c.score not in MG_SCORES and self.curriculum.remembers_scores:
+            raise ValueError(
+                f"curriculum.score={c.score!r} is invalid with regime=meta_gradient and kind={c.kind!r}; allowed: "
+                f"{' | '.join(MG_SCORES)} (scores of one agent at the end of its lifetime)"
+            )
+
+    def _new_levels(self, key: jax.Array, levels_state: Any) -> tuple[LevelBatch, Any]:
+        """Levels (leaves (A, ...)) for A new agents: the curriculum's, or the task's own level for every agent."""
         n = self.mg.num_agents
         if self.curriculum is not None:
-            batch, levels_state = self.curriculum.next_levels(key, levels_state, n)
-            return batch.levels, levels_state
+            return self.curriculum.next_levels(key, levels_state, n)
         level = self.task.base_env.default_params
-        return jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), level), levels_state
+        levels = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), level)
+        return LevelBatch(levels, -jnp.ones((n,), jnp.int32), jnp.zeros((n,), bool)), levels_state
 
-    def _new_agents(self, meta_params: Any, key: jax.Array, levels: Any) -> Agents:
-        """Fresh agents and critics on ``levels`` (leaves (A, ...))."""
+    def _new_agents(self, meta_params: Any, key: jax.Array, batch: LevelBatch) -> Agents:
+        """Fresh agents and critics on ``batch``'s levels (leaves (A, ...))."""
         dummy = jnp.zeros((self.task.spec.obs_dim,), jnp.float32)
 
-        def one(k: jax.Array, level: Any) -> Agents:
+        def one(k: jax.Array, level: Any, index: jax.Array) -> Agents:
             k_agent, k_critic = jax.random.split(k)
             runner = self.task.init(meta_params, k_agent, level)
             critic = self.task.critic.init(k_critic, dummy)
-            return Agents(runner, level, critic, self.critic_optimizer.init(critic))
+            return Agents(runner, level, critic, self.critic_optimizer.init(critic), index)
 
-        return jax.vmap(one)(jax.random.split(key, self.mg.num_agents), levels)
+        return jax.vmap(one)(jax.random.split(key, self.mg.num_agents), batch.levels, batch.indices)
 
     def _init(self) -> PersistentState:
         key = jax.random.PRNGKey(self.config.seed)
         key, k_levels, k_agents = jax.random.split(key, 3)
         levels_state = () if self.curriculum is None else self.curriculum.init(self._curriculum_key())
-        levels, levels_state = self._new_levels(k_levels, levels_state)
+        batch, levels_state = self._new_levels(k_levels, levels_state)
         state = PersistentState(
             meta_params=self.initial_mean,
             opt_state=self.meta_optimizer.init(self.initial_mean),
-            agents=self._new_agents(self.initial_mean, k_agents, levels),
+            agents=self._new_agents(self.initial_mean, k_agents, batch),
             key=key,
             generation=jnp.zeros((), jnp.int32),
             best_fitness=jnp.asarray(-jnp.inf, jnp.float32),
@@ -207,7 +227,7 @@ class MetaGradientTrainer(MetaTrainer):
             + mg.target_l2_coef * y_l2
         )
         parts = jnp.stack([pg_loss, policy_entropy, target_entropy, pi_l2, y_l2, value_loss[-1], returns.mean()])
-        return loss, (Agents(runner, agent.level, critic, critic_opt), parts)
+        return loss, (agent._replace(runner=runner, critic=critic, critic_opt=critic_opt), parts)
 
     # -------------------------------------------------------------- meta-step
     def meta_gradients(self, meta_params: Any, agents: Agents):
@@ -222,22 +242,53 @@ class MetaGradientTrainer(MetaTrainer):
         (loss, (agents, parts)), grads = jax.lax.map(lambda a: per_agent(meta_params, a), chunked)
         return jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])), (grads, loss, agents, parts))
 
+    def _lifetime_scores(self, key: jax.Array, agents: Agents, scored: jax.Array) -> jax.Array:
+        """(A,) the curriculum's score of each agent's level from that agent at the end of its lifetime (NaN
+        where not ``scored``): its final policy evaluated by rollouts, and the antagonist where the score
+        needs one (trained on every agent's level; the ones not scored are masked)."""
+        k_eval, k_score = jax.random.split(key)
+        runner = agents.runner
+        eval_return = jax.vmap(self.task.evaluate)(
+            runner.params, runner.env_state, jax.random.split(k_eval, self.mg.num_agents), agents.level
+        )
+        inputs = ScoreInputs(
+            key=k_score,
+            levels=agents.level,
+            level_stats={"eval_return": eval_return[None]},  # (M = 1 agent, L = A levels)
+            healthy=scored[None],
+            antagonist_return=self._antagonist_return if self.antagonist is not None else None,
+        )
+        return jnp.where(scored, self.level_score.fn(inputs), jnp.nan)
+
     def _replace_finished(
         self, state: PersistentState, agents: Agents, broken: jax.Array, meta_params: Any
-    ) -> tuple[PersistentState, jax.Array]:
+    ) -> tuple[PersistentState, jax.Array, jax.Array]:
         """``state`` with ``agents`` in it, those at the end of their lifetime (or ``broken``, (A,)) replaced
-        by new agents with new critics on new levels; and the (A,) mask of replaced agents."""
+        by new agents with new critics on new levels; the (A,) mask of replaced agents, and the (A,) scores
+        of their levels (NaN where none: not replaced, broken, or no scoring curriculum)."""
         key, k_levels, k_agents = jax.random.split(state.key, 3)
-        done = (agents.runner.update_idx >= agents.runner.lifetime) | broken | agents.runner.diverged
+        ended = agents.runner.update_idx >= agents.runner.lifetime
+        done = ended | broken | agents.runner.diverged
+        nan = jnp.full(done.shape, jnp.nan, jnp.float32)
+        scoring = self.curriculum is not None and self.curriculum.remembers_scores
 
-        def replace(agents: Agents) -> tuple[Agents, Any]:
-            levels, levels_state = self._new_levels(k_levels, state.levels)
-            fresh = self._new_agents(meta_params, k_agents, levels)
-            return jax.tree.map(lambda new, old: jnp.where(_bcast(done, old), new, old), fresh, agents), levels_state
+        def replace(agents: Agents) -> tuple[Agents, Any, jax.Array]:
+            if self.curriculum is None:
+                batch, levels_state = self._new_levels(k_levels, state.levels)
+                scores = nan
+            else:
+                # A lifetime cut short (a broken agent) gives its level no score; it is freed all the same.
+                fair = ended & ~broken & ~agents.runner.diverged
+                scores = self._lifetime_scores(jax.random.fold_in(k_levels, 1), agents, fair) if scoring else nan
+                current = LevelBatch(agents.level, agents.level_index, jnp.zeros(done.shape, bool))
+                batch, levels_state = self.curriculum.replace_levels(k_levels, state.levels, current, done, scores)
+            fresh = self._new_agents(meta_params, k_agents, batch)
+            agents = jax.tree.map(lambda new, old: jnp.where(_bcast(done, old), new, old), fresh, agents)
+            return agents, levels_state, scores
 
         # Most meta-steps end no lifetime: skip making new agents then (a third of a step's cost on CPU).
-        agents, levels_state = jax.lax.cond(done.any(), replace, lambda a: (a, state.levels), agents)
-        return state._replace(agents=agents, key=key, levels=levels_state), done
+        agents, levels_state, scores = jax.lax.cond(done.any(), replace, lambda a: (a, state.levels, nan), agents)
+        return state._replace(agents=agents, key=key, levels=levels_state), done, scores
 
     def _advance(self, state: PersistentState) -> tuple[PersistentState, jax.Array]:
         """K updates of every agent with the rule held fixed, then the replacements: the regime without its
@@ -247,7 +298,7 @@ class MetaGradientTrainer(MetaTrainer):
         run = jax.vmap(lambda runner, level: self.task.run(state.meta_params, runner, k, level))
         runner, metrics = run(state.agents.runner, state.agents.level)
         agents = state.agents._replace(runner=runner)
-        state, _ = self._replace_finished(state, agents, jnp.zeros_like(runner.diverged), state.meta_params)
+        state, _, _ = self._replace_finished(state, agents, jnp.zeros_like(runner.diverged), state.meta_params)
         return state, metrics.episode_return.mean(-1)
 
     def _meta_step(self, state: PersistentState) -> tuple[PersistentState, StepMetrics]:
@@ -257,7 +308,7 @@ class MetaGradientTrainer(MetaTrainer):
         grad = jax.tree.map(lambda g: jnp.tensordot(weight, jnp.where(_bcast(finite, g), g, 0.0), axes=1), grads)
         updates, opt_state = self.meta_optimizer.update(grad, state.opt_state, state.meta_params)
         meta_params = optax.apply_updates(state.meta_params, updates)
-        state, done = self._replace_finished(state, agents, ~finite, meta_params)
+        state, done, scores = self._replace_finished(state, agents, ~finite, meta_params)
 
         def mean(x: jax.Array) -> jax.Array:
             return jnp.sum(weight * jnp.where(finite, x, 0.0))
@@ -274,6 +325,8 @@ class MetaGradientTrainer(MetaTrainer):
             replaced=done.sum(),
             nan_count=(~finite).sum(),
             agent_return=parts[:, 6],
+            scored=jnp.isfinite(scores).sum(),
+            score_sum=jnp.nansum(scores),
         )
         return state._replace(meta_params=meta_params, opt_state=opt_state), metrics
 
@@ -298,11 +351,23 @@ class MetaGradientTrainer(MetaTrainer):
             "task_fitness": mean_return[None],
             "fitness": fitness,
             "meta_gradient": {
-                **{f: getattr(steps, f).mean() for f in StepMetrics._fields if f not in ("agent_return", "replaced")},
+                **{f: getattr(steps, f).mean() for f in StepMetrics._fields if f not in _SUMMED},
                 "replaced": steps.replaced.sum(),
             },
         }
+        if self.curriculum is not None:
+            scored = steps.scored.sum()
+            metrics["curriculum"] = {
+                "levels_scored": scored,  # lifetimes that ended this generation, and their levels' mean score
+                "scored_mean": jnp.where(scored > 0, steps.score_sum.sum() / jnp.maximum(scored, 1), jnp.nan),
+                **self.curriculum.metrics(state.levels),
+            }
         return state, metrics
+
+
+_SUMMED = ("agent_return", "replaced", "scored", "score_sum")  # not averaged over a generation's steps
+# Scores the persistent regime computes from one agent at the end of its lifetime.
+MG_SCORES = ("alg_regret", "random")
 
 
 def _bcast(mask: jax.Array, x: jax.Array) -> jax.Array:

@@ -344,7 +344,8 @@ def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
     evals = read_jsonl(run_dir / "eval.jsonl") if (run_dir / "eval.jsonl").is_file() else []
     search = config.strategy.name if config.regime == "es" else "meta-gradients"
     plot_fitness(run_dir / "fitness.png", rows, evals, f"{config.rule.name} · {search}")
-    if any("curriculum" in r for r in rows):  # the meta-gradient regime logs no level statistics yet
+    # The meta-gradient regime logs its buffer but no per-generation batch of levels: no levels.png yet.
+    if any("batch_score" in r.get("curriculum", {}) for r in rows):
         plot_levels(run_dir / "levels.png", rows, jax.device_get(state.levels), f"{config.curriculum.kind} curriculum")
     write_json(
         run_dir / "result.json",
