@@ -63,16 +63,23 @@ def test_regret_by_hand():
     np.testing.assert_allclose(scores.healthy_mean(rule, healthy), [1.0, 2.0, 0.3], atol=1e-6)
 
 
+def _score_one_batch(trainer: MetaTrainer):
+    """A population evaluated on 3 levels of the curriculum, and the levels' scores: (population, batch, key,
+    evaluation, scores)."""
+    state = trainer.init()
+    population, _ = trainer.strategy.ask(jax.random.PRNGKey(1), state.es_state)
+    batch, _ = trainer.curriculum.next_levels(jax.random.PRNGKey(2), state.levels, 3)
+    key = jax.random.PRNGKey(3)
+    evaluation = trainer.evaluate_population(population, key, batch.levels)
+    scores = np.asarray(trainer.level_scores(key, batch.levels, evaluation, ~evaluation.diverged))
+    return population, batch, key, evaluation, scores
+
+
 @pytest.mark.slow
 def test_regret_in_the_trainer_is_the_baselines_return_minus_the_populations(groove):
     """The trainer's score equals A2C trained directly on the same levels and seeds minus the members' mean."""
-    state = groove.init()
-    population, _ = groove.strategy.ask(jax.random.PRNGKey(1), state.es_state)
-    batch, _ = groove.curriculum.next_levels(jax.random.PRNGKey(2), state.levels, 3)
-    key = jax.random.PRNGKey(3)
-    evaluation = groove.evaluate_population(population, key, batch.levels)
+    population, batch, key, evaluation, got = _score_one_batch(groove)
     healthy = ~evaluation.diverged
-    got = groove.level_scores(key, batch.levels, evaluation, healthy)
 
     seed = jax.random.split(jax.random.fold_in(key, 0), 1)[0]  # seeds_per_member=1: the members' seed
     baseline_train, member_train = jax.jit(groove.baseline.train), jax.jit(groove.tasks[0].trainer.train)
@@ -246,13 +253,8 @@ def test_alg_regret_trains_the_antagonist_for_the_familys_longest_lifetime_and_s
     d["curriculum"]["capacity"] = 6
     trainer = MetaTrainer(MetaConfig.from_dict(d))
     assert trainer.antagonist.config.num_updates == trainer.curriculum.family.max_lifetime == 250
-    state = trainer.init()
-    population, _ = trainer.strategy.ask(jax.random.PRNGKey(1), state.es_state)
-    batch, _ = trainer.curriculum.next_levels(jax.random.PRNGKey(2), state.levels, 3)
-    key = jax.random.PRNGKey(3)
-    evaluation = trainer.evaluate_population(population, key, batch.levels)
+    _, batch, key, evaluation, got = _score_one_batch(trainer)
     healthy = ~evaluation.diverged
-    got = np.asarray(trainer.level_scores(key, batch.levels, evaluation, healthy))
 
     seed = jax.random.split(jax.random.fold_in(key, 0), 1)[0]  # seeds_per_member=1: the members' seed
     antagonist = jax.jit(jax.vmap(trainer.antagonist.train, in_axes=(None, None, 0)))(None, seed, batch.levels)

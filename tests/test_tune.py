@@ -7,26 +7,10 @@ import numpy as np
 import pytest
 
 from metalearn.cli import main
-from metalearn.envs import make_env
-from metalearn.inner import TrainConfig, Trainer
+from metalearn.inner import Trainer
 from metalearn.inner.tune import Sweep, choose, grid_points, parse_grid, sweep
 
-# 8 updates of a tiny PPO on CartPole: enough for the learning rate to matter.
-CFG = TrainConfig(
-    total_timesteps=4 * 32 * 8,
-    num_envs=4,
-    num_steps=32,
-    num_minibatches=2,
-    update_epochs=2,
-    hidden_size=16,
-    eval_envs=4,
-    eval_steps=50,
-)
-
-
-@pytest.fixture(scope="module")
-def env():
-    return make_env("CartPole-v1")
+from .conftest import TINY as CFG  # 8 updates of a tiny PPO on CartPole: enough for the learning rate to matter
 
 
 def _separate(env, config, seeds, seed):
@@ -34,25 +18,25 @@ def _separate(env, config, seeds, seed):
     return jax.jit(jax.vmap(Trainer(env, config).train, in_axes=(None, 0)))(None, keys)
 
 
-def test_a_traced_grid_equals_separate_runs_at_each_point(env):
+def test_a_traced_grid_equals_separate_runs_at_each_point(cartpole):
     grid = parse_grid(["lr=1e-3,1e-2", "max_grad_norm=0,0.05"], CFG)
-    result = sweep(env, CFG, grid, seeds=2, seed=3)
+    result = sweep(cartpole, CFG, grid, seeds=2, seed=3)
     assert result.points == grid_points(grid)
     assert result.final_return.shape == (4, 2) and result.curve.shape == (4, 2, CFG.num_updates)
     # Two points that differ in both fields: the clipped, fast one and the unclipped, slow one.
     for i in (0, 3):
-        alone = _separate(env, CFG.replace(**result.points[i]), seeds=2, seed=3)
+        alone = _separate(cartpole, CFG.replace(**result.points[i]), seeds=2, seed=3)
         np.testing.assert_allclose(result.curve[i], np.asarray(alone.curve), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(result.eval_return[i], np.asarray(alone.eval_return), rtol=1e-5, atol=1e-5)
     # The grid's values reach the agents: the learning rate changes the learning curve.
     assert not np.allclose(result.curve[0], result.curve[3])
 
 
-def test_a_structural_field_is_a_group_compiled_on_its_own(env):
+def test_a_structural_field_is_a_group_compiled_on_its_own(cartpole):
     grid = parse_grid(["optimizer=adam,sgd", "ent_coef=0.0,0.05"], CFG)
-    result = sweep(env, CFG, grid, seeds=2, seed=1)
+    result = sweep(cartpole, CFG, grid, seeds=2, seed=1)
     assert [p["optimizer"] for p in result.points] == ["adam", "adam", "sgd", "sgd"]
-    alone = _separate(env, CFG.replace(optimizer="sgd", ent_coef=0.05), seeds=2, seed=1)
+    alone = _separate(cartpole, CFG.replace(optimizer="sgd", ent_coef=0.05), seeds=2, seed=1)
     np.testing.assert_allclose(result.curve[3], np.asarray(alone.curve), rtol=1e-5, atol=1e-5)
 
 

@@ -180,30 +180,15 @@ def analyse() -> dict:
             if not mine:
                 continue
             scores = [_normalised(result, r) for r in mine]
-            per_meta_seed = [float(s.mean()) for s in scores]
-            mean, se = analysis.mean_stderr(per_meta_seed)
-            cell[arm] = {
-                "meta_seeds": [r["meta_seed"] for r in mine],
-                "per_meta_seed": per_meta_seed,
-                "mean_over_meta_seeds": mean,
-                "stderr_over_meta_seeds": se,
-                "pooled": analysis.summarize(np.concatenate(scores))._asdict(),
-            }
+            cell[arm] = {"meta_seeds": [r["meta_seed"] for r in mine], **analysis.over_meta_seeds(scores)}
             if result["optimal_return"]:  # gridworld levels: pooled across levels (normalised)
                 pooled[arm].append(np.stack(scores))  # (meta-seeds, seeds)
         cells.append(cell)
     aggregate = {}
     for arm, blocks in pooled.items():
-        if blocks:
-            x = np.concatenate([b.reshape(-1) for b in blocks])
-            per_meta_seed = np.mean([b.mean(axis=1) for b in blocks], axis=0)  # mean over levels and seeds
-            aggregate[arm] = {
-                "levels": len(blocks),
-                "pooled": analysis.summarize(x)._asdict(),
-                "per_meta_seed": per_meta_seed.tolist(),
-                "mean_over_meta_seeds": analysis.mean_stderr(per_meta_seed)[0],
-                "stderr_over_meta_seeds": analysis.mean_stderr(per_meta_seed)[1],
-            }
+        if blocks:  # each meta-seed's rule: its agents on every level (the same seeds per level)
+            per_rule = list(np.concatenate(blocks, axis=1))
+            aggregate[arm] = {"levels": len(blocks), **analysis.over_meta_seeds(per_rule)}
     out = {
         "question": "GROOVE (algorithmic regret) vs DR, and AR vs PVL vs L1VL vs a fixed random buffer",
         "config": CONFIG,

@@ -161,15 +161,10 @@ def analyse() -> dict:
             mine = [r for r in rows if r["rule"] == rule]
             if not mine:
                 continue
-            per_meta_seed = [float(np.mean(r["per_seed"])) for r in mine]
-            mean, se = analysis.mean_stderr(per_meta_seed)
+            # per meta-seed, and every agent (meta-seeds x seeds) pooled: IQM with a bootstrap interval
             cell[rule] = {
                 "meta_seeds": [r["meta_seed"] for r in mine],
-                "per_meta_seed": per_meta_seed,
-                "mean_over_meta_seeds": mean,
-                "stderr_over_meta_seeds": se,
-                # every agent (meta-seeds x seeds) pooled: IQM with a bootstrap interval
-                "pooled": analysis.summarize(np.concatenate([r["per_seed"] for r in mine]))._asdict(),
+                **analysis.over_meta_seeds([np.asarray(r["per_seed"]) for r in mine]),
             }
         cells.append(cell)
     out = {

@@ -62,7 +62,7 @@ from metalearn.analysis.runs import (
     read_comparison,
     read_run,
 )
-from metalearn.analysis.stats import Summary, bootstrap_ci, iqm, mean_stderr, summarize
+from metalearn.analysis.stats import Summary, bootstrap_ci, iqm, mean_stderr, over_meta_seeds, summarize
 
 __all__ = [
     "DriftSurface",
@@ -97,6 +97,7 @@ __all__ = [
     "mean_stderr",
     "new_figure",
     "noise_figure",
+    "over_meta_seeds",
     "per_layer_figure",
     "per_layer_updates",
     "probe_extra_args",

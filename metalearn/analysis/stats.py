@@ -81,6 +81,19 @@ def summarize(values: np.ndarray, confidence: float = 0.95, n_resamples: int = 2
     )
 
 
+def over_meta_seeds(scores: list[np.ndarray]) -> dict:
+    """One rule per meta-seed, each with per-seed scores: the mean ± s.e. over meta-seeds of each rule's mean
+    (the spread that matters when a rule is what is compared), and every agent pooled (:func:`summarize`)."""
+    per_meta_seed = [float(np.mean(s)) for s in scores]
+    mean, se = mean_stderr(np.asarray(per_meta_seed))
+    return {
+        "per_meta_seed": per_meta_seed,
+        "mean_over_meta_seeds": mean,
+        "stderr_over_meta_seeds": se,
+        "pooled": summarize(np.concatenate([np.asarray(s).reshape(-1) for s in scores]))._asdict(),
+    }
+
+
 def _sample(values: np.ndarray) -> np.ndarray:
     x = np.asarray(values, np.float64).reshape(-1)
     if x.size == 0:
