@@ -164,6 +164,13 @@ def _clip_by_global_norm(grads: Any, max_norm: float | jax.Array) -> tuple[Any, 
     return jax.tree.map(lambda g: g * scale, grads), norm
 
 
+def _rollout_mean(x: jax.Array) -> jax.Array:
+    """Mean of a (num_steps, num_envs) rollout statistic, summed step by step in a scan: the same additions in
+    the same order whatever vmap adds around it (one flat reduction is tiled differently under vmap)."""
+    total, _ = jax.lax.scan(lambda acc, row: (acc + row, None), jnp.zeros(x.shape[1:], x.dtype), x)
+    return total.mean()
+
+
 def _all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
@@ -474,8 +481,8 @@ class Trainer:
             value_loss=metrics["value_loss"],
             actor_loss=metrics["actor_loss"],
             grad_norm=metrics["grad_norm"],
-            positive_value_loss=jnp.maximum(advantages, 0.0).mean(),
-            l1_value_loss=jnp.abs(advantages).mean(),
+            positive_value_loss=_rollout_mean(jnp.maximum(advantages, 0.0)),
+            l1_value_loss=_rollout_mean(jnp.abs(advantages)),
         )
         update_idx = state.update_idx + live.astype(jnp.int32)
         new_state = RunnerState(
