@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 
-def _healthy_mean(values: jax.Array, healthy: jax.Array) -> jax.Array:
+def healthy_mean(values: jax.Array, healthy: jax.Array) -> jax.Array:
     """(L,) mean over the healthy rows of ``values`` (M, L); ``healthy`` (M,) or (M, L); NaN where there are none."""
     healthy = healthy[:, None] if healthy.ndim == 1 else healthy
     w = healthy.astype(values.dtype)
@@ -37,12 +37,7 @@ def regret(baseline_return: jax.Array, rule_return: jax.Array, healthy: jax.Arra
     this is both GROOVE's per-agent algorithmic regret averaged over a level's agents and the
     regret of the search distribution. ``healthy``: (M,) or (M, L) bool.
     """
-    return baseline_return - _healthy_mean(rule_return, healthy)
-
-
-def healthy_mean(values: jax.Array, healthy: jax.Array) -> jax.Array:
-    """(L,) the healthy members' mean of a per-member statistic ``values`` (M, L) (a value-loss score)."""
-    return _healthy_mean(values, healthy)
+    return baseline_return - healthy_mean(rule_return, healthy)
 
 
 def random(key: jax.Array, num_levels: int) -> jax.Array:

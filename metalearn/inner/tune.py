@@ -138,15 +138,19 @@ def _key(point: dict[str, Any]) -> tuple:
     return tuple(sorted(point.items()))
 
 
+def _check_choice(metric: str, select: str) -> None:
+    if metric not in METRICS:
+        raise unknown("metric", metric, METRICS)
+    if select not in SELECT:
+        raise unknown("selection statistic", select, SELECT)
+
+
 def choose(result: Sweep, metric: str = "final_return", select: str = "mean") -> int:
     """Index of the best grid point: highest ``select`` (mean | iqm) of ``metric`` over seeds; a point
     with a diverged seed ranks below every point without one."""
     from metalearn.analysis.stats import iqm
 
-    if metric not in METRICS:
-        raise unknown("metric", metric, METRICS)
-    if select not in SELECT:
-        raise unknown("selection statistic", select, SELECT)
+    _check_choice(metric, select)
     scores = getattr(result, metric)
     stat = scores.mean(axis=1) if select == "mean" else np.asarray([iqm(s) for s in scores])
     if np.all(np.isnan(stat)):
@@ -228,10 +232,7 @@ def run_tune(
     from metalearn.inner.presets import resolve_task
     from metalearn.runs import new_run_dir, write_json
 
-    if metric not in METRICS:
-        raise unknown("metric", metric, METRICS)
-    if select not in SELECT:
-        raise unknown("selection statistic", select, SELECT)
+    _check_choice(metric, select)
     env_name, env_kwargs, config = resolve_task(preset, env=env, overrides=overrides)
     parsed = parse_grid(grid, config)
     base = make_env(env_name, **env_kwargs)
