@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_open.py
 	$(BIN)/python bench/bench_eggroll.py
 	$(BIN)/python bench/bench_tune.py
+	$(BIN)/python bench/bench_groove.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
