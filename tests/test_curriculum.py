@@ -263,6 +263,18 @@ def test_alg_regret_trains_the_antagonist_for_the_familys_longest_lifetime_and_s
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     assert np.asarray(antagonist.eval_return).max() > 0  # A2C learned something on some level in 250 updates
 
+    # The score as the trainer wires it (its own antagonist, the members' seeds): agents that return what the
+    # antagonist returns have AR 0; agents that earn nothing have AR = the antagonist's return.
+    def alg_regret(agent_return: jax.Array) -> jax.Array:  # (M, L) -> (L,)
+        stats = {"eval_return": agent_return}
+        inputs = scores.ScoreInputs(key, batch.levels, stats, healthy, antagonist_return=trainer._antagonist_return)
+        return trainer.level_score.fn(inputs)
+
+    same = jnp.broadcast_to(antagonist.eval_return, evaluation.level_stats["eval_return"].shape)
+    equal, nothing = jax.jit(jax.vmap(alg_regret))(jnp.stack([same, jnp.zeros_like(same)]))
+    np.testing.assert_allclose(equal, 0.0, atol=1e-5)
+    np.testing.assert_allclose(nothing, antagonist.eval_return, rtol=1e-5, atol=1e-5)
+
 
 # ------------------------------------------------------------------ resume
 def _checkpoint(run_dir) -> dict[str, np.ndarray]:

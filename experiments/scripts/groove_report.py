@@ -17,9 +17,10 @@ Arms differ only in ``curriculum`` (:data:`ARMS`). Steps (each resumes or skips 
 
 ``train`` runs each ARM:SEED into ``runs/groove/<arm>_s<seed>`` and copies the final mean rule to
 ``experiments/reports/groove_es/rules/<arm>_s<seed>.npz`` (committed: the evaluation needs only these).
-``evaluate`` trains fresh agents (16 seeds) on each held-out hand-designed level for the training
-lifetime (250 updates): every rule, and the tuned A2C (``gridworld-a2c``); results go to
-``experiments/reports/groove_es/eval/<level>.json``. ``analyse`` writes
+``evaluate`` trains fresh agents (8 seeds a rule) on each held-out hand-designed level for the training
+lifetime (250 updates), and on Breakout-MinAtar: every rule, each meta-seed's initial rule (``init``)
+and the tuned A2C (``gridworld-a2c``, 16 seeds); results go to
+``experiments/reports/groove_es/eval/<level>.json`` (a rerun adds only the rows a file lacks). ``analyse`` writes
 ``experiments/reports/data/groove_es.{json,png}`` and prints the report's tables.
 """
 
@@ -29,6 +30,7 @@ import argparse
 import json
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -54,7 +56,9 @@ LABELS = {
     "frozen": "fixed random buffer",
     "pvl": "buffer by positive value loss",
     "l1vl": "buffer by L1 value loss",
+    "init": "LPG at initialisation",
 }
+ROWS = [*ARMS, "init"]  # the evaluated rules: each arm's, and every arm's generation 0
 
 
 # ------------------------------------------------------------------ train
@@ -90,8 +94,26 @@ def _stack(trees: list) -> object:
     return jax.tree.map(lambda *xs: np.stack(xs), *trees)
 
 
+def rules() -> tuple[object, list[tuple[str, int, object]]]:
+    """The LPG rule and its (arm, meta-seed, meta-parameters): every committed final mean rule, and each
+    meta-seed's starting point as arm ``init`` (every arm's generation 0: the rule initialised from the
+    config's seed, as :class:`~metalearn.meta.MetaTrainer` does)."""
+    from metalearn.rules import load_rule
+
+    files = sorted((REPORT / "rules").glob("*_s*.npz"))
+    if not files:
+        raise SystemExit(f"no rule files in {REPORT / 'rules'}; run `train` first")
+    rule, out = load_rule(files[0])[0], []
+    for f in files:
+        arm, seed = f.stem.rsplit("_s", 1)
+        out.append((arm, int(seed), load_rule(f)[1]))
+    out += [("init", seed, rule.init(jax.random.PRNGKey(seed))) for seed in sorted({s for _, s, _ in out})]
+    return rule, out
+
+
 def evaluate(level: str, seeds: int) -> dict:
-    """Fresh agents on ``level``: every rule (``seeds`` each) and the tuned A2C (``2 x seeds``), same keys.
+    """Fresh agents on ``level``: every rule of :func:`rules` (``seeds`` each) and the tuned A2C
+    (``2 x seeds``), the same keys for all. Rows already in the level's file are kept; only missing ones run.
 
     Gridworld levels: 250 updates, scored by the final policy's evaluation-rollout return divided by the
     level's optimal return (value iteration); MinAtar: the LPG agent's shape on the game, raw return.
@@ -99,11 +121,8 @@ def evaluate(level: str, seeds: int) -> dict:
     from metalearn.envs import make_env
     from metalearn.envs.value_iteration import optimal_return
     from metalearn.inner import Trainer, get_preset
-    from metalearn.rules import load_rule
 
     out_path = REPORT / "eval" / f"{level}.json"
-    if out_path.is_file():
-        return json.loads(out_path.read_text())
     lpg, a2c = get_preset("gridworld-lpg"), get_preset("gridworld-a2c")
     if level in TRANSFER:
         env_name, steps = TRANSFER[level]
@@ -111,17 +130,29 @@ def evaluate(level: str, seeds: int) -> dict:
     else:
         env, steps = make_env("GridWorld", level=level), TRAIN_UPDATES * lpg.config.batch_size
         optimum = optimal_return(level)
+    out = {
+        "level": level,
+        "steps": steps,
+        "optimal_return": optimum,
+        "seeds": seeds,
+        "eval_seed": EVAL_SEED,
+        "rows": [],
+    }
+    if out_path.is_file():
+        out = json.loads(out_path.read_text())
+        if out["seeds"] != seeds:
+            raise SystemExit(f"{out_path} has {out['seeds']} seeds per rule, not --seeds {seeds}; remove it to rerun")
+    done = {(r["arm"], r["meta_seed"]) for r in out["rows"]}
     agent = lpg.config.replace(total_timesteps=steps, vf_coef=0.5)  # as in meta-training
     baseline = a2c.config.replace(total_timesteps=steps)
     keys = jax.random.split(jax.random.PRNGKey(EVAL_SEED), 2 * seeds)
-    files = sorted((REPORT / "rules").glob("*_s*.npz"))
-    rule = load_rule(files[0])[0]
-    params = _stack([load_rule(f)[1] for f in files])
-    rows = []
+    rule, todo = rules()
+    todo = [r for r in todo if (r[0], r[1]) not in done]
 
-    def record(label: str, arm: str, meta_seed: int | None, result, seconds: float) -> None:
+    def record(arm: str, meta_seed: int | None, result, seconds: float) -> None:
         ev, final = np.asarray(result.eval_return, np.float64), np.asarray(result.final_return, np.float64)
-        rows.append(
+        label = "A2C (gridworld-a2c)" if arm == "a2c" else f"{arm} meta-seed {meta_seed}"
+        out["rows"].append(
             {
                 "label": label,
                 "arm": arm,
@@ -137,24 +168,18 @@ def evaluate(level: str, seeds: int) -> dict:
             flush=True,
         )
 
-    start = time.time()
-    result = jax.jit(jax.vmap(Trainer(env, baseline).train, in_axes=(None, 0)))(None, keys)
-    record("A2C (gridworld-a2c)", "a2c", None, result, time.time() - start)
-    start = time.time()
-    train = jax.vmap(Trainer(env, agent, objective=rule.objective).train, in_axes=(None, 0))
-    results = jax.jit(jax.vmap(train, in_axes=(0, None)))(params, keys[:seeds])
-    seconds = time.time() - start
-    for i, f in enumerate(files):
-        arm, seed = f.stem.rsplit("_s", 1)
-        record(f"{arm} meta-seed {seed}", arm, int(seed), jax.tree.map(lambda x, i=i: x[i], results), seconds)
-    out = {
-        "level": level,
-        "steps": steps,
-        "optimal_return": optimum,
-        "seeds": seeds,
-        "eval_seed": EVAL_SEED,
-        "rows": rows,
-    }
+    if ("a2c", None) not in done:
+        start = time.time()
+        result = jax.block_until_ready(jax.jit(jax.vmap(Trainer(env, baseline).train, in_axes=(None, 0)))(None, keys))
+        record("a2c", None, result, time.time() - start)
+    if todo:
+        start = time.time()
+        train = jax.vmap(Trainer(env, agent, objective=rule.objective).train, in_axes=(None, 0))
+        results = jax.jit(jax.vmap(train, in_axes=(0, None)))(_stack([p for _, _, p in todo]), keys[:seeds])
+        results = jax.block_until_ready(results)
+        seconds = time.time() - start
+        for i, (arm, seed, _) in enumerate(todo):
+            record(arm, seed, jax.tree.map(lambda x, i=i: x[i], results), seconds)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(out, indent=1))
     return out
@@ -169,13 +194,15 @@ def _normalised(result: dict, row: dict) -> np.ndarray:
 def analyse() -> dict:
     from metalearn import analysis
 
-    cells, pooled = [], {arm: [] for arm in ARMS}
+    cells, pooled, a2c_pooled = [], {arm: [] for arm in ROWS}, []
     for path in sorted((REPORT / "eval").glob("*.json")):
         result = json.loads(path.read_text())
         cell = {k: result[k] for k in ("level", "steps", "optimal_return", "seeds")}
         a2c = next(r for r in result["rows"] if r["arm"] == "a2c")
         cell["a2c"] = analysis.summarize(_normalised(result, a2c))._asdict()
-        for arm in ARMS:
+        if result["optimal_return"]:
+            a2c_pooled.append(_normalised(result, a2c))
+        for arm in ROWS:
             mine = [r for r in result["rows"] if r["arm"] == arm]
             if not mine:
                 continue
@@ -189,6 +216,15 @@ def analyse() -> dict:
         if blocks:  # each meta-seed's rule: its agents on every level (the same seeds per level)
             per_rule = list(np.concatenate(blocks, axis=1))
             aggregate[arm] = {"levels": len(blocks), **analysis.over_meta_seeds(per_rule)}
+    if a2c_pooled:  # one agent per seed on every level: its mean over levels, then mean ± s.e. over seeds
+        per_seed = np.stack(a2c_pooled).mean(axis=0)
+        mean, se = analysis.mean_stderr(per_seed)
+        aggregate["a2c"] = {
+            "levels": len(a2c_pooled),
+            "mean_over_seeds": mean,
+            "stderr_over_seeds": se,
+            "pooled": analysis.summarize(np.concatenate(a2c_pooled))._asdict(),
+        }
     out = {
         "question": "GROOVE (algorithmic regret) vs DR, and AR vs PVL vs L1VL vs a fixed random buffer",
         "config": CONFIG,
@@ -215,7 +251,8 @@ def buffer_statistics() -> dict:
         g = min(len(r) for r in rows)
         scores = np.array([[c["level_scores"] for c in r[:g]] for r in rows], np.float64)  # (runs, G, L)
         replayed = np.array([[c["level_replayed"] for c in r[:g]] for r in rows], bool)
-        with np.errstate(invalid="ignore"):
+        with warnings.catch_warnings():  # an arm that never replays (DR), or always does (frozen)
+            warnings.simplefilter("ignore", RuntimeWarning)
             out[arm] = {
                 "generations": g,
                 "replayed_score": np.nanmean(np.where(replayed, scores, np.nan), axis=2).tolist(),
@@ -230,15 +267,16 @@ def buffer_statistics() -> dict:
 
 
 def figure(out: dict) -> None:
-    """Left: normalised held-out return per level and arm (mean ± s.e. over meta-seeds). Right: the AR
-    arm's buffer: the algorithmic regret of replayed vs fresh levels over meta-training."""
+    """Left: normalised held-out return per level and arm (mean ± s.e. over meta-seeds). Middle: the AR
+    arm's buffer: the algorithmic regret of replayed vs fresh levels over meta-training. Right: the
+    levels each arm trained on: mean walls per level over meta-training."""
     from metalearn.analysis.figures import new_figure
 
-    fig, axes = new_figure(1, 2, panel=(6.0, 3.4))
+    fig, axes = new_figure(1, 3, panel=(6.0, 3.4))
     ax = axes[0][0]
     cells = [c for c in out["cells"] if c["optimal_return"]]
-    width = 0.8 / (len(ARMS) + 1)
-    for j, arm in enumerate(["a2c", *ARMS]):
+    width = 0.8 / (len(ROWS) + 1)
+    for j, arm in enumerate(["a2c", *ROWS]):
         have = [(i, c) for i, c in enumerate(cells) if arm in c]
         if arm == "a2c":
             y, e = [c[arm]["mean"] for _, c in have], [c[arm]["stderr"] for _, c in have]
@@ -255,12 +293,19 @@ def figure(out: dict) -> None:
         g = np.arange(1, buf["generations"] + 1)
         for key, label in (("replayed_score", "replayed levels"), ("fresh_score", "fresh levels")):
             x = np.asarray(buf[key], np.float64)
-            with np.errstate(invalid="ignore"):
+            with warnings.catch_warnings():  # generation 1 replays nothing
+                warnings.simplefilter("ignore", RuntimeWarning)
                 ax.plot(g, np.nanmean(x, axis=0), label=label)
         ax.set_xlabel("generation")
         ax.set_ylabel("algorithmic regret (mean over meta-seeds)")
         ax.set_title("GROOVE's buffer")
         ax.legend(fontsize=7)
+    ax = axes[0][2]
+    for arm, buf in out["buffer"].items():
+        ax.plot(np.arange(1, buf["generations"] + 1), buf["walls"], label=LABELS[arm])
+    ax.set_xlabel("generation")
+    ax.set_ylabel("walls per level trained on (mean over meta-seeds)")
+    ax.legend(fontsize=7)
     fig.savefig(DATA / "groove_es.png", dpi=110, bbox_inches="tight")
 
 
@@ -268,36 +313,30 @@ def _iqm(summary: dict) -> str:
     return f"{summary['iqm']:.3f} [{summary['iqm_ci'][0]:.3f}, {summary['iqm_ci'][1]:.3f}]"
 
 
+def _over_meta_seeds(summary: dict) -> str:
+    return f"{summary['mean_over_meta_seeds']:.3f} ± {summary['stderr_over_meta_seeds']:.3f}"
+
+
 def markdown(out: dict) -> str:
-    """The report's tables."""
-    arms = list(ARMS)
-    head = "| level | A2C (tuned) | " + " | ".join(LABELS[a] for a in arms) + " |"
-    lines = [head, "|" + " --- |" * (2 + len(arms))]
-    for c in out["cells"]:
-        row = [
-            c["level"] + ("" if c["optimal_return"] else " (raw)"),
-            f"{c['a2c']['mean']:.3f} ± {c['a2c']['stderr']:.3f}",
-        ]
-        row += [
-            f"{c[a]['mean_over_meta_seeds']:.3f} ± {c[a]['stderr_over_meta_seeds']:.3f}" if a in c else "" for a in arms
-        ]
-        lines.append("| " + " | ".join(row) + " |")
+    """The report's tables: per level (columns) and rule (rows), then pooled over the gridworld levels."""
+    cells = out["cells"]
+    head = "| rule | " + " | ".join(c["level"] + ("" if c["optimal_return"] else " (raw)") for c in cells) + " |"
+    lines = [head, "|" + " --- |" * (1 + len(cells))]
+    a2c = [f"{c['a2c']['mean']:.3f} ± {c['a2c']['stderr']:.3f}" for c in cells]
+    lines.append("| A2C (tuned), over seeds | " + " | ".join(a2c) + " |")
+    for a in ROWS:
+        row = [_over_meta_seeds(c[a]) if a in c else "" for c in cells]
+        lines.append(f"| {LABELS[a]} | " + " | ".join(row) + " |")
     agg = out["aggregate_gridworld"]
     if agg:
-        lines += ["", "| all gridworld levels (normalised) | " + " | ".join(LABELS[a] for a in arms if a in agg) + " |"]
-        lines.append("|" + " --- |" * (1 + len(agg)))
-        lines.append(
-            "| mean ± s.e. over meta-seeds | "
-            + " | ".join(
-                f"{agg[a]['mean_over_meta_seeds']:.3f} ± {agg[a]['stderr_over_meta_seeds']:.3f}"
-                for a in arms
-                if a in agg
-            )
-            + " |"
-        )
-        lines.append(
-            "| IQM [95% CI], every agent | " + " | ".join(_iqm(agg[a]["pooled"]) for a in arms if a in agg) + " |"
-        )
+        lines += ["", "| rule | mean ± s.e. over meta-seeds | IQM [95% CI], every agent |", "| --- | --- | --- |"]
+        if "a2c" in agg:
+            a = agg["a2c"]
+            m, se = a["mean_over_seeds"], a["stderr_over_seeds"]
+            lines.append(f"| A2C (tuned; ± s.e. over seeds) | {m:.3f} ± {se:.3f} | {_iqm(a['pooled'])} |")
+        for a in ROWS:
+            if a in agg:
+                lines.append(f"| {LABELS[a]} | {_over_meta_seeds(agg[a])} | {_iqm(agg[a]['pooled'])} |")
     return "\n".join(lines)
 
 
