@@ -242,6 +242,22 @@ def test_stats_agree_with_scipy():
         assert hi == pytest.approx(ref.confidence_interval.high, abs=0.05 * width)
 
 
+def test_probability_of_improvement_is_the_mann_whitney_u_statistic_averaged_over_tasks():
+    """Independent check: scipy's Mann-Whitney U over n·m on each task (ties count ½), then the task mean."""
+    from scipy import stats
+
+    rng = np.random.default_rng(4)
+    xs = [rng.normal(0.3, 1.0, 12), rng.integers(0, 3, 9).astype(float), rng.normal(0.0, 1.0, 20)]
+    ys = [rng.normal(0.0, 1.0, 8), rng.integers(0, 3, 7).astype(float), rng.normal(0.0, 1.0, 20)]  # ties on task 2
+    expected = np.mean([stats.mannwhitneyu(x, y).statistic / (x.size * y.size) for x, y in zip(xs, ys, strict=True)])
+    p, (lo, hi) = analysis.probability_of_improvement(xs, ys)
+    assert p == pytest.approx(expected, rel=1e-12) and lo < p < hi
+    assert analysis.probability_of_improvement(ys, xs)[0] == pytest.approx(1.0 - p, rel=1e-12)  # P(Y>X) = 1 - P(X>Y)
+    assert analysis.probability_of_improvement([np.arange(5.0) + 10], [np.arange(5.0)]) == (1.0, (1.0, 1.0))
+    with pytest.raises(ValueError, match="one sample per task"):
+        analysis.probability_of_improvement(xs, ys[:2])
+
+
 # --------------------------------------------------------------------- analyze
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):

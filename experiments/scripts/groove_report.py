@@ -225,6 +225,13 @@ def analyse() -> dict:
             "stderr_over_seeds": se,
             "pooled": analysis.summarize(np.concatenate(a2c_pooled))._asdict(),
         }
+    if pooled["ar"]:  # P(an AR agent beats one of this rule's), averaged over the gridworld levels
+        ar = [b.reshape(-1) for b in pooled["ar"]]
+        for arm, a in aggregate.items():
+            if arm != "ar":
+                other = a2c_pooled if arm == "a2c" else [b.reshape(-1) for b in pooled[arm]]
+                p, ci = analysis.probability_of_improvement(ar, other)
+                a["p_ar_better"] = {"p": p, "ci": list(ci)}
     out = {
         "question": "GROOVE (algorithmic regret) vs DR, and AR vs PVL vs L1VL vs a fixed random buffer",
         "config": CONFIG,
@@ -313,6 +320,13 @@ def _iqm(summary: dict) -> str:
     return f"{summary['iqm']:.3f} [{summary['iqm_ci'][0]:.3f}, {summary['iqm_ci'][1]:.3f}]"
 
 
+def _p(summary: dict) -> str:
+    if "p_ar_better" not in summary:
+        return ""
+    p = summary["p_ar_better"]
+    return f"{p['p']:.2f} [{p['ci'][0]:.2f}, {p['ci'][1]:.2f}]"
+
+
 def _over_meta_seeds(summary: dict) -> str:
     return f"{summary['mean_over_meta_seeds']:.3f} ± {summary['stderr_over_meta_seeds']:.3f}"
 
@@ -329,14 +343,15 @@ def markdown(out: dict) -> str:
         lines.append(f"| {LABELS[a]} | " + " | ".join(row) + " |")
     agg = out["aggregate_gridworld"]
     if agg:
-        lines += ["", "| rule | mean ± s.e. over meta-seeds | IQM [95% CI], every agent |", "| --- | --- | --- |"]
+        head = "| rule | mean ± s.e. over meta-seeds | IQM [95% CI], every agent | P(AR > rule) [95% CI] |"
+        lines += ["", head, "| --- | --- | --- | --- |"]
         if "a2c" in agg:
             a = agg["a2c"]
             m, se = a["mean_over_seeds"], a["stderr_over_seeds"]
-            lines.append(f"| A2C (tuned; ± s.e. over seeds) | {m:.3f} ± {se:.3f} | {_iqm(a['pooled'])} |")
+            lines.append(f"| A2C (tuned; ± s.e. over seeds) | {m:.3f} ± {se:.3f} | {_iqm(a['pooled'])} | {_p(a)} |")
         for a in ROWS:
             if a in agg:
-                lines.append(f"| {LABELS[a]} | {_over_meta_seeds(agg[a])} | {_iqm(agg[a]['pooled'])} |")
+                lines.append(f"| {LABELS[a]} | {_over_meta_seeds(agg[a])} | {_iqm(agg[a]['pooled'])} | {_p(agg[a])} |")
     return "\n".join(lines)
 
 

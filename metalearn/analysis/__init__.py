@@ -62,7 +62,15 @@ from metalearn.analysis.runs import (
     read_comparison,
     read_run,
 )
-from metalearn.analysis.stats import Summary, bootstrap_ci, iqm, mean_stderr, over_meta_seeds, summarize
+from metalearn.analysis.stats import (
+    Summary,
+    bootstrap_ci,
+    iqm,
+    mean_stderr,
+    over_meta_seeds,
+    probability_of_improvement,
+    summarize,
+)
 
 __all__ = [
     "DriftSurface",
@@ -100,6 +108,7 @@ __all__ = [
     "over_meta_seeds",
     "per_layer_figure",
     "per_layer_updates",
+    "probability_of_improvement",
     "probe_extra_args",
     "probe_fn",
     "probe_tree",
