@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -117,13 +116,15 @@ def _print_meta_result(run_dir: Path) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    import jax
-    import numpy as np
-
+    from metalearn import protocol
     from metalearn.envs import make_env
     from metalearn.inner import Trainer, resolve_task
     from metalearn.rules import load_rule, published_rule
 
+    if args.tuned and args.tune:
+        raise ValueError("--tuned and --tune both given; allowed: one of them (a tune run, or a grid to tune here)")
+    if args.metric not in protocol.METRICS:
+        raise ValueError(f"--metric {args.metric!r} is invalid; allowed: {', '.join(protocol.METRICS)}")
     if args.target.startswith("published:"):
         rule, meta_params = published_rule(args.target.removeprefix("published:"))
         label = f"OPEN ({args.target})"
@@ -132,25 +133,25 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         rule_file = target / "rules" / f"{args.which}.npz" if target.is_dir() else target
         rule, meta_params, _ = load_rule(rule_file)
         label = f"{rule.name} ({rule_file.name})"
-    env_name, env_kwargs, config = resolve_task(args.preset, env=args.env, overrides=args.set)
+    overrides = list(args.set) + ([f"total_timesteps={args.budget}"] if args.budget is not None else [])
+    env_name, env_kwargs, config = resolve_task(args.preset, env=args.env, overrides=overrides)
     env = make_env(env_name, **env_kwargs)
-    seeds = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)
-    rows = {
-        label: Trainer(env, config, optimizer=rule.optimizer, objective=rule.objective),
-        f"baseline ({config.algorithm}, {config.optimizer} lr {config.lr:g})": Trainer(env, config),
-    }
-    print(f"{env.spec.name}, {config.total_timesteps:,} steps, {args.seeds} seeds (mean ± s.e.):")
-    for label, trainer in rows.items():
-        result = jax.jit(jax.vmap(trainer.train, in_axes=(None, 0)))(meta_params, seeds)
-        cells = []
-        for field in ("final_return", "eval_return"):
-            v = np.asarray(getattr(result, field), np.float64)
-            se = v.std(ddof=1) / math.sqrt(v.size) if v.size > 1 else 0.0
-            cells.append(f"{field} {v.mean():9.2f} ± {se:6.2f}")
-        diverged = np.asarray(result.diverged)
-        if diverged.any():
-            cells.append(f"DIVERGED on {int(diverged.sum())}/{diverged.size} seeds {np.flatnonzero(diverged).tolist()}")
-        print(f"  {label:<44} " + "   ".join(cells))
+    if args.tuned:
+        baseline = protocol.tuned_from_run(args.tuned, args.preset, config)
+    elif args.tune:
+        baseline = protocol.tuned_here(
+            env, config, args.tune, seeds=args.tune_seeds, seed=args.seed, metric=args.metric
+        )
+    else:
+        baseline = protocol.Baseline(config, "the preset's own settings, not tuned (pass --tune or --tuned)")
+    b = baseline.config
+    keys = protocol.evaluation_keys(args.seed, args.seeds)
+    rule_arm = protocol.train_arm(
+        label, Trainer(env, config, optimizer=rule.optimizer, objective=rule.objective), meta_params, keys
+    )
+    base_arm = protocol.train_arm(f"baseline ({b.algorithm}, {b.optimizer} lr {b.lr:g})", Trainer(env, b), None, keys)
+    print(f"{env.spec.name}, {config.total_timesteps:,} steps, {args.seeds} fresh seeds; baseline {baseline.how}")
+    print(protocol.table(rule_arm, base_arm, args.metric))
     return 0
 
 
@@ -270,9 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval",
         parents=[common],
-        help="train agents with a rule (from a run directory or rule file) next to the baseline",
-        description="Train agents on an inner preset with a discovered rule and with the preset's own "
-        "hand-designed optimizer, on the same seeds; prints mean ± standard error.",
+        help="train agents with a rule (from a run directory or rule file) next to a tuned baseline",
+        description="Train agents on an inner preset with a discovered rule and with the hand-designed baseline "
+        "(tuned at the same budget by --tuned or --tune, else the preset's own), on the same fresh seeds; prints "
+        "mean ± s.e., IQM with 95% bootstrap CIs, and the probability that the rule's agent beats the baseline's.",
     )
     p.add_argument(
         "target",
@@ -281,9 +283,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", required=True, help="inner preset to train on, e.g. cartpole")
     p.add_argument("--env", help="another environment than the preset's")
     p.add_argument("--which", default="mean", choices=["mean", "best"], help="rule of a run directory (default mean)")
-    p.add_argument("--seeds", type=int, default=8, help="number of seeds (default 8)")
+    p.add_argument("--seeds", type=int, default=16, help="fresh evaluation seeds, the same for both arms (default 16)")
     p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a TrainConfig field")
+    p.add_argument("--budget", help="environment steps per training (overrides total_timesteps)")
+    p.add_argument("--tuned", metavar="RUN_DIR", help="the baseline a `metalearn tune` run chose (same preset, budget)")
+    p.add_argument(
+        "--tune",
+        action="append",
+        default=[],
+        metavar="FIELD=V1,V2,...",
+        help="tune the baseline here at this budget over a grid (repeatable), on seeds apart from the evaluation seeds",
+    )
+    p.add_argument("--tune-seeds", type=int, default=8, help="seeds per grid point when tuning here (default 8)")
+    p.add_argument(
+        "--metric", default="final_return", help="final_return (default) | eval_return: tuning and P(rule > baseline)"
+    )
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser(

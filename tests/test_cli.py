@@ -91,6 +91,8 @@ def test_train_resume_and_eval_from_the_command_line(tmp_path, capsys):
         (["train", "cartpole_lr_schedule", "--set", "generations=ten"], "generations='ten': expected an integer"),
         (["resume", "/nonexistent/run"], "not a run directory"),
         (["eval", "/nonexistent/rule.npz", "--preset", "cartpole"], "no such file"),
+        (["eval", "r.npz", "--preset", "cartpole", "--metric", "iqm"], "--metric 'iqm' is invalid; allowed:"),
+        (["eval", "r.npz", "--preset", "cartpole", "--tune", "lr=1e-3", "--tuned", "d"], "--tuned and --tune both"),
     ],
 )
 def test_bad_meta_input_gives_one_clear_line(args, message, capsys):
