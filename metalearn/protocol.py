@@ -113,7 +113,8 @@ def table(rule: Arm, baseline: Arm, metric: str = "final_return") -> str:
                 cells += [f"{s.mean:.2f} ± {s.stderr:.2f}", f"{s.iqm:.2f} [{s.iqm_ci[0]:.2f}, {s.iqm_ci[1]:.2f}]"]
             else:
                 cells += ["n/a", "n/a"]
-        cells.append(f"{int(arm.diverged.sum())}/{arm.diverged.size}")
+        n, bad = arm.diverged.size, np.flatnonzero(arm.diverged)
+        cells.append(f"DIVERGED on {bad.size}/{n} seeds {bad.tolist()}" if bad.size else f"0/{n}")
         lines.append("| " + " | ".join(cells) + " |")
     x, y = getattr(rule, metric), getattr(baseline, metric)
     if np.all(np.isfinite(x)) and np.all(np.isfinite(y)):

@@ -49,7 +49,8 @@ def test_the_table_gives_both_arms_and_the_probability_of_improvement():
     rule = protocol.Arm("rule", np.arange(8.0) + 10, np.full(8, np.nan), np.zeros(8, bool))
     base = protocol.Arm("base", np.arange(8.0), np.full(8, np.nan), np.array([True] + [False] * 7))
     text = protocol.table(rule, base)
-    assert "| rule | 13.50 ± 0.87 | 13.50 [" in text and "| n/a | n/a | 0/8 |" in text and "| 1/8 |" in text
+    assert "| rule | 13.50 ± 0.87 | 13.50 [" in text and "| n/a | n/a | 0/8 |" in text
+    assert "| DIVERGED on 1/8 seeds [0] |" in text
     assert "P(rule > baseline) on final_return: 1.00 [1.00, 1.00]" in text
     assert "P(rule" not in protocol.table(rule, base, "eval_return")  # no evaluation rollouts: no probability
     with pytest.raises(ValueError, match="metric='iqm' is invalid; allowed: final_return, eval_return"):

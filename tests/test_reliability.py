@@ -386,5 +386,6 @@ def test_eval_reports_divergence_per_seed(tmp_path, capsys):
     save_rule(tmp_path / "wild.npz", rule, rule.init(jax.random.PRNGKey(0)))
     args = ["eval", str(tmp_path / "wild.npz"), "--preset", "cartpole", "--seeds", "2", "--set", "total_timesteps=512"]
     assert main([*args, "--set", "num_envs=4", "--set", "num_steps=32", "--set", "num_minibatches=2"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert "DIVERGED on 2/2 seeds [0, 1]" in lines[1] and "DIVERGED" not in lines[2]  # the rule, not Adam
+    rows = {line.split(" | ")[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+    assert "DIVERGED on 2/2 seeds [0, 1]" in rows["| lr_schedule (wild.npz)"]
+    assert "DIVERGED" not in rows["| baseline (ppo, adam lr 0.00025)"]  # the rule diverged, not Adam
