@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from metalearn.inner import TrainConfig, Trainer
-from metalearn.inner.tune import choose, parse_grid, sweep
+from metalearn.inner.tune import choose, format_point, parse_grid, sweep
 
 TUNING_SEED_OFFSET = 1_000_003  # tuning seeds derive from seed + this: never an evaluation seed's key
 METRICS = ("final_return", "eval_return")
@@ -57,8 +57,7 @@ def tuned_here(
     point by mean ``metric``."""
     result = sweep(env, config, parse_grid(grid, config), seeds=seeds, seed=tuning_seed(seed))
     point = result.points[choose(result, metric)]
-    chosen = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items())
-    return Baseline(config.replace(**point), f"tuned here on {seeds} tuning seeds: {chosen}")
+    return Baseline(config.replace(**point), f"tuned here on {seeds} tuning seeds: {format_point(point)}")
 
 
 def tuned_from_run(run_dir: str | Path, preset: str, config: TrainConfig) -> Baseline:
