@@ -19,6 +19,7 @@ def _mean_final(env, config, seed: int, seeds: int) -> float:
     return float(np.mean(jax.jit(jax.vmap(Trainer(env, config).train, in_axes=(None, 0)))(None, keys).final_return))
 
 
+@pytest.mark.slow  # the sweep and two separate trainings
 def test_tuning_here_picks_the_best_point_on_its_own_seeds(cartpole):
     baseline = protocol.tuned_here(cartpole, TINY, ["lr=1e-4,1e-2"], seeds=2, seed=5)
     # Independently: each point trained on its own, on the tuning seeds.
