@@ -123,8 +123,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if args.tuned and args.tune:
         raise ValueError("--tuned and --tune both given; allowed: one of them (a tune run, or a grid to tune here)")
-    if args.metric not in protocol.METRICS:
-        raise ValueError(f"--metric {args.metric!r} is invalid; allowed: {', '.join(protocol.METRICS)}")
+    protocol.check_metric(args.metric)  # before anything trains
     if args.target.startswith("published:"):
         rule, meta_params = published_rule(args.target.removeprefix("published:"))
         label = f"OPEN ({args.target})"

@@ -18,10 +18,9 @@ import jax
 import numpy as np
 
 from metalearn.inner import TrainConfig, Trainer
-from metalearn.inner.tune import choose, format_point, parse_grid, sweep
+from metalearn.inner.tune import METRICS, choose, format_point, parse_grid, sweep
 
 TUNING_SEED_OFFSET = 1_000_003  # tuning seeds derive from seed + this: never an evaluation seed's key
-METRICS = ("final_return", "eval_return")
 
 
 class Arm(NamedTuple):
@@ -38,6 +37,12 @@ class Baseline(NamedTuple):
 
     config: TrainConfig
     how: str  # e.g. "tuned here on 8 seeds: lr=0.001" or "untuned preset"
+
+
+def check_metric(metric: str) -> None:
+    """Fails on a ``metric`` that is not one of :data:`METRICS` (the tuning's and the comparison's statistic)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric={metric!r} is invalid; allowed: {', '.join(METRICS)}")
 
 
 def evaluation_keys(seed: int, seeds: int) -> jax.Array:
@@ -98,8 +103,7 @@ def table(rule: Arm, baseline: Arm, metric: str = "final_return") -> str:
     on ``metric``."""
     from metalearn.analysis import probability_of_improvement, summarize
 
-    if metric not in METRICS:
-        raise ValueError(f"metric={metric!r} is invalid; allowed: {', '.join(METRICS)}")
+    check_metric(metric)
     lines = [
         "| arm | final_return mean ± s.e. | IQM [95% CI] | eval_return mean ± s.e. | IQM [95% CI] | diverged |",
         "| --- | --- | --- | --- | --- | --- |",

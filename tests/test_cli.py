@@ -91,7 +91,10 @@ def test_train_resume_and_eval_from_the_command_line(tmp_path, capsys):
         (["train", "cartpole_lr_schedule", "--set", "generations=ten"], "generations='ten': expected an integer"),
         (["resume", "/nonexistent/run"], "not a run directory"),
         (["eval", "/nonexistent/rule.npz", "--preset", "cartpole"], "no such file"),
-        (["eval", "r.npz", "--preset", "cartpole", "--metric", "iqm"], "--metric 'iqm' is invalid; allowed:"),
+        (
+            ["eval", "r.npz", "--preset", "cartpole", "--metric", "iqm"],
+            "metric='iqm' is invalid; allowed: final_return, eval_return",
+        ),
         (["eval", "r.npz", "--preset", "cartpole", "--tune", "lr=1e-3", "--tuned", "d"], "--tuned and --tune both"),
     ],
 )
