@@ -40,12 +40,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from metalearn.es import list_strategies
     from metalearn.inner import PRESETS
     from metalearn.meta import list_experiments
-    from metalearn.rules import list_rules
+    from metalearn.rules import list_rules, published_names
     from objectives import OBJECTIVES
 
     sections = {
         "experiments (metalearn train NAME)": list_experiments(),
         "rules": list_rules(),
+        "published rules (published:NAME in eval / analyze)": published_names(),
         "strategies": list_strategies(),
         "objectives": list(OBJECTIVES),
         "inner presets (metalearn inner NAME)": [f"{n:<14} {p.env:<22} {p.description}" for n, p in PRESETS.items()],
@@ -118,7 +119,7 @@ def _print_meta_result(run_dir: Path) -> None:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from metalearn import protocol
     from metalearn.envs import make_env
-    from metalearn.inner import Trainer, resolve_task
+    from metalearn.inner import Trainer, make_trainer, resolve_task
     from metalearn.rules import load_rule, published_rule
 
     if args.tuned and args.tune:
@@ -126,7 +127,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     protocol.check_metric(args.metric)  # before anything trains
     if args.target.startswith("published:"):
         rule, meta_params = published_rule(args.target.removeprefix("published:"))
-        label = f"OPEN ({args.target})"
+        label = f"{rule.name} ({args.target})"
     else:
         target = Path(args.target)
         rule_file = target / "rules" / f"{args.which}.npz" if target.is_dir() else target
@@ -146,7 +147,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     b = baseline.config
     keys = protocol.evaluation_keys(args.seed, args.seeds)
     rule_arm = protocol.train_arm(
-        label, Trainer(env, config, optimizer=rule.optimizer, objective=rule.objective), meta_params, keys
+        label, make_trainer(env, config, optimizer=rule.optimizer, objective=rule.objective), meta_params, keys
     )
     base_arm = protocol.train_arm(f"baseline ({b.algorithm}, {b.optimizer} lr {b.lr:g})", Trainer(env, b), None, keys)
     print(f"{env.spec.name}, {config.total_timesteps:,} steps, {args.seeds} fresh seeds; baseline {baseline.how}")
@@ -277,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "target",
-        help="a run directory, a rule .npz file, or published:NAME (published OPEN weights, e.g. published:breakout)",
+        help="a run directory, a rule .npz file, or published:NAME (published OPEN weights, e.g. published:breakout, "
+        "or DiscoRL's published:disco103)",
     )
     p.add_argument("--preset", required=True, help="inner preset to train on, e.g. cartpole")
     p.add_argument("--env", help="another environment than the preset's")

@@ -21,10 +21,11 @@ import jax
 import numpy as np
 
 from learned_optimizers import LEARNED_OPTIMIZERS, load_published
+from learned_optimizers import published_names as open_published_names
 from metalearn import __version__
 from metalearn.pytree_io import load_pytree, read_manifest, save_pytree
 from metalearn.validation import check_type, unknown
-from objectives import OBJECTIVES, BoundObjective, Objective
+from objectives import OBJECTIVES, BoundObjective, Objective, disco
 
 RULE_FORMAT = "metalearn-rule"
 
@@ -94,8 +95,18 @@ def make_rule(name: str, **kwargs: Any) -> Rule:
     return Rule(name=name, kwargs=dict(kwargs), init=init, objective=hook(**hook_kw))
 
 
+def published_names() -> list[str]:
+    """Every published rule :func:`published_rule` loads by name: OPEN's weights and Disco103."""
+    return [*open_published_names(), *disco.PUBLISHED_NAMES]
+
+
 def published_rule(name_or_path: str) -> tuple[Rule, Any]:
-    """(rule, meta_params) for published OPEN weights (a name such as ``breakout``, or a ``.npy`` path)."""
+    """(rule, meta_params) for published weights: OPEN's (a name such as ``breakout``, or a ``.npy`` path)
+    or DiscoRL's (``disco103``, or a reference-format ``.npz`` path)."""
+    if str(name_or_path) in disco.PUBLISHED_NAMES or str(name_or_path).endswith(".npz"):
+        return make_rule("disco"), disco.load_published(name_or_path)
+    if str(name_or_path) not in open_published_names() and not Path(name_or_path).is_file():
+        raise ValueError(f"no published rule {str(name_or_path)!r}; known: {', '.join(published_names())}")
     meta_params, sizes = load_published(name_or_path)
     rule = make_rule("open", **sizes)
     return rule, meta_params

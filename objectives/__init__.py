@@ -1,9 +1,9 @@
-"""Actor objectives: hand-designed (PPO-clip, A2C, DPO) and learned (LPO, TA-LPO, LPG, TA-LPG).
+"""Actor objectives: hand-designed (PPO-clip, A2C, DPO) and learned (LPO, TA-LPO, LPG, TA-LPG, DiscoRL).
 
 Every objective is a module with one calling convention:
 
 * ``KIND``: what it is, one of :data:`objectives.base.KINDS` ("surrogate",
-  "drift" or "trajectory"); analysis reads it (through ``OBJECTIVES[name].kind``
+  "drift", "trajectory" or "agent"); analysis reads it (through ``OBJECTIVES[name].kind``
   or ``Objective.kind``) instead of lists of names;
 * ``init(rng, **hyper) -> meta_params`` (``{}`` for hand-designed objectives);
 * ``to_objective(**hyper) -> Objective``: the objective with its
@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from objectives import a2c as a2c_obj
-from objectives import dpo, lpg, lpo
+from objectives import disco, dpo, lpg, lpo
 from objectives import ppo as ppo_obj
 from objectives.a2c import a2c
 from objectives.base import (
@@ -60,6 +60,7 @@ OBJECTIVES = {
     "ta_lpo": Variant(lpo, {"temporal": True}),
     "lpg": Variant(lpg, {}),
     "ta_lpg": Variant(lpg, {"temporal": True}),
+    "disco": Variant(disco, {}),
 }
 
 
@@ -79,6 +80,7 @@ __all__ = [
     "a2c",
     "check_objective_inputs",
     "check_trajectory_inputs",
+    "disco",
     "dpo",
     "dpo_drift",
     "drift_loss",

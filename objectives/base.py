@@ -29,8 +29,11 @@ import jax
 # What an objective is, declared by each objective module as ``KIND`` (analysis reads it):
 #   "surrogate":  a per-sample policy surrogate (A2C's policy gradient);
 #   "drift":      loss = −[r·A − f(r, A)] with a drift f (PPO-clip, DPO, LPO), see objectives.drift;
-#   "trajectory": reads whole rollouts first and emits per-sample targets (LPG).
-KINDS = ("surrogate", "drift", "trajectory")
+#   "trajectory": reads whole rollouts first and emits per-sample targets (LPG);
+#   "agent":      brings its own agent and learning step (DiscoRL: extra heads, a target
+#                 network, replay, the rule's own state); ``Objective.agent`` holds its settings
+#                 and the engine trains it with its own trainer, not PPO/A2C.
+KINDS = ("surrogate", "drift", "trajectory", "agent")
 
 
 class ObjectiveInputs(NamedTuple):
@@ -117,17 +120,21 @@ class Objective:
     ``objective(meta_params, inputs)`` -> (B,) per-sample loss to minimise.
     ``targets(meta_params, TrajectoryInputs)`` -> a pytree with leaves (T, E, ...),
     for kind ``"trajectory"`` only (else None); call it through :meth:`rule_targets`.
+    ``agent``: the settings of the agent an ``"agent"``-kind rule trains (else None).
     """
 
     loss: Loss
     kind: str = "surrogate"
     targets: Targets | None = None
+    agent: Any = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"Objective.kind={self.kind!r} is invalid; allowed: {' | '.join(KINDS)}")
         if (self.kind == "trajectory") != (self.targets is not None):
             raise ValueError("an Objective has targets exactly when its kind is 'trajectory'")
+        if (self.kind == "agent") != (self.agent is not None):
+            raise ValueError("an Objective has agent settings exactly when its kind is 'agent'")
 
     def __call__(self, meta_params: Any, inputs: ObjectiveInputs) -> jax.Array:
         check_objective_inputs(inputs)

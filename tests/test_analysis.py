@@ -358,7 +358,7 @@ def test_analyze_bad_input_names_it_and_what_is_allowed(tmp_path, tiny_run, caps
         ([tmp_path / "corrupt.npz"], "corrupt.npz: not a readable .npz file"),
         ([checkpoint], "expected 'metalearn-rule'"),
         ([tmp_path / "notes.txt"], "notes.txt: unsupported file type '.txt'; allowed:"),
-        (["published:brekout"], "no published OPEN weights 'brekout'; known: ant, asterix, breakout"),
+        (["published:brekout"], "no published rule 'brekout'; known: ant, asterix, breakout"),
         ([tiny_run, "--num-updates", "0"], "num_updates=0 is invalid; allowed: an integer >= 1"),
     ]
     for args, message in cases:

@@ -108,7 +108,7 @@ def test_bad_meta_input_gives_one_clear_line(args, message, capsys):
 def test_eval_published_open_weights(capsys):
     args = ["eval", "published:breakout", "--preset", "cartpole", "--seeds", "2", "--set", "total_timesteps=1024"]
     assert main(args) == 0
-    assert "OPEN (published:breakout)" in capsys.readouterr().out
+    assert "open (published:breakout)" in capsys.readouterr().out
 
 
 @pytest.fixture

@@ -332,7 +332,7 @@ def analyze(target: str | Path, out: str | Path | None = None, num_updates: int 
         name = text.removeprefix("published:")
         rule, meta_params = published_rule(name)
         out_dir = Path(out) if out else Path(f"published_{name}_analysis")
-        return analyze_rule(rule, meta_params, f"OPEN (published {name})", out_dir)
+        return analyze_rule(rule, meta_params, f"{rule.name} (published {name})", out_dir)
     path = Path(target)
     if path.is_dir():
         if runs.is_run_dir(path):

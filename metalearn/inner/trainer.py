@@ -42,7 +42,9 @@ from metalearn.envs import make_env, wrap_for_training
 from metalearn.envs.wrappers import LogState, NormObsState, find_wrapper_state
 from metalearn.inner.advantage import gae
 from metalearn.inner.config import TrainConfig
+from metalearn.inner.disco_agent import DiscoTrainer
 from metalearn.inner.networks import Actor, Critic, layer_proportions
+from metalearn.inner.results import TrainResult, UpdateMetrics
 from objectives import Objective, ObjectiveInputs, TrajectoryInputs, a2c, ppo_clip
 
 OptimizerLike = optax.GradientTransformation | Callable[[Any], optax.GradientTransformation]
@@ -74,49 +76,6 @@ class RunnerState(NamedTuple):
     diverged: jax.Array  # () bool, a loss or parameter was ever non-finite
     lifetime: jax.Array  # () int32, this agent's horizon N in updates; updates past it are discarded
     hypers: Any = None  # {field: () float32} overriding TRACED_HYPERS fields of the config, else None
-
-
-class UpdateMetrics(NamedTuple):
-    """Per-update scalars; stacked to (num_updates,) in a TrainResult.
-
-    episode_return: mean over envs of each env's last finished episode's return
-      (0 for an env that has not finished one yet; as PureJaxRL and OPEN log).
-    episodes: episodes finished during this update's rollout.
-    positive_value_loss, l1_value_loss: mean over the rollout of max(Â, 0) and of |Â|, Â the GAE
-      advantages under the critic before this update (PLR's learner-centred level scores).
-    The rest are means over the update's epochs and minibatches.
-    """
-
-    episode_return: jax.Array
-    episodes: jax.Array
-    entropy: jax.Array
-    approx_kl: jax.Array
-    clip_frac: jax.Array
-    value_loss: jax.Array
-    actor_loss: jax.Array
-    grad_norm: jax.Array  # global norm of the gradient before clipping
-    positive_value_loss: jax.Array
-    l1_value_loss: jax.Array
-
-
-class TrainResult(NamedTuple):
-    """Outcome of one inner training run (add leading axes under vmap).
-
-    final_return: () mean of ``curve`` over the last ``config.final_window`` updates.
-    eval_return: () the final policy (sampling actions) on ``eval_envs`` fresh envs,
-      one episode each, cut at ``eval_steps``; NaN when evaluation is disabled.
-    curve: (num_updates,) ``metrics.episode_return``.
-    metrics: UpdateMetrics of (num_updates,) arrays.
-    diverged: () bool, True if a loss or parameter became NaN/inf.
-    params: final agent params if ``config.return_params`` else None.
-    """
-
-    final_return: jax.Array
-    eval_return: jax.Array
-    curve: jax.Array
-    metrics: UpdateMetrics
-    diverged: jax.Array
-    params: Any
 
 
 def default_optimizer(config: TrainConfig, lr: Any = None) -> optax.GradientTransformation:
@@ -230,6 +189,11 @@ class Trainer:
             objective = ppo_clip(config.clip_eps) if config.algorithm == "ppo" else a2c()
         elif not isinstance(objective, Objective):
             objective = Objective(objective)  # a bare (meta_params, inputs) -> (B,) loss
+        if objective.kind == "agent":
+            raise ValueError(
+                "this rule trains its own agent (kind 'agent', DiscoRL), not a PPO/A2C one; build its trainer with "
+                "metalearn.inner.make_trainer(env, config, objective=rule.objective)"
+            )
         if objective.kind == "trajectory" and not config.aux_head_dim:
             raise ValueError(
                 "this objective trains the agent's prediction head y(s): TrainConfig.aux_head_dim=0 is "
@@ -556,17 +520,35 @@ class Trainer:
         return self.result(state, metrics, env_params)
 
 
+def make_trainer(
+    env: Any,
+    config: TrainConfig,
+    optimizer: OptimizerLike | None = None,
+    objective: Objective | Callable | None = None,
+) -> Trainer | DiscoTrainer:
+    """The trainer a rule needs: :class:`Trainer` (PPO / A2C, any optimizer or objective), or for an
+    ``"agent"``-kind objective (DiscoRL) the :class:`~metalearn.inner.disco_agent.DiscoTrainer` it brings."""
+    if isinstance(objective, Objective) and objective.kind == "agent":
+        if optimizer is not None:
+            raise ValueError(
+                "an 'agent' rule (DiscoRL) trains its agent with its own optimizer; a learned or given optimizer "
+                "is invalid with it; allowed: optimizer=None"
+            )
+        return DiscoTrainer(env, config, objective.agent)
+    return Trainer(env, config, optimizer, objective)
+
+
 def make_train(
     env: Any,
     config: TrainConfig,
     optimizer: OptimizerLike | None = None,
     objective: Objective | Callable | None = None,
 ) -> Callable[..., TrainResult]:
-    """``train(meta_params, rng, env_params=None) -> TrainResult``, jitted.
+    """``train(meta_params, rng, env_params=None) -> TrainResult``, jitted (see :func:`make_trainer`).
 
     ``env`` is a registry name or an unwrapped env from ``make_env``.
     Hand-designed rules ignore ``meta_params`` (pass ``None``). vmap over
     seeds with ``jax.vmap(train, in_axes=(None, 0))`` and over a population
     with ``in_axes=(0, None)`` or both.
     """
-    return jax.jit(Trainer(env, config, optimizer, objective).train)
+    return jax.jit(make_trainer(env, config, optimizer, objective).train)

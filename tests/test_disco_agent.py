@@ -1,0 +1,81 @@
+"""The DiscoRL agent (metalearn/inner/disco_agent.py): its network against the reference's, its replay,
+its configuration's refusals, and learning Catch with the published Disco103 rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from metalearn.inner import disco_agent as da
+from metalearn.inner import get_preset
+from objectives import disco
+
+FIXTURE = Path(__file__).parent / "fixtures" / "disco103_reference.npz"
+
+
+def test_network_equals_the_reference_network():
+    """The reference's MLP agent (torso (32, 32), action model 16) with its own parameters, on fixed inputs."""
+    with np.load(FIXTURE, allow_pickle=False) as f:
+        ref = {k: f[k] for k in f.files if k.startswith("net/")}
+    params = da.haiku_to_flax({k.removeprefix("net/params/"): v for k, v in ref.items() if "/params/" in k})
+    net = da.DiscoNet(num_actions=3, torso=(32, 32), model_lstm=16, model_head=(16,))
+    template = net.init(jax.random.PRNGKey(0), jnp.zeros((50,)))
+    assert jax.tree.map(jnp.shape, template) == jax.tree.map(jnp.shape, params)
+    for obs_key, out_key in (("net/obs", "net/out"), ("net/unroll_obs", "net/unroll_out")):
+        obs = ref[obs_key]
+        out = net.apply(params, obs.reshape(*obs.shape[:-2], -1))
+        for k in disco.AgentOut._fields:
+            np.testing.assert_allclose(getattr(out, k), ref[f"{out_key}/{k}"], atol=1e-6, rtol=1e-5, err_msg=k)
+
+
+def _trajs(t: int, n: int, start: int) -> da.Trajectories:
+    ids = jnp.arange(start, start + n, dtype=jnp.float32)
+    return da.Trajectories(
+        obs=jnp.broadcast_to(ids[None, :, None], (t + 1, n, 2)),
+        actions=jnp.broadcast_to(ids[None].astype(jnp.int32), (t, n)),
+        rewards=jnp.broadcast_to(ids[None], (t, n)),
+        is_terminal=jnp.zeros((t, n), bool),
+        behaviour_logits=jnp.broadcast_to(ids[None, :, None], (t, n, 3)),
+    )
+
+
+def test_replay_keeps_the_newest_trajectories_and_samples_only_what_it_holds():
+    buf = da.replay_init(_trajs(4, 2, 0), capacity=5)
+    buf = da.replay_add(buf, _trajs(4, 2, 0))  # ids 0, 1
+    assert int(buf.size) == 2
+    held = set(np.unique(np.asarray(da.replay_sample(buf, jax.random.PRNGKey(0), 64).rewards)).tolist())
+    assert held == {0.0, 1.0}
+    for start in (2, 4, 6):  # ids 2..7 overwrite the oldest: 3..7 remain
+        buf = da.replay_add(buf, _trajs(4, 2, start))
+    assert int(buf.size) == 5 and int(buf.next_index) == 3
+    sample = da.replay_sample(buf, jax.random.PRNGKey(1), 256)
+    assert sample.obs.shape == (5, 256, 2) and sample.behaviour_logits.shape == (4, 256, 3)
+    assert set(np.unique(np.asarray(sample.rewards)).tolist()) == {3.0, 4.0, 5.0, 6.0, 7.0}
+    # A sampled trajectory is one stored trajectory: every field carries the same id at every step.
+    ids = np.asarray(sample.rewards[0])
+    for field in (sample.obs[..., 0], sample.actions, sample.rewards, sample.behaviour_logits[..., 0]):
+        np.testing.assert_array_equal(np.asarray(field), np.broadcast_to(ids, np.shape(field)))
+
+
+def test_bad_agent_settings_are_refused():
+    config = get_preset("catch").config
+    without_replay = r"batch_size=64 is invalid without replay.*allowed: batch_size = num_envs = 2"
+    with pytest.raises(ValueError, match=without_replay):
+        da.DiscoTrainer("Catch-bsuite", config, disco.DiscoHyper(replay_capacity=0))
+    with pytest.raises(ValueError, match=r"replay_capacity=10 is invalid; allowed: 0 \(no replay\) or >= max"):
+        da.DiscoTrainer("Catch-bsuite", config, disco.DiscoHyper(replay_capacity=10))
+    with pytest.raises(ValueError, match=r"DiscoHyper.discount=1.5 is invalid; allowed: 0 <= value <= 1"):
+        disco.DiscoHyper(discount=1.5)
+    with pytest.raises(ValueError, match=r"DiscoHyper.pi_cost=-1 is invalid"):
+        disco.DiscoHyper(pi_cost=-1)
+    with pytest.raises(ValueError, match=r"DiscoHyper.batch_size=2.5 is invalid; allowed: an integer >= 1"):
+        disco.DiscoHyper(batch_size=2.5)
+
+
+def test_continuous_envs_are_refused():
+    with pytest.raises(ValueError, match="discrete action spaces; Pendulum-v1 is continuous"):
+        da.DiscoTrainer("Pendulum-v1", get_preset("catch").config)
