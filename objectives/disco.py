@@ -39,6 +39,7 @@ that code on fixed inputs.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -639,6 +640,16 @@ def to_objective(**hyper) -> Objective:
     engine builds :class:`metalearn.inner.disco_agent.DiscoTrainer` for it, not PPO/A2C.
     """
     return Objective(_no_surrogate, KIND, agent=DiscoHyper(**hyper))
+
+
+# Its keywords are DiscoHyper's fields: say so in its signature, which the rule registry reads to route
+# and type-check a rule's keyword arguments.
+to_objective.__signature__ = inspect.Signature(
+    [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+        for f in dataclasses.fields(DiscoHyper)
+    ]
+)
 
 
 def _no_surrogate(meta_params, inputs):

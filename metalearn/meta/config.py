@@ -121,8 +121,17 @@ class MetaGradientConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RuleConfig:
+    """The rule searched over: its registry ``name`` and ``kwargs``; ``start`` (optional) begins the search
+    from existing meta-parameters instead of ``init``: ``published:NAME`` (e.g. ``published:disco103``) or a
+    rule ``.npz`` file, which must be the same rule."""
+
     name: str = "lr_schedule"
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    start: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and (not isinstance(self.start, str) or not self.start):
+            raise field_error(self, "start", "null, published:NAME or the path of a rule .npz", prefix="rule")
 
 
 @dataclasses.dataclass(frozen=True)

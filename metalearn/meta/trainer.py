@@ -42,9 +42,9 @@ from metalearn.curriculum.registry import make_curriculum
 from metalearn.curriculum.scores import LEVEL_SCORES, ScoreInputs
 from metalearn.envs import level_family, make_env
 from metalearn.es import antithetic_strategies, make_strategy, pair_winner_fitness
-from metalearn.inner import TrainConfig, Trainer, TrainResult
+from metalearn.inner import TrainConfig, Trainer, TrainResult, make_trainer
 from metalearn.meta.config import MetaConfig, TaskConfig
-from metalearn.rules import make_rule
+from metalearn.rules import load_rule, make_rule, published_rule
 
 # Keys of streams that must not overlap the search's own are folded with this (a prime far above any index).
 _SEPARATE_STREAM = 1_000_003
@@ -142,7 +142,7 @@ class MetaTrainer:
     def __init__(self, config: MetaConfig, devices: list | None = None):
         self.config = config
         self.rule = make_rule(config.rule.name, **config.rule.kwargs)
-        self.initial_mean = self.rule.init(jax.random.PRNGKey(config.seed))
+        self.initial_mean = self._initial_mean()
         strategy_config = config.strategy
         if config.fitness_shaping == "pair_winner":
             # The strategy uses the 1/0 values as told (MetaConfig allows only none or null here).
@@ -203,6 +203,25 @@ class MetaTrainer:
             )
         return pairs
 
+    def _initial_mean(self) -> Any:
+        """The search's starting meta-parameters: ``rule.init`` at the run's seed, or ``rule.start``'s."""
+        start = self.config.rule.start
+        template = self.rule.init(jax.random.PRNGKey(self.config.seed))
+        if start is None:
+            return template
+        if start.startswith("published:"):
+            rule, meta_params = published_rule(start.removeprefix("published:"))
+        else:
+            rule, meta_params, _ = load_rule(start)
+        same = rule.name == self.rule.name and jax.tree.structure(meta_params) == jax.tree.structure(template)
+        shapes = [np.shape(x) for x in jax.tree.leaves(meta_params)] == [np.shape(x) for x in jax.tree.leaves(template)]
+        if not (same and shapes):
+            raise ValueError(
+                f"rule.start={start!r} holds meta-parameters of rule {rule.name!r} {dict(rule.kwargs)}, which do not "
+                f"fit rule.name={self.rule.name!r} {dict(self.rule.kwargs)}; allowed: a start of the same rule"
+            )
+        return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), meta_params)
+
     def _level_family(self, task: TaskConfig) -> Any:
         env_name, _, _ = task.resolve()
         try:
@@ -217,7 +236,7 @@ class MetaTrainer:
             # The env's padded sizes are the level family's; its levels come from the curriculum.
             env_kwargs = {**env_kwargs, "level": self.curriculum.family.template}
         env = make_env(env_name, **env_kwargs)
-        trainer = Trainer(env, train_config, optimizer=self.rule.optimizer, objective=self.rule.objective)
+        trainer = make_trainer(env, train_config, optimizer=self.rule.optimizer, objective=self.rule.objective)
         if train_config.level_lifetime:
             longest = self._longest_lifetime(env, curriculum)
             if self.config.regime == "es" and train_config.num_updates < longest:
