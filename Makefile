@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_eggroll.py
 	$(BIN)/python bench/bench_tune.py
 	$(BIN)/python bench/bench_groove.py
+	$(BIN)/python bench/bench_disco.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

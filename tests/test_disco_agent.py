@@ -131,3 +131,31 @@ def test_es_continues_from_disco103_and_resumes_exactly(tmp_path):
     assert [r["generation"] for r in rows] == [1, 2] and all(np.isfinite(r["mean_fitness"]) for r in rows)
     # At this budget the members' agents act alike (their returns tie, so the mean stays); the search's
     # movement at a real budget is in experiments/reports/disco.md.
+
+
+def test_targets_along_a_trajectory_refuse_bad_input():
+    from metalearn.analysis import disco as disco_analysis
+    from metalearn.rules import make_rule
+
+    rule = make_rule("disco")
+    with pytest.raises(ValueError, match="rule 'dpo' is not a DiscoRL rule"):
+        disco_analysis.record_targets(make_rule("dpo"), {})
+    with pytest.raises(ValueError, match="steps=1 is invalid; allowed: an integer >= 2"):
+        disco_analysis.record_targets(rule, disco.init(jax.random.PRNGKey(0)), steps=1)
+
+
+@pytest.mark.slow  # compiles a DiscoRL rollout and the rule
+def test_analyze_draws_disco103s_targets_along_a_trajectory(tmp_path):
+    from metalearn.analysis import disco as disco_analysis
+    from metalearn.cli import main
+
+    assert main(["analyze", "published:disco103", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "disco_targets.png").stat().st_size > 10_000
+    assert "Targets along a trajectory" in (tmp_path / "analysis.md").read_text()
+    from metalearn.rules import published_rule
+
+    tt = disco_analysis.record_targets(*published_rule("disco103"), steps=20)
+    assert all(np.shape(v) == (20,) for v in tt)
+    assert ((tt.pi_hat_taken > 0) & (tt.pi_hat_taken < 1)).all() and np.isfinite(tt.q_target).all()
+    # The Retrace target of an episode's last step is its reward (no bootstrap past a terminal step).
+    np.testing.assert_allclose(tt.q_target[tt.is_terminal], tt.rewards[tt.is_terminal], atol=1e-5)

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from metalearn.analysis import disco as disco_analysis
 from metalearn.analysis import drifts, lpg, optimizers, runs
 from metalearn.analysis.figures import save_figure
 from metalearn.rules import Rule
@@ -157,14 +158,29 @@ def lpg_sections(rule: Rule, meta_params: Any, label: str, out: Path, num_update
     return [Section("Targets along a trajectory", "lpg_targets.png", caption)]
 
 
+def disco_sections(rule: Rule, meta_params: Any, label: str, out: Path) -> list[Section]:
+    """π̂ and the value targets of a DiscoRL rule along a recorded Catch trajectory (:mod:`metalearn.analysis.disco`)."""
+    targets = disco_analysis.record_targets(rule, meta_params)
+    save_figure(disco_analysis.targets_figure(targets, label), out / "disco_targets.png")
+    caption = (
+        "The rule's targets along 45 steps of one stream of a freshly initialised DiscoRL agent on Catch (a catch "
+        "pays +1, a miss −1 after 9 steps): the probability the agent and the rule's target π̂ give the action "
+        "taken (π̂ above π reinforces it; the agent is pulled towards π̂ by KL), and the agent's Q(s_t, a_t) "
+        "against the rule's Retrace target, with the normalised advantage its meta-network reads."
+    )
+    return [Section("Targets along a trajectory", "disco_targets.png", caption)]
+
+
 def rule_sections(rule: Rule, meta_params: Any, label: str, out: Path, num_updates: int = 1000) -> list[Section]:
-    """The standard pictures for any rule: optimizer, drift or LPG pictures, or none (said so)."""
+    """The standard pictures for any rule: optimizer, drift, LPG or DiscoRL pictures, or none (said so)."""
     if rule.optimizer is not None:
         return optimizer_sections(label, rule.optimizer(meta_params), out)
     if drifts.is_drift_rule(rule):
         return drift_sections(rule, meta_params, label, out, num_updates)
     if lpg.is_lpg_rule(rule):
         return lpg_sections(rule, meta_params, label, out, num_updates)
+    if disco_analysis.is_disco_rule(rule):
+        return disco_sections(rule, meta_params, label, out)
     return []
 
 
@@ -193,7 +209,7 @@ def _rule_line(rule: Rule, manifest: dict | None = None) -> str:
 def _no_pictures_note(rule: Rule) -> str:
     return (
         f"No standard pictures for rule `{rule.name}`: it is neither an optimizer, a drift objective "
-        f"({', '.join(drifts.drift_rules())}) nor an LPG objective ({', '.join(lpg.LPG_RULES)})."
+        f"({', '.join(drifts.drift_rules())}), an LPG objective ({', '.join(lpg.LPG_RULES)}) nor a DiscoRL rule."
     )
 
 
