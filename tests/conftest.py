@@ -101,6 +101,25 @@ def assert_meta_training_moves_the_rule(config: dict, generations: int = 2) -> N
     assert any(float(np.abs(np.asarray(a) - np.asarray(b)).max()) > 0.0 for a, b in zip(after, before, strict=True))
 
 
+def checkpoint_leaves(run_dir: Path) -> dict:
+    """The latest checkpoint of a run as {leaf name: array}."""
+    from metalearn.meta.checkpoint import latest_checkpoint
+    from metalearn.pytree_io import flatten_with_names, load_pytree
+
+    tree, _ = load_pytree(latest_checkpoint(run_dir), format="metalearn-checkpoint")
+    names, values, _ = flatten_with_names(tree)
+    return dict(zip(names, values, strict=True))
+
+
+def assert_same_checkpoints(a: Path, b: Path) -> dict:
+    """Two runs' latest checkpoints hold the same leaves with bit-equal values; returns the first's leaves."""
+    left, right = checkpoint_leaves(a), checkpoint_leaves(b)
+    assert left.keys() == right.keys()
+    for k in left:
+        np.testing.assert_array_equal(left[k], right[k], err_msg=k)
+    return left
+
+
 # ------------------------------------------------------------ CLI subprocesses
 def metalearn_cli(*args: str, log_dir: Path) -> subprocess.Popen:
     """``python -m metalearn.cli ARGS --quiet`` in a subprocess, its stderr in a file under ``log_dir``

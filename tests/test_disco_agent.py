@@ -108,8 +108,8 @@ def test_es_refuses_a_start_of_another_rule():
 def test_es_continues_from_disco103_and_resumes_exactly(tmp_path):
     """The search starts at the published weights, checkpoints, and a resumed run equals a straight one."""
     from metalearn.meta import MetaConfig, MetaTrainer, resume_run, start_run
-    from metalearn.meta.checkpoint import latest_checkpoint
-    from metalearn.pytree_io import flatten_with_names, load_pytree
+
+    from .conftest import assert_same_checkpoints
 
     published = disco.load_published()
     trainer = MetaTrainer(MetaConfig.from_dict(_tiny_es_dict(2)))
@@ -119,14 +119,7 @@ def test_es_continues_from_disco103_and_resumes_exactly(tmp_path):
     straight = start_run(MetaConfig.from_dict(_tiny_es_dict(2)), run_dir=tmp_path / "straight", progress=False)
     cut = start_run(MetaConfig.from_dict(_tiny_es_dict(1)), run_dir=tmp_path / "cut", progress=False)
     resume_run(cut, generations=2, progress=False)
-    leaves = []
-    for run in (straight, cut):
-        tree, _ = load_pytree(latest_checkpoint(run), format="metalearn-checkpoint")
-        names, values, _ = flatten_with_names(tree)
-        leaves.append(dict(zip(names, values, strict=True)))
-    assert leaves[0].keys() == leaves[1].keys()
-    for k in leaves[0]:
-        np.testing.assert_array_equal(leaves[0][k], leaves[1][k], err_msg=k)
+    assert_same_checkpoints(straight, cut)
     rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
     assert [r["generation"] for r in rows] == [1, 2] and all(np.isfinite(r["mean_fitness"]) for r in rows)
     # At this budget the members' agents act alike (their returns tie, so the mean stays); the search's
