@@ -152,3 +152,15 @@ def test_analyze_draws_disco103s_targets_along_a_trajectory(tmp_path):
     assert ((tt.pi_hat_taken > 0) & (tt.pi_hat_taken < 1)).all() and np.isfinite(tt.q_target).all()
     # The Retrace target of an episode's last step is its reward (no bootstrap past a terminal step).
     np.testing.assert_allclose(tt.q_target[tt.is_terminal], tt.rewards[tt.is_terminal], atol=1e-5)
+
+
+def test_a_start_is_part_of_the_search_and_no_start_keeps_old_hashes():
+    from metalearn.meta import MetaConfig
+
+    d = _tiny_es_dict(1)
+    with_start = MetaConfig.from_dict(d).search_hash()
+    d["rule"] = {k: v for k, v in d["rule"].items() if k != "start"}
+    assert MetaConfig.from_dict(d).search_hash() != with_start
+    without = MetaConfig.from_dict(d).search_hash()
+    d["rule"]["start"] = None  # the default, hashed as runs from before rule.start were
+    assert MetaConfig.from_dict(d).search_hash() == without

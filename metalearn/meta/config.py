@@ -305,6 +305,8 @@ class MetaConfig:
         for field, default in _PAIR_OPTIONS.items():
             if d[field] == default:
                 del d[field]  # and runs from before the antithetic-pair options (at their defaults) too
+        if d["rule"].get("start") is None:
+            d["rule"] = {k: v for k, v in d["rule"].items() if k != "start"}  # and from before rule.start
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
