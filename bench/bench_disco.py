@@ -95,7 +95,7 @@ def main() -> None:
     batch = random_batch(trainer, t, b, jax.random.PRNGKey(1))
     disco_s = median_time(learn, (state, batch), repeats)
     ppo_s = median_time(ppo_step(trainer), (state.params, state.opt_state, batch), repeats)
-    x = jax.jit(trainer._inputs)(state.params, state.target_params, batch)
+    x, _, _ = jax.jit(lambda s, b: trainer.rule_targets(meta_params, s, b))(state, batch)
     targets_s = median_time(jax.jit(lambda x: disco.targets(meta_params, x, state.rule_state, hyper)), (x,), repeats)
 
     lengths = [8, 29, 58] if args.quick else [8, 16, 29, 58, 116]

@@ -539,9 +539,9 @@ class Targets(NamedTuple):
     pi: jax.Array  # (T, B, A) logits π̂
     y: jax.Array  # (T, B, Y) logits ŷ
     z: jax.Array  # (T, B, Y) logits ẑ, for the action taken
-    q_td: jax.Array  # (T, B) Retrace TD error for the value loss (not normalised)
-    values: ValueOut
+    values: ValueOut  # its q_td (not normalised) drives the value loss
     normalized_adv: jax.Array  # (T, B)
+    normalized_qv_adv: jax.Array  # (T+1, B, A)
     normalized_q_td: jax.Array  # (T, B)
     meta_input_emb: jax.Array  # (T, B, 1)
 
@@ -584,9 +584,9 @@ def targets(
         pi=pi_hat,
         y=y_hat,
         z=z_hat,
-        q_td=vals.q_td,
         values=vals,
         normalized_adv=extra["normalized_adv"],
+        normalized_qv_adv=extra["normalized_qv_adv"],
         normalized_q_td=_ema_normalise(td_ema, vals.q_td, hyper.ema_eps, subtract_mean=False),
         meta_input_emb=meta_input_emb,
     )
@@ -615,7 +615,7 @@ def agent_loss(x: DiscoInputs, tg: Targets, hyper: DiscoHyper = DiscoHyper()) ->
     aux = categorical_kl(aux_target, _select(out.aux_pi[:-1], a)) * (1.0 - x.is_terminal.astype(jnp.float32))
 
     q_a = _select(out.q[:-1], a)  # (T, B, NB)
-    value_target = jax.lax.stop_gradient(bins_to_value(q_a) + tg.q_td)
+    value_target = jax.lax.stop_gradient(bins_to_value(q_a) + tg.values.q_td)
     value_ce = -jnp.sum(two_hot(signed_hyperbolic(value_target)) * jax.nn.log_softmax(q_a, axis=-1), axis=-1)
     return LossTerms(
         pi=hyper.pi_cost * categorical_kl(pi_hat, out.logits[:-1]),

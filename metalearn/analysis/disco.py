@@ -23,7 +23,6 @@ from matplotlib.figure import Figure
 from metalearn.analysis.figures import new_figure, styled
 from metalearn.inner import DiscoTrainer, get_preset
 from metalearn.rules import Rule
-from objectives import disco
 
 
 def is_disco_rule(rule: Rule) -> bool:
@@ -65,8 +64,7 @@ def record_targets(
     @jax.jit
     def one(state):
         state, trajs = trainer.rollout(state.params, state)
-        x = trainer._inputs(state.params, state.target_params, trajs)
-        tg, _ = disco.targets(meta_params, x, state.rule_state, trainer.hyper)
+        x, tg, _ = trainer.rule_targets(meta_params, state, trajs)
         return trajs, x, tg
 
     trajs, x, tg = jax.device_get(one(state))

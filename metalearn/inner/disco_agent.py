@@ -39,7 +39,7 @@ import optax
 from metalearn.envs import make_env, wrap_for_training
 from metalearn.envs.wrappers import LogState, find_wrapper_state
 from metalearn.inner.config import TrainConfig
-from metalearn.inner.results import TrainResult, UpdateMetrics
+from metalearn.inner.results import TrainResult, UpdateMetrics, all_finite
 from objectives import disco
 
 # ---------------------------------------------------------------------------------------------
@@ -273,13 +273,21 @@ class DiscoTrainer:
             target_out=self.net.apply(target_params, trajs.obs),
         )
 
+    def rule_targets(
+        self, meta_params: Any, state: DiscoState, trajs: Trajectories
+    ) -> tuple[disco.DiscoInputs, disco.Targets, disco.RuleState]:
+        """The rule on ``trajs`` as ``state``'s agent sees them: its inputs (the agent's and the target's
+        outputs, held constant for the rule), its targets, and its state after this update."""
+        x = self._inputs(state.params, state.target_params, trajs)
+        tg, rule_state = disco.targets(meta_params, jax.lax.stop_gradient(x), state.rule_state, self.hyper)
+        return x, tg, rule_state
+
     def learn(
         self, meta_params: Any, state: DiscoState, trajs: Trajectories
     ) -> tuple[DiscoState, dict[str, jax.Array]]:
         """One update of the agent on ``trajs`` (time-major, ``batch_size`` trajectories)."""
         hyper = self.hyper
-        x = self._inputs(state.params, state.target_params, trajs)
-        tg, rule_state = disco.targets(meta_params, jax.lax.stop_gradient(x), state.rule_state, hyper)
+        x, tg, rule_state = self.rule_targets(meta_params, state, trajs)
 
         def loss_fn(params):
             terms = disco.agent_loss(x._replace(agent_out=self.net.apply(params, trajs.obs)), tg, hyper)
@@ -301,11 +309,7 @@ class DiscoTrainer:
             "grad_norm": optax.global_norm(grads),
             "adv": tg.values.adv,
         }
-        diverged = (
-            state.diverged
-            | ~jnp.isfinite(loss)
-            | ~jnp.all(jnp.array([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
-        )
+        diverged = state.diverged | ~jnp.isfinite(loss) | ~all_finite(params)
         return state._replace(
             params=params,
             target_params=target_params,

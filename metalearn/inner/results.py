@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 
 class UpdateMetrics(NamedTuple):
@@ -48,3 +49,8 @@ class TrainResult(NamedTuple):
     metrics: UpdateMetrics
     diverged: jax.Array
     params: Any
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """() bool: no leaf of ``tree`` holds a NaN or inf (what ``TrainResult.diverged`` watches)."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))

@@ -44,7 +44,7 @@ from metalearn.inner.advantage import gae
 from metalearn.inner.config import TrainConfig
 from metalearn.inner.disco_agent import DiscoTrainer
 from metalearn.inner.networks import Actor, Critic, layer_proportions
-from metalearn.inner.results import TrainResult, UpdateMetrics
+from metalearn.inner.results import TrainResult, UpdateMetrics, all_finite
 from objectives import Objective, ObjectiveInputs, TrajectoryInputs, a2c, ppo_clip
 
 OptimizerLike = optax.GradientTransformation | Callable[[Any], optax.GradientTransformation]
@@ -128,10 +128,6 @@ def _rollout_mean(x: jax.Array) -> jax.Array:
     the same order whatever vmap adds around it (one flat reduction is tiled differently under vmap)."""
     total, _ = jax.lax.scan(lambda acc, row: (acc + row, None), jnp.zeros(x.shape[1:], x.dtype), x)
     return total.mean()
-
-
-def _all_finite(tree: Any) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
 class Rollout(NamedTuple):
@@ -427,7 +423,7 @@ class Trainer:
             epoch_step, (params, state.opt_state, rng), jnp.arange(cfg.update_epochs)
         )
         metrics = jax.tree.map(jnp.mean, metrics)
-        diverged = state.diverged | ~jnp.isfinite(metrics["total_loss"]) | ~_all_finite(params)
+        diverged = state.diverged | ~jnp.isfinite(metrics["total_loss"]) | ~all_finite(params)
         # Past its lifetime an agent keeps its parameters: the update just computed is discarded.
         live = state.update_idx < state.lifetime
         params, opt_state, diverged = jax.tree.map(
