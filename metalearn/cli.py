@@ -116,23 +116,67 @@ def _print_meta_result(run_dir: Path) -> None:
     )
 
 
+def _load_target(target: str, which: str = "mean"):
+    """(rule, meta_params, label) of a run directory, rule file, published:NAME, or the name of a
+    hand-designed objective (one without meta-parameters, e.g. dpo)."""
+    import jax
+
+    from metalearn.rules import list_rules, load_rule, make_rule, published_rule
+
+    if target.startswith("published:"):
+        rule, meta_params = published_rule(target.removeprefix("published:"))
+        return rule, meta_params, f"{rule.name} ({target})"
+    path = Path(target)
+    if not path.exists() and target in list_rules():
+        rule = make_rule(target)
+        meta_params = rule.init(jax.random.PRNGKey(0))
+        if jax.tree.leaves(meta_params):
+            raise ValueError(f"rule {target!r} has meta-parameters to learn; pass a rule file or run directory of it")
+        return rule, meta_params, target
+    rule_file = path / "rules" / f"{which}.npz" if path.is_dir() else path
+    rule, meta_params, _ = load_rule(rule_file)
+    return rule, meta_params, f"{rule.name} ({rule_file.name})"
+
+
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from metalearn.distill import distill_drift, write_report
+    from metalearn.envs import make_env
+    from metalearn.inner import resolve_task
+
+    rule, meta_params, label = _load_target(args.target, args.which)
+    overrides = list(args.set) + ([f"total_timesteps={args.budget}"] if args.budget is not None else [])
+    env_name, env_kwargs, config = resolve_task(args.preset, env=args.env, overrides=overrides)
+    symbolic = {k: getattr(args, k) for k in ("max_length", "generations", "population") if getattr(args, k)}
+    distilled = distill_drift(
+        rule,
+        meta_params,
+        args.into,
+        make_env(env_name, **env_kwargs),
+        config,
+        seeds=args.seeds,
+        seed=args.seed,
+        max_samples=args.samples,
+        **symbolic,
+    )
+    out = Path(args.out or f"distill_{rule.name}_{args.into.replace(':', '')}")
+    report = write_report(distilled, out, rule, meta_params, task=f"{args.preset} ({env_name})")
+    rel = distilled.val_rmse / distilled.teacher_std if distilled.teacher_std > 0 else float("nan")
+    print(f"{label} -> {distilled.into}: held-out RMSE {distilled.val_rmse:.4g} ({rel:.3g} of the teacher's spread)")
+    if distilled.front:
+        print(f"expression: {distilled.front[distilled.chosen].expression}")
+    print(f"student rule: {out / 'student.npz'}  report: {report}")
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from metalearn import protocol
     from metalearn.envs import make_env
     from metalearn.inner import Trainer, make_trainer, resolve_task
-    from metalearn.rules import load_rule, published_rule
 
     if args.tuned and args.tune:
         raise ValueError("--tuned and --tune both given; allowed: one of them (a tune run, or a grid to tune here)")
     protocol.check_metric(args.metric)  # before anything trains
-    if args.target.startswith("published:"):
-        rule, meta_params = published_rule(args.target.removeprefix("published:"))
-        label = f"{rule.name} ({args.target})"
-    else:
-        target = Path(args.target)
-        rule_file = target / "rules" / f"{args.which}.npz" if target.is_dir() else target
-        rule, meta_params, _ = load_rule(rule_file)
-        label = f"{rule.name} ({rule_file.name})"
+    rule, meta_params, label = _load_target(args.target, args.which)
     overrides = list(args.set) + ([f"total_timesteps={args.budget}"] if args.budget is not None else [])
     env_name, env_kwargs, config = resolve_task(args.preset, env=args.env, overrides=overrides)
     env = make_env(env_name, **env_kwargs)
@@ -365,6 +409,30 @@ def build_parser() -> argparse.ArgumentParser:
         "first task's, else 1000. Pass the horizon a rule file was meta-trained at.",
     )
     p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser(
+        "distill",
+        parents=[common],
+        help="distil a drift objective into a small MLP or a closed-form expression (a rule file)",
+        description="Records the inputs the rule sees while it trains on --preset, adds a grid over its input range, "
+        "fits the student (mlp[:HIDDEN]: a small LPO network; symbolic: an expression found by pyoperon) and writes "
+        "student.npz (a rule file for eval/analyze/load_objective), distill.md, distill.json and drift.png.",
+    )
+    p.add_argument("target", help="RUN_DIR | RULE_FILE.npz | a hand-designed drift's name (e.g. dpo)")
+    p.add_argument("--into", required=True, help="mlp, mlp:HIDDEN (e.g. mlp:16) or symbolic")
+    p.add_argument("--preset", default="cartpole", help="inner preset the teacher trains on (default cartpole)")
+    p.add_argument("--env", help="another environment than the preset's")
+    p.add_argument("--which", default="mean", choices=["mean", "best"], help="rule of a run directory (default mean)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a TrainConfig field")
+    p.add_argument("--budget", help="environment steps per recorded training (overrides total_timesteps)")
+    p.add_argument("--seeds", type=int, default=2, help="recorded trainings (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--samples", type=int, default=20_000, help="recorded inputs kept (default 20000)")
+    p.add_argument("--max-length", type=int, help="symbolic: the expression's node budget (default 20)")
+    p.add_argument("--generations", type=int, help="symbolic: search generations (default 100)")
+    p.add_argument("--population", type=int, help="symbolic: search population (default 500)")
+    p.add_argument("--out", help="output folder (default distill_RULE_INTO)")
+    p.set_defaults(func=_cmd_distill)
     return parser
 
 

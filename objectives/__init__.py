@@ -1,4 +1,5 @@
-"""Actor objectives: hand-designed (PPO-clip, A2C, DPO) and learned (LPO, TA-LPO, LPG, TA-LPG, DiscoRL).
+"""Actor objectives: hand-designed (PPO-clip, A2C, DPO) and learned (LPO, TA-LPO, LPG, TA-LPG, DiscoRL),
+and distilled closed forms (``symbolic_drift``).
 
 Every objective is a module with one calling convention:
 
@@ -24,7 +25,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from objectives import a2c as a2c_obj
-from objectives import disco, dpo, lpg, lpo
+from objectives import disco, dpo, lpg, lpo, symbolic
 from objectives import ppo as ppo_obj
 from objectives.a2c import a2c
 from objectives.base import (
@@ -61,6 +62,7 @@ OBJECTIVES = {
     "lpg": Variant(lpg, {}),
     "ta_lpg": Variant(lpg, {"temporal": True}),
     "disco": Variant(disco, {}),
+    "symbolic_drift": Variant(symbolic, {}),
 }
 
 
@@ -90,4 +92,5 @@ __all__ = [
     "names_of_kind",
     "ppo_clip",
     "ppo_drift",
+    "symbolic",
 ]

@@ -1,0 +1,216 @@
+"""Distil a drift objective into a small MLP or a closed form, and write what came out.
+
+``distill_drift(rule, meta_params, "mlp:16" | "symbolic", env, config)`` records
+where the teacher operates (``samples``), holds out a fifth of those inputs, fits
+the student (``mlp`` or ``symbolic``) and scores it against the teacher on the
+held-out part. ``write_report`` saves the student as a rule file — usable by
+``metalearn eval``, ``analyze``, ``objectives``/``load_objective`` like any other —
+plus ``distill.json``, ``distill.md`` and a teacher-vs-student drift figure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from metalearn.distill import samples as sampling
+from metalearn.distill.mlp import fit_mlp
+from metalearn.distill.samples import DriftSamples
+from metalearn.inner import TrainConfig
+from metalearn.rules import Rule, make_rule, save_rule
+
+METHODS = ("mlp", "symbolic")
+VAL_FRACTION = 0.2
+
+
+def parse_into(spec: str) -> tuple[str, int]:
+    """``"mlp"``, ``"mlp:H"`` or ``"symbolic"`` -> (method, hidden units; 16 by default, 0 for symbolic)."""
+    method, _, arg = str(spec).partition(":")
+    if method not in METHODS or (method == "symbolic" and arg):
+        raise ValueError(f"--into {spec!r} is invalid; allowed: mlp, mlp:HIDDEN (e.g. mlp:16) or symbolic")
+    if method == "symbolic":
+        return method, 0
+    try:
+        hidden = int(arg) if arg else 16
+    except ValueError:
+        raise ValueError(f"--into {spec!r}: hidden size {arg!r} is not an integer") from None
+    if hidden < 1:
+        raise ValueError(f"--into {spec!r}: hidden size must be >= 1")
+    return method, hidden
+
+
+class Distilled(NamedTuple):
+    """A fitted student and how well it matches its teacher.
+
+    rmse: student vs teacher on the fitting (``train``) and held-out (``val``) inputs; ``teacher_std``
+    is the spread of the teacher's f on the held-out inputs (rmse / teacher_std is a relative error).
+    ``front``: the symbolic Pareto front (``symbolic.Candidate``s, shortest first) and ``chosen`` its
+    index, for ``symbolic``; else empty / −1.
+    """
+
+    teacher: str
+    into: str
+    student: Rule
+    meta_params: Any
+    train_rmse: float
+    val_rmse: float
+    teacher_std: float
+    temporal: bool
+    num_recorded: int
+    num_grid: int
+    seconds: float
+    front: tuple = ()
+    chosen: int = -1
+
+
+def distill_drift(
+    rule: Rule,
+    meta_params: Any,
+    into: str,
+    env: Any,
+    config: TrainConfig,
+    seeds: int = 2,
+    seed: int = 0,
+    max_samples: int = 20_000,
+    grid: int = 41,
+    **symbolic_options: Any,
+) -> Distilled:
+    """Distil the drift ``rule`` into ``into`` (see :func:`parse_into`), on inputs recorded while it trains
+    ``config`` on ``env`` for ``seeds`` seeds plus a ``grid`` × ``grid`` grid; deterministic given ``seed``.
+
+    ``symbolic_options``: ``max_length``, ``generations``, ``population`` of
+    :func:`metalearn.distill.symbolic.fit_symbolic`.
+    """
+    method, hidden = parse_into(into)
+    sampling.check_drift_rule(rule)
+    if method == "mlp" and symbolic_options:
+        raise ValueError(f"options {sorted(symbolic_options)} are for --into symbolic only")
+    start = time.perf_counter()
+    recorded = sampling.record_drift_inputs(rule, meta_params, env, config, seeds, seed, max_samples)
+    temporal = sampling.reads_progress(rule, meta_params, recorded)
+    progresses = sampling.GRID_PROGRESS if temporal else (0.0,)
+    grid_part = sampling.grid_drift_inputs(grid, progresses, float(config.num_updates))
+    every = DriftSamples.concat(recorded, grid_part)
+    target = sampling.teacher_drift(rule, meta_params, every)
+    order = np.random.default_rng(seed).permutation(len(every))
+    n_val = max(1, int(VAL_FRACTION * len(every)))
+    val, train = order[:n_val], order[n_val:]
+    front, chosen = (), -1
+    if method == "mlp":
+        student, student_params = fit_mlp(every.take(train), target[train], hidden, temporal, seed=seed)
+    else:
+        from metalearn.distill.symbolic import fit_symbolic
+
+        front, chosen = fit_symbolic(
+            every.take(train), target[train], every.take(val), target[val], temporal, seed=seed, **symbolic_options
+        )
+        student = make_rule("symbolic_drift", expression=front[chosen].expression)
+        student_params = student.init(jax.random.PRNGKey(0))
+    fn = sampling.drift_fn(student, student_params)
+    rmse = [float(np.sqrt(np.mean((np.asarray(fn(*every.take(i))) - target[i]) ** 2))) for i in (train, val)]
+    return Distilled(
+        teacher=rule.name,
+        into=method if method == "symbolic" else f"mlp:{hidden}",
+        student=student,
+        meta_params=jax.device_get(student_params),
+        train_rmse=rmse[0],
+        val_rmse=rmse[1],
+        teacher_std=float(np.std(target[val])),
+        temporal=temporal,
+        num_recorded=len(recorded),
+        num_grid=len(grid_part),
+        seconds=time.perf_counter() - start,
+        front=front,
+        chosen=chosen,
+    )
+
+
+def summary(d: Distilled) -> dict:
+    """The numbers of ``d`` as JSON-ready values (``distill.json``)."""
+    out = {
+        "teacher": d.teacher,
+        "into": d.into,
+        "student_rule": d.student.name,
+        "student_kwargs": dict(d.student.kwargs),
+        "train_rmse": d.train_rmse,
+        "val_rmse": d.val_rmse,
+        "teacher_std": d.teacher_std,
+        "relative_val_rmse": d.val_rmse / d.teacher_std if d.teacher_std > 0 else None,
+        "temporal": d.temporal,
+        "num_recorded": d.num_recorded,
+        "num_grid": d.num_grid,
+        "seconds": d.seconds,
+    }
+    if d.front:
+        out["front"] = [c._asdict() for c in d.front]
+        out["chosen"] = d.chosen
+    return out
+
+
+def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: Any, task: str = "") -> Path:
+    """Writes ``student.npz``, ``distill.json``, ``drift.png`` and ``distill.md`` under ``out``; returns the .md."""
+    from metalearn.analysis.drifts import drift_figure, drift_surface
+    from metalearn.analysis.figures import save_figure
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    numbers = summary(d)
+    save_rule(out / "student.npz", d.student, d.meta_params, distilled_from=d.teacher, into=d.into, task=task,
+              val_rmse=d.val_rmse)  # fmt: skip
+    (out / "distill.json").write_text(json.dumps({"task": task, **numbers}, indent=2) + "\n")
+    surfaces = {
+        f"teacher: {d.teacher}": drift_surface(teacher, teacher_params),
+        f"student: {d.into}": drift_surface(d.student, d.meta_params),
+    }
+    save_figure(drift_figure(surfaces), out / "drift.png")
+    rel = numbers["relative_val_rmse"]
+    lines = [
+        f"# {d.teacher} distilled into {d.into}",
+        "",
+        f"Teacher `{d.teacher}`; inputs: {d.num_recorded:,} recorded while it trained on {task or 'its task'}"
+        f" plus a {d.num_grid:,}-point grid over r ∈ [{sampling.RATIO_RANGE[0]}, {sampling.RATIO_RANGE[1]}],"
+        f" A ∈ [{sampling.ADVANTAGE_RANGE[0]}, {sampling.ADVANTAGE_RANGE[1]}]"
+        + (" at progress " + ", ".join(f"{p:g}" for p in sampling.GRID_PROGRESS) if d.temporal else "")
+        + f"; {int(VAL_FRACTION * 100)}% held out.",
+        "",
+        "| student | train RMSE | held-out RMSE | held-out RMSE / std(f) | reads progress | seconds |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| {d.into} (`{d.student.name}`) | {d.train_rmse:.4g} | {d.val_rmse:.4g} | "
+        + (f"{rel:.3g}" if rel is not None else "n/a")
+        + f" | {'yes' if d.temporal else 'no'} | {d.seconds:.1f} |",
+        "",
+        "![teacher vs student](drift.png)",
+        "",
+    ]
+    if d.front:
+        from metalearn.distill.symbolic import latex, python
+
+        chosen = d.front[d.chosen].expression
+        lines += [
+            "## The expression",
+            "",
+            "The student's drift is f(r, A) = relu(e(r, A) − e(1, A) − (r − 1)·∂e/∂r(1±, A)) with",
+            "",
+            f"$$e = {latex(chosen)}$$",
+            "",
+            "```python",
+            python(chosen),
+            "```",
+            "",
+            "## Pareto front (length is Operon's node count; RMSE of the anchored rule vs the teacher)",
+            "",
+            "| | length | train RMSE | held-out RMSE | e(r, A) |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for i, c in enumerate(d.front):
+            mark = "**chosen**" if i == d.chosen else ""
+            lines.append(f"| {mark} | {c.length} | {c.train_rmse:.4g} | {c.val_rmse:.4g} | `{c.expression}` |")
+        lines.append("")
+    report = out / "distill.md"
+    report.write_text("\n".join(lines))
+    return report

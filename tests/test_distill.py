@@ -1,0 +1,149 @@
+"""metalearn distill: students of drift objectives, checked against their teachers' closed forms.
+
+Independent references: DPO's drift in closed form (objectives.dpo), and a known closed form — the
+KL-penalty drift ½(r − 1 − log r) — that symbolic regression must recover exactly, in the right family
+(a function of r alone). Student rule files must load and evaluate like any rule.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from metalearn.cli import main
+from metalearn.distill import DriftSamples, grid_drift_inputs, parse_into, teacher_drift
+from metalearn.distill.samples import drift_fn, record_drift_inputs
+from metalearn.distill.symbolic import fit_symbolic
+from metalearn.rules import load_objective, load_rule, make_rule
+from objectives import ObjectiveInputs, dpo_drift, symbolic
+from objectives.expression import variables
+
+TINY_SETS = ["num_envs=4", "num_steps=16", "update_epochs=2", "num_minibatches=2", "total_timesteps=512"]
+KL = "0.5 * (r - 1 - log(r))"
+
+
+@pytest.fixture(scope="module")
+def distilled(tmp_path_factory):
+    """`metalearn distill dpo` into an MLP and into an expression, on a tiny CartPole training."""
+    out = tmp_path_factory.mktemp("distill")
+    common = ["--preset", "cartpole", "--seeds", "1", "--samples", "800"]
+    for tag, into, extra in (
+        ("mlp", "mlp:8", []),
+        ("sym", "symbolic", ["--generations", "50", "--population", "400", "--max-length", "16"]),
+    ):
+        args = ["distill", "dpo", "--into", into, *common, *extra, "--out", str(out / tag)]
+        assert main([*args, *(arg for s in TINY_SETS for arg in ("--set", s))]) == 0
+    return out
+
+
+def random_inputs(n: int = 4000, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Fresh (r, A) in the operating range, drawn independently of the distiller's own samples."""
+    rng = np.random.default_rng(seed)
+    return np.exp(rng.uniform(np.log(0.6), np.log(1.6), n)).astype(np.float32), rng.normal(0, 1, n).astype(np.float32)
+
+
+def student_f(path, r, a) -> np.ndarray:
+    loss = load_objective(path)
+    x = ObjectiveInputs(jnp.asarray(r), jnp.asarray(a), jnp.log(r), jnp.zeros_like(r), 0.0, 100.0)
+    return np.asarray(loss(x) + r * a)
+
+
+# (RMSE / std of DPO's f) bounds on fresh inputs and on the distiller's held-out part; the symbolic search
+# runs at a test-sized budget (50 generations of 400), so its bound is a "far better than a constant" check.
+@pytest.mark.parametrize("tag, fresh_tolerance, val_tolerance", [("mlp", 0.1, 0.1), ("sym", 0.5, 0.25)])
+@pytest.mark.slow
+def test_students_match_dpo_on_fresh_inputs(distilled, tag, fresh_tolerance, val_tolerance):
+    """The student rule files (loaded as plain losses) against DPO's closed form on inputs they never saw."""
+    r, a = random_inputs()
+    teacher = np.asarray(dpo_drift(jnp.asarray(r), jnp.asarray(a)))
+    rmse = np.sqrt(np.mean((student_f(distilled / tag / "student.npz", r, a) - teacher) ** 2))
+    assert rmse < fresh_tolerance * teacher.std(), (rmse, teacher.std())
+    report = json.loads((distilled / tag / "distill.json").read_text())
+    assert report["teacher"] == "dpo" and report["relative_val_rmse"] < val_tolerance
+    assert report["num_recorded"] == 800 and report["num_grid"] == 41 * 41 and not report["temporal"]
+
+
+@pytest.mark.slow
+def test_student_rule_files_round_trip(distilled):
+    """A student file is a rule like any other: same values as the rule it names, invariants at r = 1."""
+    for tag, name in (("mlp", "lpo"), ("sym", "symbolic_drift")):
+        rule, mp, manifest = load_rule(distilled / tag / "student.npz")
+        assert rule.name == name and manifest["distilled_from"] == "dpo"
+        r, a = random_inputs(200, seed=2)
+        np.testing.assert_allclose(
+            student_f(distilled / tag / "student.npz", r, a),
+            np.asarray(drift_fn(rule, mp)(r, a, 0 * r, 0 * r + 100)),
+            atol=1e-6,  # f recovered as loss + r·A: rounding of r·A
+        )
+        np.testing.assert_array_equal(student_f(distilled / tag / "student.npz", np.ones(5, np.float32), a[:5]), 0.0)
+    report = (distilled / "sym" / "distill.md").read_text()
+    assert "$$e = " in report and "def e(r, A" in report and "**chosen**" in report
+    assert (distilled / "sym" / "drift.png").stat().st_size > 0
+
+
+def test_symbolic_regression_recovers_a_known_drift():
+    """KL-penalty drift ½(r − 1 − log r): found exactly (error ~ float precision) and as a function of r alone."""
+    teacher = make_rule("symbolic_drift", expression=KL)
+    grid = grid_drift_inputs(21)
+    f = teacher_drift(teacher, teacher.init(None), grid)
+    order = np.random.default_rng(0).permutation(len(grid))
+    val, train = order[:80], order[80:]
+    front, chosen = fit_symbolic(
+        grid.take(train), f[train], grid.take(val), f[val], max_length=10, generations=20, population=100
+    )
+    best = front[chosen]
+    assert best.val_rmse < 1e-5 * (1 + f.std()), front
+    assert variables(symbolic.parse(best.expression)) == {"r"}, best.expression
+    assert [c.length for c in front] == sorted(c.length for c in front)
+
+
+def test_ta_teacher_students_read_progress(tiny_config, cartpole):
+    """A teacher whose drift changes with progress is recorded with its progress, and its students read it."""
+    from metalearn.distill import reads_progress
+
+    rule = make_rule("symbolic_drift", expression="(1 + p) * (r - 1)^2")
+    mp = rule.init(None)
+    assert reads_progress(rule, mp, grid_drift_inputs(5))
+    assert not reads_progress(make_rule("dpo"), {}, grid_drift_inputs(5))
+    samples = record_drift_inputs(rule, mp, cartpole, tiny_config, seeds=1, max_samples=500)
+    assert len(samples) == 500 and samples.progress.min() == 0 and samples.progress.max() == 1
+    assert np.all(samples.num_updates == tiny_config.num_updates)
+    np.testing.assert_allclose(teacher_drift(rule, mp, samples), (1 + samples.progress) * (samples.ratio - 1) ** 2,
+                               rtol=1e-4, atol=1e-6)  # fmt: skip
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("spec", ["tree", "mlp:0", "mlp:x", "symbolic:3", ""])
+def test_bad_student_spec(spec):
+    with pytest.raises(ValueError, match="--into"):
+        parse_into(spec)
+
+
+def test_non_drift_teachers_are_refused(tiny_config, cartpole):
+    from metalearn.distill import distill_drift
+
+    for name in ("a2c", "lpg", "lr_schedule"):
+        rule = make_rule(name)
+        with pytest.raises(ValueError, match="drift distillation needs a drift objective"):
+            distill_drift(rule, rule.init(jax.random.PRNGKey(0)), "mlp", cartpole, tiny_config)
+    with pytest.raises(ValueError, match="for --into symbolic only"):
+        distill_drift(make_rule("dpo"), {}, "mlp", cartpole, tiny_config, generations=3)
+
+
+def test_empty_and_non_finite_teachers_fail_clearly():
+    grid = grid_drift_inputs(5)
+    empty = DriftSamples(*(x[:0] for x in grid))
+    with pytest.raises(ValueError, match="no samples"):
+        teacher_drift(make_rule("dpo"), {}, empty)
+    broken = make_rule("symbolic_drift", expression="log(r - 1.5) * A")  # NaN for r < 1.5
+    with pytest.raises(ValueError, match=r"non-finite drift values, e\.g\. at r="):
+        teacher_drift(broken, broken.init(None), grid)
+
+
+def test_cli_refuses_a_learned_rule_by_name(capsys):
+    assert main(["distill", "lpo", "--into", "mlp"]) == 2
+    assert "has meta-parameters to learn" in capsys.readouterr().err
