@@ -39,6 +39,7 @@ def test_notebooks_exist_and_are_stripped():
         "01_published_open.ipynb",
         "02_drift_objectives.ipynb",
         "03_meta_training_run.ipynb",
+        "04_distill_rules.ipynb",
     ]
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)

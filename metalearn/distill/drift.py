@@ -49,7 +49,8 @@ class Distilled(NamedTuple):
 
     rmse: student vs teacher on the fitting (``train``) and held-out (``val``) inputs; ``teacher_std``
     is the spread of the teacher's f on the held-out inputs (rmse / teacher_std is a relative error).
-    ``front``: the symbolic Pareto front (``symbolic.Candidate``s, shortest first) and ``chosen`` its
+    ``env_steps``: environment steps of the recorded trainings (the distillation's sample cost);
+    ``seconds``: its wall time, recording and fitting. ``front``: the symbolic Pareto front (``symbolic.Candidate``s, shortest first) and ``chosen`` its
     index, for ``symbolic``; else empty / −1.
     """
 
@@ -63,6 +64,7 @@ class Distilled(NamedTuple):
     temporal: bool
     num_recorded: int
     num_grid: int
+    env_steps: int
     seconds: float
     front: tuple = ()
     chosen: int = -1
@@ -124,6 +126,7 @@ def distill_drift(
         temporal=temporal,
         num_recorded=len(recorded),
         num_grid=len(grid_part),
+        env_steps=seeds * config.total_timesteps,
         seconds=time.perf_counter() - start,
         front=front,
         chosen=chosen,
@@ -144,6 +147,7 @@ def summary(d: Distilled) -> dict:
         "temporal": d.temporal,
         "num_recorded": d.num_recorded,
         "num_grid": d.num_grid,
+        "env_steps": d.env_steps,
         "seconds": d.seconds,
     }
     if d.front:
@@ -173,6 +177,7 @@ def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: A
         f"# {d.teacher} distilled into {d.into}",
         "",
         f"Teacher `{d.teacher}`; inputs: {d.num_recorded:,} recorded while it trained on {task or 'its task'}"
+        f" ({d.env_steps:,} environment steps)"
         f" plus a {d.num_grid:,}-point grid over r ∈ [{sampling.RATIO_RANGE[0]}, {sampling.RATIO_RANGE[1]}],"
         f" A ∈ [{sampling.ADVANTAGE_RANGE[0]}, {sampling.ADVANTAGE_RANGE[1]}]"
         + (" at progress " + ", ".join(f"{p:g}" for p in sampling.GRID_PROGRESS) if d.temporal else "")

@@ -170,12 +170,14 @@ def fit_symbolic(
     population: int = 500,
     seed: int = 0,
     symbols: str = SYMBOLS,
+    max_rows: int = 5000,
 ) -> tuple[tuple[Candidate, ...], int]:
     """(the Pareto front as rule candidates, sorted by length; index of the chosen one).
 
     Operon searches expressions of at most ``max_length`` nodes (its complexity budget) for
     ``generations`` generations of ``population``, single-threaded with ``seed``: deterministic.
-    The chosen candidate is the shortest within ``SELECT_TOLERANCE`` of the best held-out RMSE.
+    The search fits at most ``max_rows`` of the samples (a seeded random subset: its cost grows with the
+    rows); every candidate is then scored on all of them. The chosen candidate is the shortest within ``SELECT_TOLERANCE`` of the best held-out RMSE.
     """
     try:
         from pyoperon.sklearn import SymbolicRegressor
@@ -187,6 +189,9 @@ def fit_symbolic(
     if max_length < 3 or generations < 1 or population < 2:
         raise ValueError(f"max_length={max_length} >= 3, generations={generations} >= 1, population={population} >= 2")
     names, x = features(samples, temporal)
+    rows = np.arange(len(x))
+    if len(rows) > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(len(rows), max_rows, replace=False))
     reg = SymbolicRegressor(
         allowed_symbols=symbols,
         max_length=max_length,
@@ -198,7 +203,7 @@ def fit_symbolic(
         n_threads=1,
         random_state=seed,
     )
-    reg.fit(x, np.asarray(target, np.float64))
+    reg.fit(x[rows], np.asarray(target, np.float64)[rows])
     mapping = {k: symbolic.parse(v) for k, v in (FEATURES | (TEMPORAL_FEATURES if temporal else {})).items()}
     f_train = np.asarray(target, np.float64)
     f_val = np.asarray(val_target, np.float64)
