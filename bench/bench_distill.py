@@ -92,8 +92,8 @@ def main() -> None:
             f"{label:22s} objective+grad {row['objective_s'] * 1e6:8.1f} us ({row['objective_ratio']:5.2f}x)   "
             f"PPO update {row['update_s'] * 1e3:7.2f} ms ({row['update_ratio']:5.2f}x)"
         )
-    payload = {"minibatch": batch, "cartpole_update": {"num_envs": config.num_envs, "num_steps": config.num_steps,
-               "update_epochs": config.update_epochs, "num_minibatches": config.num_minibatches}, "rows": rows}  # fmt: skip
+    sizes = ("num_envs", "num_steps", "update_epochs", "num_minibatches")
+    payload = {"minibatch": batch, "cartpole_update": {k: getattr(config, k) for k in sizes}, "rows": rows}
     write_results("distill", payload)
     print(json.dumps({k: round(v["update_ratio"], 3) for k, v in rows.items()}))
 

@@ -50,8 +50,8 @@ class Distilled(NamedTuple):
     rmse: student vs teacher on the fitting (``train``) and held-out (``val``) inputs; ``teacher_std``
     is the spread of the teacher's f on the held-out inputs (rmse / teacher_std is a relative error).
     ``env_steps``: environment steps of the recorded trainings (the distillation's sample cost);
-    ``seconds``: its wall time, recording and fitting. ``front``: the symbolic Pareto front (``symbolic.Candidate``s, shortest first) and ``chosen`` its
-    index, for ``symbolic``; else empty / −1.
+    ``seconds``: its wall time, recording and fitting. ``front``: the symbolic Pareto front
+    (``symbolic.Candidate``s, shortest first) and ``chosen`` its index, for ``symbolic``; else empty / −1.
     """
 
     teacher: str

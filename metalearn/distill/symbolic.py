@@ -177,7 +177,8 @@ def fit_symbolic(
     Operon searches expressions of at most ``max_length`` nodes (its complexity budget) for
     ``generations`` generations of ``population``, single-threaded with ``seed``: deterministic.
     The search fits at most ``max_rows`` of the samples (a seeded random subset: its cost grows with the
-    rows); every candidate is then scored on all of them. The chosen candidate is the shortest within ``SELECT_TOLERANCE`` of the best held-out RMSE.
+    rows); every candidate is then scored on all of them. The chosen candidate is the shortest within
+    ``SELECT_TOLERANCE`` of the best held-out RMSE.
     """
     try:
         from pyoperon.sklearn import SymbolicRegressor
