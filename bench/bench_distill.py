@@ -10,7 +10,8 @@ closed form):
 2. one whole PPO update on CartPole at the distillation's settings (rollout of 4 × 128 steps, 4 epochs
    of 4 minibatches), where the network and the environment dominate.
 
-Ratios are over PPO-clip's time in the same run. Timings are medians after one call to compile.
+Ratios are over PPO-clip's time in the same run. Timings are medians over interleaved rounds (one call
+of each per round) after one call to compile.
 Writes ``bench/results/distill.json``; the time distillation itself took is in each student's
 ``distill.json`` (from ``experiments/scripts/distill_drifts.sh``).
 """
@@ -19,14 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results_io import median_time, write_results
+from results_io import write_results
 
 from metalearn.envs import make_env
 from metalearn.inner import Trainer, get_preset
@@ -67,7 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repeats")
     args = parser.parse_args()
-    repeats = 5 if args.quick else 21
+    repeats = 5 if args.quick else 31
     batch = 4096
     k1, k2 = jax.random.split(jax.random.PRNGKey(0))
     ratio = jnp.exp(0.1 * jax.random.normal(k1, (batch,)))
@@ -76,14 +79,32 @@ def main() -> None:
     preset = get_preset("cartpole")
     config = preset.config.replace(total_timesteps=32768, eval_envs=0)
     env = make_env(preset.env, **preset.env_kwargs)
-    rows = {}
+    # Compile everything first, then time in interleaved rounds (one call of each per round), so drift in
+    # the machine's speed during the run falls on every objective alike.
+    calls = {}
     for label, (rule, mp, expression) in objectives().items():
-        obj_s = median_time(objective_step(rule, mp, batch), (ratio, advantage), repeats)
         trainer = Trainer(env, config, objective=rule.objective)
         state = trainer.init(mp, jax.random.PRNGKey(1))
         update = jax.jit(lambda s, t=trainer, m=mp: t.update(m, s)[0])
-        upd_s = median_time(update, (state,), max(3, repeats // 3))
-        rows[label] = {"rule": rule.name, "expression": expression, "objective_s": obj_s, "update_s": upd_s}
+        calls[label] = (rule, expression, (objective_step(rule, mp, batch), (ratio, advantage)), (update, (state,)))
+        for fn, fn_args in calls[label][2:]:
+            jax.block_until_ready(fn(*fn_args))
+    times = {label: ([], []) for label in calls}
+    for _ in range(repeats):
+        for label, (_, _, *timed) in calls.items():
+            for (fn, fn_args), out in zip(timed, times[label], strict=True):
+                start = time.perf_counter()
+                jax.block_until_ready(fn(*fn_args))
+                out.append(time.perf_counter() - start)
+    rows = {
+        label: {
+            "rule": rule.name,
+            "expression": expression,
+            "objective_s": statistics.median(times[label][0]),
+            "update_s": statistics.median(times[label][1]),
+        }
+        for label, (rule, expression, *_) in calls.items()
+    }
     base = rows["ppo_clip"]
     for label, row in rows.items():
         row["objective_ratio"] = row["objective_s"] / base["objective_s"]
