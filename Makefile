@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_tune.py
 	$(BIN)/python bench/bench_groove.py
 	$(BIN)/python bench/bench_disco.py
+	$(BIN)/python bench/bench_distill.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
