@@ -23,7 +23,9 @@ groups set to zero), ``stochastic=False`` (no learned noise), ``use_gru=False``
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import chex
@@ -188,6 +190,38 @@ def to_optax(
 
     Scalars work: a 0-d parameter is treated as a tensor of one element.
     """
+    return _transformation(meta_params, gru_features, hidden_size, ablate, stochastic, use_gru, total_steps)
+
+
+# tap(features (19, P), outputs (3, P), count ()): called (traced) on every step of a tapped OPEN.
+Tap = Callable[[jax.Array, jax.Array, jax.Array], None]
+
+
+def tapped(meta_params: dict, tap: Tap, **hyper) -> optax.GradientTransformationExtraArgs:
+    """``to_optax(meta_params, **hyper)`` that also hands every step's network inputs and outputs to ``tap``.
+
+    ``tap(features, outputs, count)``: the 19 features of every parameter element in the published order
+    (``FEATURES``; (19, P), unablated), the network's (o0, o1, o2) for them ((3, P)) and the step count.
+    It runs at trace time inside the update: read values out with ``jax.debug.callback``. Distillation
+    records OPEN this way; the update itself is unchanged.
+    """
+    defaults = {k: p.default for k, p in inspect.signature(to_optax).parameters.items() if k != "meta_params"}
+    unknown = sorted(set(hyper) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown OPEN hyper-parameter(s) {unknown}; allowed: {', '.join(defaults)}")
+    return _transformation(meta_params, **{**defaults, **hyper}, tap=tap)
+
+
+def _transformation(
+    meta_params: dict,
+    gru_features: int,
+    hidden_size: int,
+    ablate: tuple[str, ...],
+    stochastic: bool,
+    use_gru: bool,
+    total_steps: int | None,
+    tap: Tap | None = None,
+) -> optax.GradientTransformationExtraArgs:
     _check(gru_features, hidden_size, tuple(ablate))
     keep = jnp.ones(NUM_FEATURES).at[jnp.array([i for g in ablate for i in FEATURE_GROUPS[g]], int)].set(0.0)
     decays = jnp.asarray(DECAYS, jnp.float32)[:, None]
@@ -284,6 +318,12 @@ def to_optax(
             carry = None
             o = _mlp_after_first_dense(mlp, first)
 
+        if tap is not None:
+            features = jnp.zeros((NUM_FEATURES, p.shape[0]), jnp.float32)
+            features = (
+                features.at[jnp.array(_PER_ELEMENT)].set(x).at[jnp.array(_PER_TENSOR)].set(_columns(per_tensor, sizes))
+            )
+            tap(features, o, state.count)
         u = o[0] * STEP_MULT * jnp.exp(o[1] * EXP_MULT)
         if stochastic:
             keys = jax.random.split(key, structure.num_leaves)

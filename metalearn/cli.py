@@ -139,7 +139,7 @@ def _load_target(target: str, which: str = "mean"):
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
-    from metalearn.distill import distill_drift, write_report
+    from metalearn.distill import distill, write_report
     from metalearn.envs import make_env
     from metalearn.inner import resolve_task
 
@@ -147,7 +147,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     overrides = list(args.set) + ([f"total_timesteps={args.budget}"] if args.budget is not None else [])
     env_name, env_kwargs, config = resolve_task(args.preset, env=args.env, overrides=overrides)
     symbolic = {k: getattr(args, k) for k in ("max_length", "generations", "population") if getattr(args, k)}
-    distilled = distill_drift(
+    distilled = distill(
         rule,
         meta_params,
         args.into,
@@ -413,12 +413,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "distill",
         parents=[common],
-        help="distil a drift objective into a small MLP or a closed-form expression (a rule file)",
-        description="Records the inputs the rule sees while it trains on --preset, adds a grid over its input range, "
-        "fits the student (mlp[:HIDDEN]: a small LPO network; symbolic: an expression found by pyoperon) and writes "
-        "student.npz (a rule file for eval/analyze/load_objective), distill.md, distill.json and drift.png.",
+        help="distil a drift objective or OPEN into a small MLP or a closed-form expression (a rule file)",
+        description="Records the inputs the rule sees while it trains on --preset (a drift: its (r, A, progress), plus "
+        "a grid over its input range; OPEN: per-element features), fits the student (mlp[:HIDDEN]: a small LPO "
+        "network, or OPEN without its GRU; symbolic, drifts only: an expression found by pyoperon) and writes "
+        "student.npz (a rule file for eval/analyze/load_rule), distill.md, distill.json and figures.",
     )
-    p.add_argument("target", help="RUN_DIR | RULE_FILE.npz | a hand-designed drift's name (e.g. dpo)")
+    p.add_argument("target", help="RUN_DIR | RULE_FILE.npz | published:NAME (OPEN) | a hand-designed drift (e.g. dpo)")
     p.add_argument("--into", required=True, help="mlp, mlp:HIDDEN (e.g. mlp:16) or symbolic")
     p.add_argument("--preset", default="cartpole", help="inner preset the teacher trains on (default cartpole)")
     p.add_argument("--env", help="another environment than the preset's")

@@ -1,12 +1,21 @@
 """Distillation: read what a learned rule does by fitting a smaller network or a closed form to it.
 
-``distill_drift`` fits a drift objective's student (``mlp``: a small LPO network;
-``symbolic``: an expression from symbolic regression, ``objectives.symbolic``),
-``write_report`` saves it as a rule file with its report. ``metalearn distill``
-is the same from the command line.
+``distill`` fits a student: of a drift objective ``mlp`` (a small LPO network) or
+``symbolic`` (an expression from symbolic regression, ``objectives.symbolic``); of
+OPEN ``mlp`` (a smaller OPEN without its GRU). ``write_report`` saves it as a rule
+file with its report. ``metalearn distill`` is the same from the command line.
 """
 
-from metalearn.distill.drift import METHODS, Distilled, distill_drift, parse_into, summary, write_report
+from metalearn.distill.run import (
+    METHODS,
+    Distilled,
+    distill,
+    distill_drift,
+    distill_open,
+    parse_into,
+    summary,
+    write_report,
+)
 from metalearn.distill.samples import (
     DriftSamples,
     grid_drift_inputs,
@@ -19,7 +28,9 @@ __all__ = [
     "METHODS",
     "Distilled",
     "DriftSamples",
+    "distill",
     "distill_drift",
+    "distill_open",
     "grid_drift_inputs",
     "parse_into",
     "reads_progress",

@@ -1,11 +1,17 @@
-"""Distil a drift objective into a small MLP or a closed form, and write what came out.
+"""Distil a learned rule into a small MLP or a closed form, and write what came out.
 
-``distill_drift(rule, meta_params, "mlp:16" | "symbolic", env, config)`` records
-where the teacher operates (``samples``), holds out a fifth of those inputs, fits
-the student (``mlp`` or ``symbolic``) and scores it against the teacher on the
-held-out part. ``write_report`` saves the student as a rule file — usable by
-``metalearn eval``, ``analyze``, ``objectives``/``load_objective`` like any other —
-plus ``distill.json``, ``distill.md`` and a teacher-vs-student drift figure.
+``distill(rule, meta_params, "mlp:16" | "symbolic", env, config)`` records where
+the teacher operates while it trains on ``env``, holds out a fifth of those inputs,
+fits the student and scores it against the teacher on the held-out part:
+
+* a drift objective (``distill_drift``): ``mlp`` (a small LPO network) or ``symbolic``
+  (a formula), on recorded (r, A, progress) plus a grid;
+* OPEN (``distill_open``): ``mlp`` only, a smaller OPEN without the GRU, on recorded
+  per-element features (``metalearn.distill.optimizer``).
+
+``write_report`` saves the student as a rule file — usable by ``metalearn eval``,
+``analyze``, ``load_rule``/``load_objective`` like any other — plus ``distill.json``,
+``distill.md`` and a teacher-vs-student figure.
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+from learned_optimizers import LEARNED_OPTIMIZERS, open_opt
 
 from metalearn.distill import samples as sampling
 from metalearn.distill.mlp import fit_mlp
@@ -68,6 +77,64 @@ class Distilled(NamedTuple):
     seconds: float
     front: tuple = ()
     chosen: int = -1
+
+
+def distill(rule: Rule, meta_params: Any, into: str, env: Any, config: TrainConfig, **options: Any) -> Distilled:
+    """The student of ``rule`` (a drift objective or OPEN): :func:`distill_drift` or :func:`distill_open`."""
+    if rule.objective is not None and rule.objective.kind == "drift":
+        return distill_drift(rule, meta_params, into, env, config, **options)
+    if rule.optimizer is not None and LEARNED_OPTIMIZERS[rule.name].module is open_opt:
+        return distill_open(rule, meta_params, into, env, config, **options)
+    kind = "an optimizer" if rule.objective is None else f"a {rule.objective.kind!r} objective"
+    raise ValueError(f"rule {rule.name!r} is {kind}; distill takes drift objectives (KIND 'drift') and OPEN")
+
+
+def distill_open(
+    rule: Rule,
+    meta_params: Any,
+    into: str,
+    env: Any,
+    config: TrainConfig,
+    seeds: int = 2,
+    seed: int = 0,
+    max_samples: int = 50_000,
+) -> Distilled:
+    """OPEN into a smaller feed-forward OPEN (``into`` = ``mlp[:H]``), on per-element features recorded while it
+    trains ``config`` on ``env`` for ``seeds`` seeds; RMSE is that of the deterministic step
+    d = o0·exp(0.001·o1) (``metalearn.distill.optimizer``). Deterministic given ``seed``."""
+    from metalearn.distill import optimizer as opt_distill
+
+    method, hidden = parse_into(into)
+    opt_distill.check_open_rule(rule)
+    if method != "mlp":
+        raise ValueError(f"--into {into!r} for OPEN; allowed: mlp or mlp:HIDDEN (symbolic OPEN students: not yet)")
+    start = time.perf_counter()
+    samples = opt_distill.record_open_io(rule, meta_params, env, config, seeds, seed, max_samples=max_samples)
+    order = np.random.default_rng(seed).permutation(len(samples.features))
+    n_val = max(1, int(VAL_FRACTION * len(order)))
+    val, train = order[:n_val], order[n_val:]
+    part = lambda idx: opt_distill.OpenSamples(samples.features[idx], samples.outputs[idx])
+    student, student_params = opt_distill.fit_open_mlp(rule, part(train), hidden, seed=seed)
+    ablate = tuple(student.kwargs.get("ablate", ()))
+    d_t, _ = opt_distill.step_and_noise(jnp.asarray(samples.outputs))
+    d_s, _ = opt_distill.step_and_noise(
+        opt_distill.student_outputs(student_params, jnp.asarray(samples.features), hidden, ablate)
+    )
+    err = np.asarray(d_s - d_t)
+    return Distilled(
+        teacher=rule.name,
+        into=f"mlp:{hidden}",
+        student=student,
+        meta_params=jax.device_get(student_params),
+        train_rmse=float(np.sqrt(np.mean(err[train] ** 2))),
+        val_rmse=float(np.sqrt(np.mean(err[val] ** 2))),
+        teacher_std=float(np.std(np.asarray(d_t)[val])),
+        temporal=True,  # OPEN's features include training progress
+        num_recorded=len(order),
+        num_grid=0,
+        env_steps=seeds * config.total_timesteps,
+        seconds=time.perf_counter() - start,
+    )
 
 
 def distill_drift(
@@ -157,7 +224,8 @@ def summary(d: Distilled) -> dict:
 
 
 def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: Any, task: str = "") -> Path:
-    """Writes ``student.npz``, ``distill.json``, ``drift.png`` and ``distill.md`` under ``out``; returns the .md."""
+    """Writes ``student.npz``, ``distill.json``, ``distill.md`` and the figures (a drift's ``drift.png``; OPEN's
+    ``{teacher,student}_update.png``, update vs gradient) under ``out``; returns the .md."""
     from metalearn.analysis.drifts import drift_figure, drift_surface
     from metalearn.analysis.figures import save_figure
 
@@ -167,29 +235,44 @@ def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: A
     save_rule(out / "student.npz", d.student, d.meta_params, distilled_from=d.teacher, into=d.into, task=task,
               val_rmse=d.val_rmse)  # fmt: skip
     (out / "distill.json").write_text(json.dumps({"task": task, **numbers}, indent=2) + "\n")
-    surfaces = {
-        f"teacher: {d.teacher}": drift_surface(teacher, teacher_params),
-        f"student: {d.into}": drift_surface(d.student, d.meta_params),
-    }
-    save_figure(drift_figure(surfaces), out / "drift.png")
+    if d.student.objective is not None:
+        surfaces = {
+            f"teacher: {d.teacher}": drift_surface(teacher, teacher_params),
+            f"student: {d.into}": drift_surface(d.student, d.meta_params),
+        }
+        save_figure(drift_figure(surfaces), out / "drift.png")
+        figures = ["drift.png"]
+        inputs = (
+            f" plus a {d.num_grid:,}-point grid over r ∈ [{sampling.RATIO_RANGE[0]}, {sampling.RATIO_RANGE[1]}],"
+            f" A ∈ [{sampling.ADVANTAGE_RANGE[0]}, {sampling.ADVANTAGE_RANGE[1]}]"
+            + (" at progress " + ", ".join(f"{p:g}" for p in sampling.GRID_PROGRESS) if d.temporal else "")
+        )
+        quantity = "the drift f(r, A)"
+    else:
+        from metalearn.analysis.optimizers import update_vs_gradient, update_vs_gradient_figure
+
+        figures = []
+        for who, rule, mp in (("teacher", teacher, teacher_params), ("student", d.student, d.meta_params)):
+            umap = update_vs_gradient(rule.optimizer(mp))
+            save_figure(update_vs_gradient_figure(umap, f"{who}: {d.teacher if who == 'teacher' else d.into}"),
+                        out / f"{who}_update.png")  # fmt: skip
+            figures.append(f"{who}_update.png")
+        inputs = " (per-element features and outputs, 32 random elements per optimizer step)"
+        quantity = "the deterministic step d = o0·exp(0.001·o1)"
     rel = numbers["relative_val_rmse"]
     lines = [
         f"# {d.teacher} distilled into {d.into}",
         "",
         f"Teacher `{d.teacher}`; inputs: {d.num_recorded:,} recorded while it trained on {task or 'its task'}"
-        f" ({d.env_steps:,} environment steps)"
-        f" plus a {d.num_grid:,}-point grid over r ∈ [{sampling.RATIO_RANGE[0]}, {sampling.RATIO_RANGE[1]}],"
-        f" A ∈ [{sampling.ADVANTAGE_RANGE[0]}, {sampling.ADVANTAGE_RANGE[1]}]"
-        + (" at progress " + ", ".join(f"{p:g}" for p in sampling.GRID_PROGRESS) if d.temporal else "")
-        + f"; {int(VAL_FRACTION * 100)}% held out.",
+        f" ({d.env_steps:,} environment steps){inputs}; {int(VAL_FRACTION * 100)}% held out. RMSE of {quantity}.",
         "",
-        "| student | train RMSE | held-out RMSE | held-out RMSE / std(f) | reads progress | seconds |",
+        "| student | train RMSE | held-out RMSE | held-out RMSE / teacher's std | reads progress | seconds |",
         "| --- | --- | --- | --- | --- | --- |",
         f"| {d.into} (`{d.student.name}`) | {d.train_rmse:.4g} | {d.val_rmse:.4g} | "
         + (f"{rel:.3g}" if rel is not None else "n/a")
         + f" | {'yes' if d.temporal else 'no'} | {d.seconds:.1f} |",
         "",
-        "![teacher vs student](drift.png)",
+        *(f"![{name.removesuffix('.png')}]({name})" for name in figures),
         "",
     ]
     if d.front:
