@@ -26,7 +26,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from learned_optimizers import LEARNED_OPTIMIZERS, open_opt
-
 from metalearn.distill import samples as sampling
 from metalearn.distill.mlp import fit_mlp
 from metalearn.distill.samples import DriftSamples
