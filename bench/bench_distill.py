@@ -8,10 +8,12 @@ closed form):
 1. the objective's loss and gradient w.r.t. the ratio on a PPO minibatch of 4,096 samples (the part
    of the update the rule changes);
 2. one whole PPO update on CartPole at the distillation's settings (rollout of 4 × 128 steps, 4 epochs
-   of 4 minibatches), where the network and the environment dominate.
+   of 4 minibatches), where the network and the environment dominate;
+3. one whole PPO update on Breakout-MinAtar with Adam, published OPEN (Breakout weights) and its
+   distilled student (experiments/reports/distill/open_mlp: 16 units, no GRU).
 
-Ratios are over PPO-clip's time in the same run. Timings are medians over interleaved rounds (one call
-of each per round) after one call to compile.
+Ratios are over PPO-clip's (1, 2) or Adam's (3) time in the same run. Timings are medians over
+interleaved rounds (one call of each per round) after one call to compile.
 Writes ``bench/results/distill.json``; the time distillation itself took is in each student's
 ``distill.json`` (from ``experiments/scripts/distill_drifts.sh``).
 """
@@ -33,7 +35,7 @@ from results_io import write_results
 
 from metalearn.envs import make_env
 from metalearn.inner import Trainer, get_preset
-from metalearn.rules import load_rule, make_rule
+from metalearn.rules import load_rule, make_rule, published_rule
 from objectives import ObjectiveInputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +47,7 @@ FILES = {
     "ta_lpo -> mlp (8)": "experiments/reports/distill/ta_lpo_mlp/student.npz",
     "ta_lpo -> symbolic": "experiments/reports/distill/ta_lpo_symbolic/student.npz",
 }
+OPEN_STUDENT = "experiments/reports/distill/open_mlp/student.npz"
 
 
 def objectives() -> dict:
@@ -66,6 +69,29 @@ def objective_step(rule, meta_params, batch: int):
     return jax.jit(jax.value_and_grad(loss))
 
 
+def interleaved(calls: dict, repeats: int) -> dict:
+    """label -> [median seconds of each (fn, args) of ``calls[label]``]: every call compiled first, then timed in
+    interleaved rounds (one call of each per round), so drift in the machine's speed falls on all alike."""
+    for timed in calls.values():
+        for fn, fn_args in timed:
+            jax.block_until_ready(fn(*fn_args))
+    times = {label: [[] for _ in timed] for label, timed in calls.items()}
+    for _ in range(repeats):
+        for label, timed in calls.items():
+            for (fn, fn_args), out in zip(timed, times[label], strict=True):
+                start = time.perf_counter()
+                jax.block_until_ready(fn(*fn_args))
+                out.append(time.perf_counter() - start)
+    return {label: [statistics.median(t) for t in ts] for label, ts in times.items()}
+
+
+def update_call(env, config, meta_params, objective=None, optimizer=None) -> tuple:
+    """(jitted state -> next state after one PPO update, (state,))."""
+    trainer = Trainer(env, config, objective=objective, optimizer=optimizer)
+    state = trainer.init(meta_params, jax.random.PRNGKey(1))
+    return jax.jit(lambda s: trainer.update(meta_params, s)[0]), (state,)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repeats")
@@ -76,35 +102,23 @@ def main() -> None:
     ratio = jnp.exp(0.1 * jax.random.normal(k1, (batch,)))
     advantage = jax.random.normal(k2, (batch,))
 
+    # Drift objectives: CartPole, where they were meta-trained and distilled.
     preset = get_preset("cartpole")
     config = preset.config.replace(total_timesteps=32768, eval_envs=0)
     env = make_env(preset.env, **preset.env_kwargs)
-    # Compile everything first, then time in interleaved rounds (one call of each per round), so drift in
-    # the machine's speed during the run falls on every objective alike.
-    calls = {}
-    for label, (rule, mp, expression) in objectives().items():
-        trainer = Trainer(env, config, objective=rule.objective)
-        state = trainer.init(mp, jax.random.PRNGKey(1))
-        update = jax.jit(lambda s, t=trainer, m=mp: t.update(m, s)[0])
-        calls[label] = (rule, expression, (objective_step(rule, mp, batch), (ratio, advantage)), (update, (state,)))
-        for fn, fn_args in calls[label][2:]:
-            jax.block_until_ready(fn(*fn_args))
-    times = {label: ([], []) for label in calls}
-    for _ in range(repeats):
-        for label, (_, _, *timed) in calls.items():
-            for (fn, fn_args), out in zip(timed, times[label], strict=True):
-                start = time.perf_counter()
-                jax.block_until_ready(fn(*fn_args))
-                out.append(time.perf_counter() - start)
+    drifts = objectives()
+    medians = interleaved(
+        {
+            label: [(objective_step(rule, mp, batch), (ratio, advantage)), update_call(env, config, mp, rule.objective)]
+            for label, (rule, mp, _) in drifts.items()
+        },
+        repeats,
+    )
     rows = {
-        label: {
-            "rule": rule.name,
-            "expression": expression,
-            "objective_s": statistics.median(times[label][0]),
-            "update_s": statistics.median(times[label][1]),
-        }
-        for label, (rule, expression, *_) in calls.items()
-    }
+        label: {"rule": rule.name, "expression": expression, "objective_s": medians[label][0],
+                "update_s": medians[label][1]}
+        for label, (rule, _, expression) in drifts.items()
+    }  # fmt: skip
     base = rows["ppo_clip"]
     for label, row in rows.items():
         row["objective_ratio"] = row["objective_s"] / base["objective_s"]
@@ -113,10 +127,35 @@ def main() -> None:
             f"{label:22s} objective+grad {row['objective_s'] * 1e6:8.1f} us ({row['objective_ratio']:5.2f}x)   "
             f"PPO update {row['update_s'] * 1e3:7.2f} ms ({row['update_ratio']:5.2f}x)"
         )
+
+    # OPEN and its student: one PPO update on Breakout-MinAtar (where the teacher was distilled), vs Adam.
+    minatar = get_preset("breakout")
+    m_config = minatar.config.replace(total_timesteps=500_000, eval_envs=0)
+    m_env = make_env(minatar.env, **minatar.env_kwargs)
+    open_rule, open_mp = published_rule("breakout")
+    student, student_mp, _ = load_rule(ROOT / OPEN_STUDENT)
+    optimizers = {"adam": (None, None), "open (breakout)": (open_rule.optimizer, open_mp),
+                  "open -> mlp (16, no GRU)": (student.optimizer, student_mp)}  # fmt: skip
+    medians = interleaved(
+        {label: [update_call(m_env, m_config, mp, optimizer=opt)] for label, (opt, mp) in optimizers.items()},
+        max(5, repeats // 3),
+    )
+    optimizer_rows = {
+        label: {"update_s": m[0], "update_ratio": m[0] / medians["adam"][0]} for label, m in medians.items()
+    }
+    for label, row in optimizer_rows.items():
+        print(f"{label:26s} Breakout PPO update {row['update_s'] * 1e3:8.1f} ms ({row['update_ratio']:5.2f}x Adam)")
+
     sizes = ("num_envs", "num_steps", "update_epochs", "num_minibatches")
-    payload = {"minibatch": batch, "cartpole_update": {k: getattr(config, k) for k in sizes}, "rows": rows}
+    payload = {
+        "minibatch": batch,
+        "cartpole_update": {k: getattr(config, k) for k in sizes},
+        "rows": rows,
+        "breakout_update": {k: getattr(m_config, k) for k in sizes},
+        "optimizer_rows": optimizer_rows,
+    }
     write_results("distill", payload)
-    print(json.dumps({k: round(v["update_ratio"], 3) for k, v in rows.items()}))
+    print(json.dumps({k: round(v["update_ratio"], 3) for k, v in {**rows, **optimizer_rows}.items()}))
 
 
 if __name__ == "__main__":
