@@ -23,6 +23,7 @@ import numpy as np
 import optax
 
 from learned_optimizers import LEARNED_OPTIMIZERS, open_opt
+from metalearn.distill.samples import train_and_keep
 from metalearn.inner import TrainConfig, Trainer
 from metalearn.rules import Rule, make_rule
 
@@ -34,8 +35,17 @@ class OpenSamples(NamedTuple):
     outputs: np.ndarray
 
 
+def is_open_rule(rule: Rule) -> bool:
+    """Whether ``rule`` is OPEN or one of its variants (a registered optimizer built on ``open_opt``)."""
+    return (
+        rule.optimizer is not None
+        and rule.name in LEARNED_OPTIMIZERS
+        and LEARNED_OPTIMIZERS[rule.name].module is open_opt
+    )
+
+
 def check_open_rule(rule: Rule) -> None:
-    if rule.optimizer is None or LEARNED_OPTIMIZERS[rule.name].module is not open_opt:
+    if not is_open_rule(rule):
         opens = [name for name, v in LEARNED_OPTIMIZERS.items() if v.module is open_opt]
         raise ValueError(
             f"rule {rule.name!r} is not OPEN; optimizer distillation takes OPEN rules ({', '.join(opens)})"
@@ -60,8 +70,8 @@ def record_open_io(
     """``columns`` random parameter elements per optimizer step (fresh each step) of ``seeds`` trainings of
     ``config`` on ``env`` with the teacher; at most ``max_samples`` kept (seeded: deterministic given ``seed``)."""
     check_open_rule(rule)
-    if seeds < 1 or columns < 1 or max_samples < 1:
-        raise ValueError(f"seeds={seeds}, columns={columns} and max_samples={max_samples} must be >= 1")
+    if columns < 1:
+        raise ValueError(f"columns={columns} must be >= 1")
     chunks: list[np.ndarray] = []
 
     def keep(features, outputs):
@@ -73,13 +83,7 @@ def record_open_io(
         jax.debug.callback(keep, features[:, idx], outputs[:, idx])
 
     tx = open_opt.tapped(meta_params, tap, **_to_optax_kwargs(rule))
-    train = jax.jit(Trainer(env, config, optimizer=tx).train)
-    for key in jax.random.split(jax.random.PRNGKey(seed), seeds):
-        jax.block_until_ready(train(meta_params, key))
-    data = np.concatenate(chunks)
-    data = data[np.lexsort(data.T[::-1])]  # callbacks may arrive in any order: the kept subset depends on seed only
-    if len(data) > max_samples:
-        data = data[np.sort(np.random.default_rng(seed).choice(len(data), max_samples, replace=False))]
+    data = train_and_keep(Trainer(env, config, optimizer=tx), meta_params, chunks, seeds, seed, max_samples)
     bad = ~np.isfinite(data).all(axis=1)
     if bad.any():
         raise ValueError(f"teacher {rule.name!r} gave {int(bad.sum())} non-finite features or outputs; a diverged rule")

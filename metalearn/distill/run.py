@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from learned_optimizers import LEARNED_OPTIMIZERS, open_opt
+from metalearn.distill import optimizer as opt_distill
 from metalearn.distill import samples as sampling
 from metalearn.distill.mlp import fit_mlp
 from metalearn.distill.samples import DriftSamples
@@ -52,11 +52,19 @@ def parse_into(spec: str) -> tuple[str, int]:
     return method, hidden
 
 
+def holdout(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out, fitting) indices of n samples: a seeded random ``VAL_FRACTION`` held out."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(VAL_FRACTION * n))
+    return order[:n_val], order[n_val:]
+
+
 class Distilled(NamedTuple):
     """A fitted student and how well it matches its teacher.
 
-    rmse: student vs teacher on the fitting (``train``) and held-out (``val``) inputs; ``teacher_std``
-    is the spread of the teacher's f on the held-out inputs (rmse / teacher_std is a relative error).
+    rmse: student vs teacher on the fitting (``train``) and held-out (``val``) inputs, of a drift's f(r, A)
+    or of OPEN's step d; ``teacher_std`` is the spread of the teacher's on the held-out inputs
+    (rmse / teacher_std is a relative error).
     ``env_steps``: environment steps of the recorded trainings (the distillation's sample cost);
     ``seconds``: its wall time, recording and fitting. ``front``: the symbolic Pareto front
     (``symbolic.Candidate``s, shortest first) and ``chosen`` its index, for ``symbolic``; else empty / −1.
@@ -82,7 +90,7 @@ def distill(rule: Rule, meta_params: Any, into: str, env: Any, config: TrainConf
     """The student of ``rule`` (a drift objective or OPEN): :func:`distill_drift` or :func:`distill_open`."""
     if rule.objective is not None and rule.objective.kind == "drift":
         return distill_drift(rule, meta_params, into, env, config, **options)
-    if rule.optimizer is not None and LEARNED_OPTIMIZERS[rule.name].module is open_opt:
+    if opt_distill.is_open_rule(rule):
         return distill_open(rule, meta_params, into, env, config, **options)
     kind = "an optimizer" if rule.objective is None else f"a {rule.objective.kind!r} objective"
     raise ValueError(f"rule {rule.name!r} is {kind}; distill takes drift objectives (KIND 'drift') and OPEN")
@@ -97,21 +105,20 @@ def distill_open(
     seeds: int = 2,
     seed: int = 0,
     max_samples: int = 50_000,
+    **symbolic_options: Any,
 ) -> Distilled:
     """OPEN into a smaller feed-forward OPEN (``into`` = ``mlp[:H]``), on per-element features recorded while it
     trains ``config`` on ``env`` for ``seeds`` seeds; RMSE is that of the deterministic step
     d = o0·exp(0.001·o1) (``metalearn.distill.optimizer``). Deterministic given ``seed``."""
-    from metalearn.distill import optimizer as opt_distill
-
     method, hidden = parse_into(into)
     opt_distill.check_open_rule(rule)
+    if symbolic_options:
+        raise ValueError(f"options {sorted(symbolic_options)} are for drift --into symbolic only")
     if method != "mlp":
         raise ValueError(f"--into {into!r} for OPEN; allowed: mlp or mlp:HIDDEN (symbolic OPEN students: not yet)")
     start = time.perf_counter()
     samples = opt_distill.record_open_io(rule, meta_params, env, config, seeds, seed, max_samples=max_samples)
-    order = np.random.default_rng(seed).permutation(len(samples.features))
-    n_val = max(1, int(VAL_FRACTION * len(order)))
-    val, train = order[:n_val], order[n_val:]
+    val, train = holdout(len(samples.features), seed)
     part = lambda idx: opt_distill.OpenSamples(samples.features[idx], samples.outputs[idx])
     student, student_params = opt_distill.fit_open_mlp(rule, part(train), hidden, seed=seed)
     ablate = tuple(student.kwargs.get("ablate", ()))
@@ -129,7 +136,7 @@ def distill_open(
         val_rmse=float(np.sqrt(np.mean(err[val] ** 2))),
         teacher_std=float(np.std(np.asarray(d_t)[val])),
         temporal=True,  # OPEN's features include training progress
-        num_recorded=len(order),
+        num_recorded=len(samples.features),
         num_grid=0,
         env_steps=seeds * config.total_timesteps,
         seconds=time.perf_counter() - start,
@@ -165,9 +172,7 @@ def distill_drift(
     grid_part = sampling.grid_drift_inputs(grid, progresses, float(config.num_updates))
     every = DriftSamples.concat(recorded, grid_part)
     target = sampling.teacher_drift(rule, meta_params, every)
-    order = np.random.default_rng(seed).permutation(len(every))
-    n_val = max(1, int(VAL_FRACTION * len(every)))
-    val, train = order[:n_val], order[n_val:]
+    val, train = holdout(len(every), seed)
     front, chosen = (), -1
     if method == "mlp":
         student, student_params = fit_mlp(every.take(train), target[train], hidden, temporal, seed=seed)

@@ -69,16 +69,13 @@ def record_drift_inputs(
     """The inputs the teacher's own training fed it: ``seeds`` trainings of ``config`` on ``env``, at most
     ``max_samples`` of them kept (a seeded uniform choice; deterministic given ``seed``)."""
     check_drift_rule(rule)
-    if seeds < 1 or max_samples < 1:
-        raise ValueError(f"seeds={seeds} and max_samples={max_samples} must be >= 1")
     chunks: list[np.ndarray] = []
 
     def keep(ratio, advantage, progress, num_updates):
         r = np.asarray(ratio, np.float32).reshape(-1)
         n = r.size
-        chunks.append(
-            np.stack([r, np.asarray(advantage, np.float32).reshape(-1), np.full(n, progress), np.full(n, num_updates)])
-        )
+        a = np.asarray(advantage, np.float32).reshape(-1)
+        chunks.append(np.stack([r, a, np.full(n, progress), np.full(n, num_updates)], axis=1))
 
     teacher = rule.objective
 
@@ -86,16 +83,27 @@ def record_drift_inputs(
         jax.debug.callback(keep, x.ratio, x.advantage, x.progress, x.num_updates)
         return teacher(mp, x)
 
-    trainer = Trainer(env, config, objective=Objective(recording_loss, teacher.kind))
+    data = train_and_keep(Trainer(env, config, objective=Objective(recording_loss, teacher.kind)), meta_params,
+                          chunks, seeds, seed, max_samples)  # fmt: skip
+    return DriftSamples(*data.T)
+
+
+def train_and_keep(
+    trainer: Trainer, meta_params: Any, chunks: list, seeds: int, seed: int, max_samples: int
+) -> np.ndarray:
+    """Runs ``seeds`` trainings whose ``jax.debug.callback``s append (k, width) rows to ``chunks``; returns at most
+    ``max_samples`` of all rows, a seeded uniform choice (deterministic given ``seed``)."""
+    if seeds < 1 or max_samples < 1:
+        raise ValueError(f"seeds={seeds} and max_samples={max_samples} must be >= 1")
     train = jax.jit(trainer.train)
     for key in jax.random.split(jax.random.PRNGKey(seed), seeds):
         jax.block_until_ready(train(meta_params, key))
-    data = np.concatenate(chunks, axis=1)
+    data = np.concatenate(chunks)
     # Callbacks may arrive in any order: sort the rows first, so the kept subset depends on the seed only.
-    data = data[:, np.lexsort(data[::-1])]
-    if data.shape[1] > max_samples:
-        data = data[:, np.sort(np.random.default_rng(seed).choice(data.shape[1], max_samples, replace=False))]
-    return DriftSamples(*data)
+    data = data[np.lexsort(data.T[::-1])]
+    if len(data) > max_samples:
+        data = data[np.sort(np.random.default_rng(seed).choice(len(data), max_samples, replace=False))]
+    return data
 
 
 def grid_drift_inputs(
