@@ -103,12 +103,12 @@ def test_symbolic_regression_recovers_a_known_drift():
 
 def test_ta_teacher_students_read_progress(tiny_config, cartpole):
     """A teacher whose drift changes with progress is recorded with its progress, and its students read it."""
-    from metalearn.distill import reads_progress
+    from metalearn.analysis.drifts import reads_progress
 
     rule = make_rule("symbolic_drift", expression="(1 + p) * (r - 1)^2")
     mp = rule.init(None)
-    assert reads_progress(rule, mp, grid_drift_inputs(5))
-    assert not reads_progress(make_rule("dpo"), {}, grid_drift_inputs(5))
+    assert reads_progress(rule, mp)
+    assert not reads_progress(make_rule("dpo"), {})
     samples = record_drift_inputs(rule, mp, cartpole, tiny_config, seeds=1, max_samples=500)
     assert len(samples) == 500 and samples.progress.min() == 0 and samples.progress.max() == 1
     assert np.all(samples.num_updates == tiny_config.num_updates)

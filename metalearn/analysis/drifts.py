@@ -84,6 +84,17 @@ def drift_surface(
     return DriftSurface(r, a, drift_values(rule, meta_params, rr, aa, progress, num_updates), progress, num_updates)
 
 
+def reads_progress(rule: Rule, meta_params: Any) -> bool:
+    """Whether the drift changes with training progress or the horizon N (on the default surface grid):
+    TA-LPO, or a distilled formula that reads p or log N."""
+    base = drift_surface(rule, meta_params).values
+    for progress, num_updates in ((1.0, 1000), (0.0, 10)):
+        other = drift_surface(rule, meta_params, progress=progress, num_updates=num_updates).values
+        if not np.allclose(other, base, atol=1e-6):
+            return True
+    return False
+
+
 # ----------------------------------------------------------------------- figures
 def _heatmap(fig: Figure, ax, s: DriftSurface, vmax: float | None, title: str, colorbar: bool = True):
     vmax = float(np.max(s.values)) if vmax is None else vmax

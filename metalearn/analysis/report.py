@@ -115,7 +115,7 @@ def drift_sections(rule: Rule, meta_params: Any, label: str, out: Path, num_upda
     from metalearn.rules import make_rule
 
     ppo = make_rule("ppo_clip")
-    temporal = bool(rule.kwargs.get("temporal"))
+    temporal = drifts.reads_progress(rule, meta_params)
     shown = f"{label}\nat progress 0" if temporal else label
     surfaces = {shown: drifts.drift_surface(rule, meta_params, num_updates=num_updates)}
     if rule.name != "ppo_clip":

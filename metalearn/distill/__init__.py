@@ -19,7 +19,6 @@ from metalearn.distill.run import (
 from metalearn.distill.samples import (
     DriftSamples,
     grid_drift_inputs,
-    reads_progress,
     record_drift_inputs,
     teacher_drift,
 )
@@ -33,7 +32,6 @@ __all__ = [
     "distill_open",
     "grid_drift_inputs",
     "parse_into",
-    "reads_progress",
     "record_drift_inputs",
     "summary",
     "teacher_drift",

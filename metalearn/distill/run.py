@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metalearn.analysis.drifts import reads_progress
 from metalearn.distill import optimizer as opt_distill
 from metalearn.distill import samples as sampling
 from metalearn.distill.mlp import fit_mlp
@@ -167,7 +168,7 @@ def distill_drift(
         raise ValueError(f"options {sorted(symbolic_options)} are for --into symbolic only")
     start = time.perf_counter()
     recorded = sampling.record_drift_inputs(rule, meta_params, env, config, seeds, seed, max_samples)
-    temporal = sampling.reads_progress(rule, meta_params, recorded)
+    temporal = reads_progress(rule, meta_params)
     progresses = sampling.GRID_PROGRESS if temporal else (0.0,)
     grid_part = sampling.grid_drift_inputs(grid, progresses, float(config.num_updates))
     every = DriftSamples.concat(recorded, grid_part)

@@ -142,14 +142,3 @@ def teacher_drift(rule: Rule, meta_params: Any, samples: DriftSamples) -> np.nda
             f"A={samples.advantage[i]:g}, progress={samples.progress[i]:g}; a diverged rule cannot be distilled"
         )
     return f
-
-
-def reads_progress(rule: Rule, meta_params: Any, samples: DriftSamples) -> bool:
-    """Whether the teacher's f changes with training progress or horizon (then its students read them too)."""
-    fn = drift_fn(rule, meta_params)
-    r, a = (jnp.asarray(x, jnp.float32) for x in samples[:2])
-    base = np.asarray(fn(r, a, jnp.zeros_like(r), jnp.full_like(r, 1000.0)))
-    for p, n in ((1.0, 1000.0), (0.0, 10.0)):
-        if not np.allclose(np.asarray(fn(r, a, jnp.full_like(r, p), jnp.full_like(r, n))), base, atol=1e-6):
-            return True
-    return False
