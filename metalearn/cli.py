@@ -322,8 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "target",
-        help="a run directory, a rule .npz file, or published:NAME (published OPEN weights, e.g. published:breakout, "
-        "or DiscoRL's published:disco103)",
+        help="a run directory, a rule .npz file, published:NAME (published OPEN weights, e.g. published:breakout, "
+        "or DiscoRL's published:disco103), or a hand-designed rule's name (e.g. dpo)",
     )
     p.add_argument("--preset", required=True, help="inner preset to train on, e.g. cartpole")
     p.add_argument("--env", help="another environment than the preset's")
