@@ -10,7 +10,9 @@ concatenated:
   (``RATIO_RANGE`` × ``ADVANTAGE_RANGE``, at a few training progresses when the
   teacher reads progress), so the student is also pinned where training rarely goes.
 
-``teacher_drift`` evaluates the teacher's f(r, A) on them.
+``teacher_drift`` evaluates the teacher's f(r, A) on them. ``train_and_keep`` is the
+recording loop (trainings whose callbacks append rows, then a seeded subsample), shared
+with OPEN's distillation.
 """
 
 from __future__ import annotations
