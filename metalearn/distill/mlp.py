@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from metalearn.distill.samples import DriftSamples
+from metalearn.distill.samples import DriftSamples, one_sample
 from metalearn.rules import Rule, make_rule
-from objectives import ObjectiveInputs, lpo
+from objectives import lpo
 
 
 def student_rule(hidden: int, temporal: bool) -> Rule:
@@ -34,7 +34,7 @@ def _unrectified(meta_params: dict, samples: tuple[jax.Array, ...]) -> jax.Array
     """u(r, A) per sample (n,), each with its own progress and horizon."""
 
     def one(r, a, p, n):
-        x = ObjectiveInputs(r[None], a[None], jnp.log(r)[None], jnp.zeros(1), p, n)
+        x = one_sample(r, a, p, n)
         return lpo.unrectified_drift(meta_params, x.ratio, x.advantage, x, clip_eps=0.0)[0]
 
     return jax.vmap(one)(*samples)

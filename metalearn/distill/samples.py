@@ -120,12 +120,17 @@ def grid_drift_inputs(
     return DriftSamples.concat(DriftSamples(rr, aa, pp, np.full_like(rr, num_updates)))
 
 
+def one_sample(r: jax.Array, a: jax.Array, p: jax.Array, n: jax.Array) -> ObjectiveInputs:
+    """The inputs of one sample (batch 1) with its own progress p and horizon n: vmap it for per-sample context."""
+    return ObjectiveInputs(r[None], a[None], jnp.log(r)[None], jnp.zeros(1), p, n)
+
+
 def drift_fn(rule: Rule, meta_params: Any):
     """A jitted f(r, A, progress, N) -> (n,) for per-sample progress and horizon (each sample its own context)."""
     check_drift_rule(rule)
 
     def one(r, a, p, n):
-        x = ObjectiveInputs(r[None], a[None], jnp.log(r)[None], jnp.zeros(1), p, n)
+        x = one_sample(r, a, p, n)
         return (rule.objective(meta_params, x) + x.ratio * x.advantage)[0]
 
     return jax.jit(jax.vmap(one))
