@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -41,12 +42,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from metalearn.inner import PRESETS
     from metalearn.meta import list_experiments
     from metalearn.rules import list_rules, published_names
+    from metalearn.zoo import describe, discovered_names
     from objectives import OBJECTIVES
 
     sections = {
         "experiments (metalearn train NAME)": list_experiments(),
         "rules": list_rules(),
         "published rules (published:NAME in eval / analyze)": published_names(),
+        "the zoo: discovered rules (discovered:NAME in eval, analyze)": list(map(describe, discovered_names())),
         "strategies": list_strategies(),
         "objectives": list(OBJECTIVES),
         "inner presets (metalearn inner NAME)": [f"{n:<14} {p.env:<22} {p.description}" for n, p in PRESETS.items()],
@@ -117,7 +120,7 @@ def _print_meta_result(run_dir: Path) -> None:
 
 
 def _load_target(target: str, which: str = "mean"):
-    """(rule, meta_params, label) of a run directory, rule file, published:NAME, or the name of a
+    """(rule, meta_params, label) of a run directory, rule file, published:NAME, discovered:NAME, or the name of a
     hand-designed objective (one without meta-parameters, e.g. dpo)."""
     import jax
 
@@ -125,6 +128,11 @@ def _load_target(target: str, which: str = "mean"):
 
     if target.startswith("published:"):
         rule, meta_params = published_rule(target.removeprefix("published:"))
+        return rule, meta_params, f"{rule.name} ({target})"
+    if target.startswith("discovered:"):
+        from metalearn.zoo import load_discovered
+
+        rule, meta_params, _ = load_discovered(target.removeprefix("discovered:"))
         return rule, meta_params, f"{rule.name} ({target})"
     path = Path(target)
     if not path.exists() and target in list_rules():
@@ -170,32 +178,43 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from metalearn import protocol
-    from metalearn.envs import make_env
-    from metalearn.inner import Trainer, make_trainer, resolve_task
 
-    if args.tuned and args.tune:
-        raise ValueError("--tuned and --tune both given; allowed: one of them (a tune run, or a grid to tune here)")
-    protocol.check_metric(args.metric)  # before anything trains
+    protocol.check_baseline_options(args.tuned, args.tune, len(args.preset))  # before anything trains
+    protocol.check_metric(args.metric)
     rule, meta_params, label = _load_target(args.target, args.which)
     overrides = list(args.set) + ([f"total_timesteps={args.budget}"] if args.budget is not None else [])
-    env_name, env_kwargs, config = resolve_task(args.preset, env=args.env, overrides=overrides)
-    env = make_env(env_name, **env_kwargs)
-    if args.tuned:
-        baseline = protocol.tuned_from_run(args.tuned, args.preset, config)
-    elif args.tune:
-        baseline = protocol.tuned_here(
-            env, config, args.tune, seeds=args.tune_seeds, seed=args.seed, metric=args.metric
+    records = []
+    for preset in args.preset:
+        evaluation = protocol.evaluate(
+            rule,
+            meta_params,
+            label,
+            preset,
+            env=args.env,
+            overrides=overrides,
+            rule_overrides=args.rule_set,
+            baseline_overrides=args.baseline_set,
+            rule_tuned=args.rule_tuned,
+            tuned=args.tuned,
+            tune=args.tune,
+            tune_seeds=args.tune_seeds,
+            seeds=args.seeds,
+            seed=args.seed,
+            metric=args.metric,
         )
-    else:
-        baseline = protocol.Baseline(config, "the preset's own settings, not tuned (pass --tune or --tuned)")
-    b = baseline.config
-    keys = protocol.evaluation_keys(args.seed, args.seeds)
-    rule_arm = protocol.train_arm(
-        label, make_trainer(env, config, optimizer=rule.optimizer, objective=rule.objective), meta_params, keys
-    )
-    base_arm = protocol.train_arm(f"baseline ({b.algorithm}, {b.optimizer} lr {b.lr:g})", Trainer(env, b), None, keys)
-    print(f"{env.spec.name}, {config.total_timesteps:,} steps, {args.seeds} fresh seeds; baseline {baseline.how}")
-    print(protocol.table(rule_arm, base_arm, args.metric))
+        print(
+            f"{evaluation.env}, {evaluation.total_timesteps:,} steps, {args.seeds} fresh seeds; "
+            f"baseline {evaluation.baseline_how}"
+        )
+        print(protocol.table(evaluation.rule, evaluation.baseline, args.metric))
+        verdict = protocol.verdict(evaluation)
+        print(f"verdict (IQM 95% intervals on {args.metric}): {'loses to' if verdict == 'loses' else verdict}\n")
+        records.append(protocol.to_json(evaluation))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        command = "metalearn " + " ".join(shlex.quote(a) for a in args.argv)
+        Path(args.json).write_text(json.dumps({"command": command, "target": args.target, "evaluations": records}))
+        print(f"written: {args.json}")
     return 0
 
 
@@ -323,9 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "target",
         help="a run directory, a rule .npz file, published:NAME (published OPEN weights, e.g. published:breakout, "
-        "or DiscoRL's published:disco103), or a hand-designed rule's name (e.g. dpo)",
+        "or DiscoRL's published:disco103), discovered:NAME (the zoo, see `metalearn list`), or a hand-designed "
+        "rule's name (e.g. dpo)",
     )
-    p.add_argument("--preset", required=True, help="inner preset to train on, e.g. cartpole")
+    p.add_argument(
+        "--preset",
+        action="append",
+        required=True,
+        help="inner preset to train on, e.g. cartpole; repeat it to evaluate on several tasks (each tuned apart)",
+    )
     p.add_argument("--env", help="another environment than the preset's")
     p.add_argument("--which", default="mean", choices=["mean", "best"], help="rule of a run directory (default mean)")
     p.add_argument("--seeds", type=int, default=16, help="fresh evaluation seeds, the same for both arms (default 16)")
@@ -344,6 +369,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--metric", default="final_return", help="final_return (default) | eval_return: tuning and P(rule > baseline)"
     )
+    p.add_argument(
+        "--rule-set", action="append", default=[], metavar="KEY=VALUE", help="override a field for the rule's arm only"
+    )
+    p.add_argument(
+        "--baseline-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field for the baseline only (before tuning), e.g. algorithm=a2c",
+    )
+    p.add_argument(
+        "--rule-tuned",
+        action="store_true",
+        help="the rule's arm also takes the values tuning chose (e.g. a learned objective at PPO's tuned lr)",
+    )
+    p.add_argument("--json", metavar="PATH", help="also write every task's per-seed results and summaries here")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser(
@@ -400,7 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
         "OPEN weights; written to published_NAME_analysis/), or compare_rules.py output (a folder with "
         "results.json: per-seed comparison with bootstrap CIs and IQM).",
     )
-    p.add_argument("target", help="RUN_DIR | RULE_FILE.npz | published:NAME | compare_rules.py output folder")
+    p.add_argument(
+        "target", help="RUN_DIR | RULE_FILE.npz | published:NAME | discovered:NAME | compare_rules.py output folder"
+    )
     p.add_argument("--out", help="write the figures and analysis.md here instead")
     p.add_argument(
         "--num-updates",
@@ -419,7 +462,10 @@ def build_parser() -> argparse.ArgumentParser:
         "network, or OPEN without its GRU; symbolic, drifts only: an expression found by pyoperon) and writes "
         "student.npz (a rule file for eval/analyze/load_rule), distill.md, distill.json and figures.",
     )
-    p.add_argument("target", help="RUN_DIR | RULE_FILE.npz | published:NAME (OPEN) | a hand-designed drift (e.g. dpo)")
+    p.add_argument(
+        "target",
+        help="RUN_DIR | RULE_FILE.npz | published:NAME (OPEN) | discovered:NAME | a hand-designed drift (e.g. dpo)",
+    )
     p.add_argument("--into", required=True, help="mlp, mlp:HIDDEN (e.g. mlp:16) or symbolic")
     p.add_argument("--preset", default="cartpole", help="inner preset the teacher trains on (default cartpole)")
     p.add_argument("--env", help="another environment than the preset's")
@@ -439,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for the records a command writes
     if getattr(args, "seeds", 1) < 1:
         print(f"metalearn: error: --seeds={args.seeds} must be >= 1", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ probability that the rule's agent beats the baseline's (:func:`metalearn.analysi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from metalearn.inner import TrainConfig, Trainer
+from metalearn.inner import TrainConfig, Trainer, make_trainer, resolve_task
 from metalearn.inner.tune import METRICS, choose, format_point, parse_grid, sweep
+from metalearn.overrides import apply_overrides
 
 TUNING_SEED_OFFSET = 1_000_003  # tuning seeds derive from seed + this: never an evaluation seed's key
 
@@ -32,6 +34,21 @@ class Arm(NamedTuple):
     diverged: np.ndarray  # (S,) bool
 
 
+class Evaluation(NamedTuple):
+    """One task's comparison: the rule's arm and the tuned baseline's, on the same fresh seeds."""
+
+    preset: str
+    env: str
+    total_timesteps: int
+    seed: int
+    metric: str
+    baseline_how: str
+    baseline_config: TrainConfig
+    rule_config: TrainConfig
+    rule: Arm
+    baseline: Arm
+
+
 class Baseline(NamedTuple):
     """The hand-designed agent's config and how it was chosen."""
 
@@ -43,6 +60,14 @@ def check_metric(metric: str) -> None:
     """Fails on a ``metric`` that is not one of :data:`METRICS` (the tuning's and the comparison's statistic)."""
     if metric not in METRICS:
         raise ValueError(f"metric={metric!r} is invalid; allowed: {', '.join(METRICS)}")
+
+
+def check_baseline_options(tuned: Any, tune: Sequence[str], presets: int = 1) -> None:
+    """Fails unless the baseline comes from at most one source, and a tune run (of one preset) serves one preset."""
+    if tuned and tune:
+        raise ValueError("--tuned and --tune both given; allowed: one of them (a tune run, or a grid to tune here)")
+    if tuned and presets > 1:
+        raise ValueError(f"--tuned with {presets} presets; allowed: one --preset (a tune run tunes one)")
 
 
 def evaluation_keys(seed: int, seeds: int) -> jax.Array:
@@ -124,3 +149,120 @@ def table(rule: Arm, baseline: Arm, metric: str = "final_return") -> str:
         p, (lo, hi) = probability_of_improvement([x], [y])
         lines += ["", f"P(rule > baseline) on {metric}: {p:.2f} [{lo:.2f}, {hi:.2f}] (0.5: neither is better)"]
     return "\n".join(lines)
+
+
+def evaluate(
+    rule: Any,
+    meta_params: Any,
+    label: str,
+    preset: str,
+    *,
+    env: str | None = None,
+    overrides: Sequence[str] = (),
+    rule_overrides: Sequence[str] = (),
+    baseline_overrides: Sequence[str] = (),
+    rule_tuned: bool = False,
+    tuned: str | Path | None = None,
+    tune: Sequence[str] = (),
+    tune_seeds: int = 8,
+    seeds: int = 16,
+    seed: int = 0,
+    metric: str = "final_return",
+) -> Evaluation:
+    """``rule`` (a :class:`metalearn.rules.Rule`) vs the hand-designed baseline on ``preset`` at its budget
+    (after ``overrides``): tuned by a ``metalearn tune`` run (``tuned``), here over ``tune`` grids, or else the
+    preset's own settings; both arms on the same ``seeds`` fresh evaluation seeds.
+
+    ``rule_overrides`` / ``baseline_overrides`` (``field=value``) change one arm only: e.g. a learned objective
+    trained at the baseline's tuned learning rate, or an A2C baseline with a value loss next to an LPG agent that
+    has none. The baseline's are applied before it is tuned. ``rule_tuned``: the rule's arm also takes every
+    value tuning changed (a learned objective at PPO's tuned learning rate, say)."""
+    from metalearn.envs import make_env
+
+    check_metric(metric)
+    check_baseline_options(tuned, tune)
+    env_name, env_kwargs, config = resolve_task(preset, env=env, overrides=list(overrides))
+    task_env = make_env(env_name, **env_kwargs)
+    base_config = apply_overrides(config, list(baseline_overrides))
+    if tuned:
+        baseline = tuned_from_run(tuned, preset, base_config)
+    elif tune:
+        baseline = tuned_here(task_env, base_config, tune, seeds=tune_seeds, seed=seed, metric=metric)
+    else:
+        baseline = Baseline(base_config, "the preset's own settings, not tuned (pass --tune or --tuned)")
+    b = baseline.config
+    keys = evaluation_keys(seed, seeds)
+    rule_config = apply_overrides(config, list(rule_overrides))
+    if rule_tuned:
+        changed = [f.name for f in dataclasses.fields(b) if getattr(b, f.name) != getattr(base_config, f.name)]
+        rule_config = rule_config.replace(**{name: getattr(b, name) for name in changed})
+    trainer = make_trainer(task_env, rule_config, optimizer=rule.optimizer, objective=rule.objective)
+    return Evaluation(
+        preset=preset,
+        env=task_env.spec.name,
+        total_timesteps=config.total_timesteps,
+        seed=seed,
+        metric=metric,
+        baseline_how=baseline.how,
+        baseline_config=b,
+        rule_config=rule_config,
+        rule=train_arm(label, trainer, meta_params, keys),
+        baseline=train_arm(f"baseline ({b.algorithm}, {b.optimizer} lr {b.lr:g})", Trainer(task_env, b), None, keys),
+    )
+
+
+def verdict(evaluation: Evaluation) -> str:
+    """``beats`` / ``loses`` when the two arms' IQM 95% intervals on the evaluation's metric are apart, else
+    ``matches``; ``n/a`` when an arm has non-finite returns (diverged agents, or no evaluation rollouts)."""
+    from metalearn.analysis import summarize
+
+    x, y = getattr(evaluation.rule, evaluation.metric), getattr(evaluation.baseline, evaluation.metric)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        return "n/a"
+    rule_ci, base_ci = summarize(x).iqm_ci, summarize(y).iqm_ci
+    return "beats" if rule_ci[0] > base_ci[1] else "loses" if rule_ci[1] < base_ci[0] else "matches"
+
+
+def to_json(evaluation: Evaluation) -> dict:
+    """A JSON-ready record of ``evaluation``: per arm the per-seed values and their summary, P(rule > baseline)
+    and the :func:`verdict`."""
+    from metalearn.analysis import probability_of_improvement, summarize
+
+    def arm(a: Arm) -> dict:
+        out = {"label": a.label, "diverged": a.diverged.astype(int).tolist()}
+        for m in METRICS:
+            values = getattr(a, m)
+            finite = np.all(np.isfinite(values))
+            out[m] = {
+                "per_seed": [float(v) for v in values],
+                **({k: _plain(v) for k, v in summarize(values)._asdict().items()} if finite else {}),
+            }
+        return out
+
+    x, y = getattr(evaluation.rule, evaluation.metric), getattr(evaluation.baseline, evaluation.metric)
+    p = None
+    if np.all(np.isfinite(x)) and np.all(np.isfinite(y)):
+        value, (lo, hi) = probability_of_improvement([x], [y])
+        p = {"p": value, "ci": [lo, hi]}
+    return {
+        "preset": evaluation.preset,
+        "env": evaluation.env,
+        "total_timesteps": evaluation.total_timesteps,
+        "seeds": int(evaluation.rule.final_return.size),
+        "seed": evaluation.seed,
+        "metric": evaluation.metric,
+        "baseline_how": evaluation.baseline_how,
+        "baseline_config": evaluation.baseline_config.to_dict(),
+        "rule_config": evaluation.rule_config.to_dict(),
+        "rule": arm(evaluation.rule),
+        "baseline": arm(evaluation.baseline),
+        "p_improvement": p,
+        "verdict": verdict(evaluation),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and tuples as JSON numbers and lists."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value

@@ -96,6 +96,8 @@ def test_train_resume_and_eval_from_the_command_line(tmp_path, capsys):
             "metric='iqm' is invalid; allowed: final_return, eval_return",
         ),
         (["eval", "r.npz", "--preset", "cartpole", "--tune", "lr=1e-3", "--tuned", "d"], "--tuned and --tune both"),
+        (["eval", "r.npz", "--preset", "cartpole", "--preset", "acrobot", "--tuned", "d"], "--tuned with 2 presets"),
+        (["eval", "discovered:cartpole_lr_schedul", "--preset", "cartpole"], "unknown discovered rule"),
     ],
 )
 def test_bad_meta_input_gives_one_clear_line(args, message, capsys):

@@ -58,12 +58,39 @@ def test_the_table_gives_both_arms_and_the_probability_of_improvement():
         protocol.table(rule, base, "iqm")
 
 
+def _evaluation(rule: np.ndarray, baseline: np.ndarray) -> protocol.Evaluation:
+    arm = lambda label, x: protocol.Arm(label, x, np.full(x.size, np.nan), np.zeros(x.size, bool))
+    return protocol.Evaluation(
+        "cartpole", "CartPole-v1", 512, 0, "final_return", "fixed", TINY, TINY, arm("rule", rule), arm("base", baseline)
+    )
+
+
+def test_the_verdict_reads_the_interquartile_means_intervals():
+    low, high = np.arange(16.0), np.arange(16.0) + 100
+    assert protocol.verdict(_evaluation(high, low)) == "beats"
+    assert protocol.verdict(_evaluation(low, high)) == "loses"
+    assert protocol.verdict(_evaluation(low + 1, low)) == "matches"  # intervals overlap
+    assert protocol.verdict(_evaluation(np.r_[low[:-1], np.nan], high)) == "n/a"
+    record = json.loads(json.dumps(protocol.to_json(_evaluation(high, low))))  # JSON-ready as it is
+    assert record["rule"]["final_return"]["per_seed"] == high.tolist() and record["verdict"] == "beats"
+    assert record["rule"]["final_return"]["iqm"] == pytest.approx(107.5)  # the middle half's mean, 4..11 + 100
+    assert record["baseline"]["final_return"]["mean"] == pytest.approx(7.5)
+    assert "iqm" not in record["rule"]["eval_return"]  # NaN: no evaluation rollouts, no summary
+    assert record["p_improvement"] == {"p": 1.0, "ci": [1.0, 1.0]}
+
+
 @pytest.mark.slow  # three PPO programs: the tuning sweep, the rule's agents, the baseline's
 def test_eval_cli_tunes_the_baseline_and_reports_the_protocol(tmp_path, capsys):
     rule = make_rule("lr_schedule", knots=4, init_lr=2.5e-4)
     save_rule(tmp_path / "rule.npz", rule, rule.init(jax.random.PRNGKey(0)))
     args = ["eval", str(tmp_path / "rule.npz"), "--preset", "cartpole", "--budget", "1024", "--seeds", "3"]
-    assert main([*args, "--tune", "lr=1e-4,1e-2", "--tune-seeds", "2"]) == 0
+    assert main([*args, "--tune", "lr=1e-4,1e-2", "--tune-seeds", "2", "--json", str(tmp_path / "e.json")]) == 0
     out = capsys.readouterr().out
     assert "1,024 steps, 3 fresh seeds; baseline tuned here on 2 tuning seeds: lr=" in out
     assert "| lr_schedule (rule.npz) |" in out and "P(rule > baseline) on final_return:" in out
+    record = json.loads((tmp_path / "e.json").read_text())
+    assert record["command"].startswith("metalearn eval ") and "--tune lr=1e-4,1e-2" in record["command"]
+    (task,) = record["evaluations"]
+    assert task["preset"] == "cartpole" and task["total_timesteps"] == 1024 and task["seeds"] == 3
+    assert f"verdict (IQM 95% intervals on final_return): {task['verdict'].replace('loses', 'loses to')}" in out
+    assert len(task["rule"]["final_return"]["per_seed"]) == 3 and task["baseline_config"]["lr"] in (1e-4, 1e-2)

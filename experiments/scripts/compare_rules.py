@@ -9,9 +9,11 @@ SPEC: {"preset": "breakout", "seeds": 16, "set": ["total_timesteps=5e5"],
                 {"label": "my rule", "rule_file": "runs/x/rules/mean.npz"}]}
 
 Optional "env_kwargs" replace the preset's (e.g. {"level": "dense"} for a
-gridworld preset). Every run uses the same seeds. Writes OUT_DIR/results.json (per run: final
-return mean ± s.e., per-seed values, wall seconds, mean learning curve) and
-OUT_DIR/curves.png (mean ± s.e. over seeds against environment steps).
+gridworld preset); optional "baseline": a run's label. Every run uses the same seeds, the evaluation
+protocol's (metalearn.protocol.evaluation_keys). Writes OUT_DIR/results.json (per run: final return
+mean ± s.e., IQM with its 95% bootstrap interval, per-seed values, wall seconds, mean learning curve and,
+when a baseline is named, P(run > baseline) with its interval) and OUT_DIR/curves.png (mean ± s.e. over
+seeds against environment steps). For a rule vs a baseline *tuned* at the same budget, use `metalearn eval`.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from metalearn.analysis import probability_of_improvement, summarize
 from metalearn.envs import make_env
 from metalearn.inner import Trainer, get_preset
 from metalearn.overrides import apply_overrides
+from metalearn.protocol import evaluation_keys
 from metalearn.rules import load_rule, make_rule, published_rule
 
 
@@ -35,7 +39,7 @@ def run(spec: dict, out: Path) -> dict:
     preset = get_preset(spec["preset"])
     base = apply_overrides(preset.config, spec.get("set", []))
     env = make_env(preset.env, **spec.get("env_kwargs", preset.env_kwargs))
-    seeds = jax.random.split(jax.random.PRNGKey(spec.get("seed", 0)), spec["seeds"])
+    seeds = evaluation_keys(spec.get("seed", 0), spec["seeds"])
     env_name = env.spec.name + "".join(f" {k}={v}" for k, v in spec.get("env_kwargs", {}).items())
     results = {"preset": spec["preset"], "env": env_name, "seeds": spec["seeds"], "runs": []}
     for r in spec["runs"]:
@@ -55,10 +59,16 @@ def run(spec: dict, out: Path) -> dict:
         seconds = time.time() - start
         final = np.asarray(result.final_return, np.float64)
         se = lambda x: float(np.std(x, ddof=1) / math.sqrt(len(x)))
+        summary = summarize(final) if np.all(np.isfinite(final)) else None
         row = {
             "label": r["label"],
             "config": config.to_dict(),
-            "final_return": {"mean": float(final.mean()), "stderr": se(final), "per_seed": final.tolist()},
+            "final_return": {
+                "mean": float(final.mean()),
+                "stderr": se(final),
+                "per_seed": final.tolist(),
+                **({"iqm": summary.iqm, "iqm_ci": list(summary.iqm_ci)} if summary else {}),
+            },
             "last_update_return": float(np.asarray(result.curve)[:, -1].mean()),
             "eval_return": {"mean": float(np.mean(result.eval_return)), "stderr": se(result.eval_return)},
             "diverged": int(np.sum(result.diverged)),
@@ -75,8 +85,24 @@ def run(spec: dict, out: Path) -> dict:
         )
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(results, indent=1))
+    if "baseline" in spec:
+        improve(results, spec["baseline"])
+        (out / "results.json").write_text(json.dumps(results, indent=1))
     plot(results, out / "curves.png")
     return results
+
+
+def improve(results: dict, baseline: str) -> None:
+    """Adds P(run > ``baseline``) on final return, with its 95% bootstrap interval, to every other run."""
+    by_label = {r["label"]: np.asarray(r["final_return"]["per_seed"]) for r in results["runs"]}
+    if baseline not in by_label:
+        raise ValueError(f"baseline={baseline!r} is not a run's label; allowed: {', '.join(by_label)}")
+    for r in results["runs"]:
+        x = by_label[r["label"]]
+        if r["label"] != baseline and np.all(np.isfinite(x)) and np.all(np.isfinite(by_label[baseline])):
+            p, ci = probability_of_improvement([x], [by_label[baseline]])
+            r["p_improvement"] = {"baseline": baseline, "p": p, "ci": list(ci)}
+            print(f"P({r['label']} > {baseline}) = {p:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]")
 
 
 def plot(results: dict, path: Path) -> None:

@@ -7,8 +7,8 @@ Targets:
   size, noise and per-layer updates; a drift objective's f(r, A); an LPG
   rule's targets along a trajectory); written into the run directory;
 * a rule file (``.npz`` from ``save_rule``, e.g. ``RUN/rules/best.npz``) or
-  ``published:NAME`` (published OPEN weights; a ``.npy`` path works too);
-  written into ``<file stem>_analysis/`` next to it, or ``published_NAME_analysis/``;
+  ``published:NAME`` (published OPEN weights; a ``.npy`` path works too) or ``discovered:NAME`` (the zoo);
+  written into ``<file stem>_analysis/`` next to it, or ``published_NAME_analysis/`` / ``discovered_NAME_analysis/``;
 * a ``compare_rules.py`` output (its folder or ``results.json``): per-seed
   comparisons with bootstrap CIs and IQM; written next to it.
 
@@ -46,7 +46,8 @@ def allowed_targets() -> str:
     return (
         "a meta-training run directory (with config.json), a rule file (.npz written by save_rule, "
         f"e.g. RUN/rules/mean.npz), published:NAME (NAME one of {', '.join(published_names())}) or a .npy of "
-        "OPEN weights, or compare_rules.py output (a folder with results.json, or the file)"
+        "OPEN weights, discovered:NAME (the zoo: metalearn list), or compare_rules.py output (a folder with "
+        "results.json, or the file)"
     )
 
 
@@ -349,6 +350,14 @@ def analyze(target: str | Path, out: str | Path | None = None, num_updates: int 
         rule, meta_params = published_rule(name)
         out_dir = Path(out) if out else Path(f"published_{name}_analysis")
         return analyze_rule(rule, meta_params, f"{rule.name} (published {name})", out_dir)
+    if text.startswith("discovered:"):
+        from metalearn.zoo import load_discovered
+
+        name = text.removeprefix("discovered:")
+        rule, meta_params, card = load_discovered(name)
+        out_dir = Path(out) if out else Path(f"discovered_{name}_analysis")
+        horizon = num_updates or card["budget"].get("num_updates")
+        return analyze_rule(rule, meta_params, f"{rule.name} (discovered {name})", out_dir, None, horizon)
     path = Path(target)
     if path.is_dir():
         if runs.is_run_dir(path):
