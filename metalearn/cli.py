@@ -179,19 +179,19 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from metalearn import protocol
 
-    protocol.check_baseline_options(args.tuned, args.tune, len(args.preset))  # before anything trains
+    budgets = [None] if args.budget is None else args.budget.split(",")  # None: the preset's own budget
+    protocol.check_baseline_options(args.tuned, args.tune, len(args.preset) * len(budgets))  # before any training
     protocol.check_metric(args.metric)
     rule, meta_params, label = _load_target(args.target, args.which)
-    overrides = list(args.set) + ([f"total_timesteps={args.budget}"] if args.budget is not None else [])
     records = []
-    for preset in args.preset:
+    for preset, budget in [(p, b) for p in args.preset for b in budgets]:
         evaluation = protocol.evaluate(
             rule,
             meta_params,
             label,
             preset,
             env=args.env,
-            overrides=overrides,
+            overrides=list(args.set) + ([f"total_timesteps={budget}"] if budget is not None else []),
             rule_overrides=args.rule_set,
             baseline_overrides=args.baseline_set,
             rule_tuned=args.rule_tuned,
@@ -356,7 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=16, help="fresh evaluation seeds, the same for both arms (default 16)")
     p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a TrainConfig field")
-    p.add_argument("--budget", help="environment steps per training (overrides total_timesteps)")
+    p.add_argument(
+        "--budget",
+        help="environment steps per training (overrides total_timesteps); several, comma-separated, evaluate "
+        "each preset at each (held-out horizons), each tuned apart",
+    )
     p.add_argument("--tuned", metavar="RUN_DIR", help="the baseline a `metalearn tune` run chose (same preset, budget)")
     p.add_argument(
         "--tune",

@@ -62,12 +62,16 @@ def check_metric(metric: str) -> None:
         raise ValueError(f"metric={metric!r} is invalid; allowed: {', '.join(METRICS)}")
 
 
-def check_baseline_options(tuned: Any, tune: Sequence[str], presets: int = 1) -> None:
-    """Fails unless the baseline comes from at most one source, and a tune run (of one preset) serves one preset."""
+def check_baseline_options(tuned: Any, tune: Sequence[str], tasks: int = 1) -> None:
+    """Fails unless the baseline comes from at most one source, and a tune run (of one preset at one budget)
+    serves one task."""
     if tuned and tune:
         raise ValueError("--tuned and --tune both given; allowed: one of them (a tune run, or a grid to tune here)")
-    if tuned and presets > 1:
-        raise ValueError(f"--tuned with {presets} presets; allowed: one --preset (a tune run tunes one)")
+    if tuned and tasks > 1:
+        raise ValueError(
+            f"--tuned with {tasks} tasks (presets x budgets); allowed: one --preset at one --budget (a tune run "
+            "tunes one), or --tune"
+        )
 
 
 def evaluation_keys(seed: int, seeds: int) -> jax.Array:
@@ -173,10 +177,9 @@ def evaluate(
     (after ``overrides``): tuned by a ``metalearn tune`` run (``tuned``), here over ``tune`` grids, or else the
     preset's own settings; both arms on the same ``seeds`` fresh evaluation seeds.
 
-    ``rule_overrides`` / ``baseline_overrides`` (``field=value``) change one arm only: e.g. a learned objective
-    trained at the baseline's tuned learning rate, or an A2C baseline with a value loss next to an LPG agent that
-    has none. The baseline's are applied before it is tuned. ``rule_tuned``: the rule's arm also takes every
-    value tuning changed (a learned objective at PPO's tuned learning rate, say)."""
+    ``rule_overrides`` / ``baseline_overrides`` (``field=value``) change one arm only: e.g. an A2C baseline with a
+    value loss next to an LPG agent that has none; the baseline's are applied before it is tuned. ``rule_tuned``:
+    the rule's arm also takes every value tuning changed (a learned objective at PPO's tuned learning rate, say)."""
     from metalearn.envs import make_env
 
     check_metric(metric)

@@ -96,7 +96,8 @@ def test_train_resume_and_eval_from_the_command_line(tmp_path, capsys):
             "metric='iqm' is invalid; allowed: final_return, eval_return",
         ),
         (["eval", "r.npz", "--preset", "cartpole", "--tune", "lr=1e-3", "--tuned", "d"], "--tuned and --tune both"),
-        (["eval", "r.npz", "--preset", "cartpole", "--preset", "acrobot", "--tuned", "d"], "--tuned with 2 presets"),
+        (["eval", "r.npz", "--preset", "cartpole", "--preset", "acrobot", "--tuned", "d"], "--tuned with 2 tasks"),
+        (["eval", "r.npz", "--preset", "cartpole", "--budget", "1024,2048", "--tuned", "d"], "--tuned with 2 tasks"),
         (["eval", "discovered:cartpole_lr_schedul", "--preset", "cartpole"], "unknown discovered rule"),
     ],
 )

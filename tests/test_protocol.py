@@ -84,7 +84,8 @@ def test_eval_cli_tunes_the_baseline_and_reports_the_protocol(tmp_path, capsys):
     rule = make_rule("lr_schedule", knots=4, init_lr=2.5e-4)
     save_rule(tmp_path / "rule.npz", rule, rule.init(jax.random.PRNGKey(0)))
     args = ["eval", str(tmp_path / "rule.npz"), "--preset", "cartpole", "--budget", "1024", "--seeds", "3"]
-    assert main([*args, "--tune", "lr=1e-4,1e-2", "--tune-seeds", "2", "--json", str(tmp_path / "e.json")]) == 0
+    extra = ["--baseline-set", "ent_coef=0", "--rule-tuned", "--json", str(tmp_path / "e.json")]
+    assert main([*args, "--tune", "lr=1e-4,1e-2", "--tune-seeds", "2", *extra]) == 0
     out = capsys.readouterr().out
     assert "1,024 steps, 3 fresh seeds; baseline tuned here on 2 tuning seeds: lr=" in out
     assert "| lr_schedule (rule.npz) |" in out and "P(rule > baseline) on final_return:" in out
@@ -94,3 +95,6 @@ def test_eval_cli_tunes_the_baseline_and_reports_the_protocol(tmp_path, capsys):
     assert task["preset"] == "cartpole" and task["total_timesteps"] == 1024 and task["seeds"] == 3
     assert f"verdict (IQM 95% intervals on final_return): {task['verdict'].replace('loses', 'loses to')}" in out
     assert len(task["rule"]["final_return"]["per_seed"]) == 3 and task["baseline_config"]["lr"] in (1e-4, 1e-2)
+    # --baseline-set changed the baseline only; --rule-tuned gave the rule's arm the tuned lr, nothing else.
+    assert task["baseline_config"]["ent_coef"] == 0.0 and task["rule_config"]["ent_coef"] == 0.01
+    assert task["rule_config"]["lr"] == task["baseline_config"]["lr"]
