@@ -58,3 +58,12 @@ def test_an_entrys_stored_evaluation_is_reproduced_by_its_command(name, tmp_path
             np.testing.assert_allclose(
                 new[arm]["final_return"]["per_seed"], old[arm]["final_return"]["per_seed"], rtol=1e-4
             )
+
+
+def test_analyze_reads_an_entry_at_its_horizon(tmp_path):
+    from metalearn.analysis import analyze
+
+    name = next(n for n in NAMES if zoo.card(n)["produced_by"]["config"]["rule"]["name"] == "ta_lpo")
+    report = analyze(f"discovered:{name}", out=tmp_path).read_text()
+    horizon = zoo.card(name)["budget"]["num_updates"]
+    assert f"(discovered {name})" in report and f"horizon N = {horizon} updates" in report

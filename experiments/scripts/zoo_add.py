@@ -6,11 +6,10 @@
 
 Copies RUN_DIR/rules/mean.npz (or RULE.npz, a rule file of an earlier run of YAML) to metalearn/zoo/NAME.npz,
 writes its card NAME.json (the experiment config, the commit the card was written at, the meta-training budget),
-then runs `metalearn eval discovered:NAME ...` with the --eval
-arguments (the card's evaluation) and the --smoke arguments (a tiny-budget evaluation the tests re-run), and
-stores both with their commands. The rule stays only if, on every meta-training task evaluated at the budget it
-was meta-trained at, the protocol's verdict is "beats" or "matches" (IQM 95% intervals); otherwise both files
-are removed and the script says why.
+then runs `metalearn eval discovered:NAME ...` with the --eval arguments (the card's evaluation) and the --smoke
+arguments (a tiny-budget evaluation the tests re-run), and stores both with their commands. The rule stays only
+if, on every meta-training task evaluated at the budget it was meta-trained at, the protocol's verdict is "beats"
+or "matches" (IQM 95% intervals); otherwise both files are removed and the script says why.
 """
 
 from __future__ import annotations

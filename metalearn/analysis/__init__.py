@@ -16,7 +16,7 @@ numpy arrays, shapes in their docstrings) and one draws it, returning a
 * runs: :func:`read_run`, :func:`fitness_curves`, :func:`eval_curves`,
   :func:`read_comparison`, :func:`compare` (mean ± s.e., bootstrap CIs, IQM);
 * :func:`analyze`: all of the above for a run directory, a rule file,
-  ``published:NAME`` or a comparison, with a Markdown report (``metalearn analyze``).
+  ``published:NAME``, ``discovered:NAME`` or a comparison, with a Markdown report (``metalearn analyze``).
 """
 
 from metalearn.analysis.drifts import (
