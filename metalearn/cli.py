@@ -119,6 +119,11 @@ def _print_meta_result(run_dir: Path) -> None:
     )
 
 
+def _with_budget(overrides: list[str], budget: str | None) -> list[str]:
+    """``--set`` overrides plus ``--budget`` as ``total_timesteps`` (None: the preset's own budget)."""
+    return list(overrides) + ([f"total_timesteps={budget}"] if budget is not None else [])
+
+
 def _load_target(target: str, which: str = "mean"):
     """(rule, meta_params, label) of a run directory, rule file, published:NAME, discovered:NAME, or the name of a
     hand-designed objective (one without meta-parameters, e.g. dpo)."""
@@ -152,7 +157,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     from metalearn.inner import resolve_task
 
     rule, meta_params, label = _load_target(args.target, args.which)
-    overrides = list(args.set) + ([f"total_timesteps={args.budget}"] if args.budget is not None else [])
+    overrides = _with_budget(args.set, args.budget)
     env_name, env_kwargs, config = resolve_task(args.preset, env=args.env, overrides=overrides)
     symbolic = {k: getattr(args, k) for k in ("max_length", "generations", "population") if getattr(args, k)}
     distilled = distill(
@@ -191,7 +196,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             label,
             preset,
             env=args.env,
-            overrides=list(args.set) + ([f"total_timesteps={budget}"] if budget is not None else []),
+            overrides=_with_budget(args.set, budget),
             rule_overrides=args.rule_set,
             baseline_overrides=args.baseline_set,
             rule_tuned=args.rule_tuned,
@@ -239,9 +244,7 @@ def _cmd_inner(args: argparse.Namespace) -> int:
 def _cmd_tune(args: argparse.Namespace) -> int:
     from metalearn.inner.tune import run_tune
 
-    overrides = list(args.set)
-    if args.budget is not None:
-        overrides.append(f"total_timesteps={args.budget}")
+    overrides = _with_budget(args.set, args.budget)
     if args.optimizer is not None:
         overrides.append(f"optimizer={args.optimizer}")
     run_dir = run_tune(
