@@ -1,7 +1,7 @@
 """Tuning benchmark: a 3 × 3 grid × 8 seeds in one program vs one program per grid point.
 
-Run with ``python bench/bench_tune.py [--quick]``. Side by side in one process, on the
-``cartpole`` PPO preset, for each budget:
+Run with ``python bench/bench_tune.py [--quick] [--budgets 50000,500000] [--repeats 3]``. Side by side in
+one process, on the ``cartpole`` PPO preset, for each budget:
 
 * ``sweep``: :func:`metalearn.inner.tune.sweep` over lr × ent_coef (both traced), 72 trainings
   in one compiled program;
@@ -53,10 +53,12 @@ def time_per_point(env, config) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one short budget, one repeat")
+    parser.add_argument("--budgets", help="comma-separated budgets (default 50000,500000; --quick: 50000)")
+    parser.add_argument("--repeats", type=int, help="repeats per budget, order alternating (default 3; --quick: 1)")
     args = parser.parse_args()
     jax.config.update("jax_enable_compilation_cache", False)
-    budgets = [50_000] if args.quick else [50_000, 500_000]
-    repeats = 1 if args.quick else 3
+    budgets = [int(float(b)) for b in (args.budgets or ("50000" if args.quick else "50000,500000")).split(",")]
+    repeats = args.repeats or (1 if args.quick else 3)
     env = make_env(get_preset("cartpole").env)
     rows = []
     for budget in budgets:
