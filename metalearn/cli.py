@@ -212,9 +212,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             f"baseline {evaluation.baseline_how}"
         )
         print(protocol.table(evaluation.rule, evaluation.baseline, args.metric))
-        verdict = protocol.verdict(evaluation)
-        print(f"verdict (IQM 95% intervals on {args.metric}): {'loses to' if verdict == 'loses' else verdict}\n")
         records.append(protocol.to_json(evaluation))
+        verdict = records[-1]["verdict"]
+        print(f"verdict (IQM 95% intervals on {args.metric}): {'loses to' if verdict == 'loses' else verdict}\n")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         command = "metalearn " + " ".join(shlex.quote(a) for a in args.argv)

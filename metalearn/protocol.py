@@ -21,6 +21,7 @@ import numpy as np
 from metalearn.inner import TrainConfig, Trainer, make_trainer, resolve_task
 from metalearn.inner.tune import METRICS, choose, format_point, parse_grid, sweep
 from metalearn.overrides import apply_overrides
+from metalearn.runs import to_jsonable
 
 TUNING_SEED_OFFSET = 1_000_003  # tuning seeds derive from seed + this: never an evaluation seed's key
 
@@ -72,6 +73,12 @@ def check_baseline_options(tuned: Any, tune: Sequence[str], tasks: int = 1) -> N
             f"--tuned with {tasks} tasks (presets x budgets); allowed: one --preset at one --budget (a tune run "
             "tunes one), or --tune"
         )
+
+
+def _finite_pair(rule: Arm, baseline: Arm, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both arms' ``metric`` (S,) each, or None when either has a non-finite value (nothing to compare)."""
+    x, y = getattr(rule, metric), getattr(baseline, metric)
+    return (x, y) if np.all(np.isfinite(x)) and np.all(np.isfinite(y)) else None
 
 
 def evaluation_keys(seed: int, seeds: int) -> jax.Array:
@@ -148,9 +155,9 @@ def table(rule: Arm, baseline: Arm, metric: str = "final_return") -> str:
         n, bad = arm.diverged.size, np.flatnonzero(arm.diverged)
         cells.append(f"DIVERGED on {bad.size}/{n} seeds {bad.tolist()}" if bad.size else f"0/{n}")
         lines.append("| " + " | ".join(cells) + " |")
-    x, y = getattr(rule, metric), getattr(baseline, metric)
-    if np.all(np.isfinite(x)) and np.all(np.isfinite(y)):
-        p, (lo, hi) = probability_of_improvement([x], [y])
+    pair = _finite_pair(rule, baseline, metric)
+    if pair:
+        p, (lo, hi) = probability_of_improvement([pair[0]], [pair[1]])
         lines += ["", f"P(rule > baseline) on {metric}: {p:.2f} [{lo:.2f}, {hi:.2f}] (0.5: neither is better)"]
     return "\n".join(lines)
 
@@ -219,16 +226,20 @@ def verdict(evaluation: Evaluation) -> str:
     ``matches``; ``n/a`` when an arm has non-finite returns (diverged agents, or no evaluation rollouts)."""
     from metalearn.analysis import summarize
 
-    x, y = getattr(evaluation.rule, evaluation.metric), getattr(evaluation.baseline, evaluation.metric)
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+    pair = _finite_pair(evaluation.rule, evaluation.baseline, evaluation.metric)
+    if not pair:
         return "n/a"
-    rule_ci, base_ci = summarize(x).iqm_ci, summarize(y).iqm_ci
-    return "beats" if rule_ci[0] > base_ci[1] else "loses" if rule_ci[1] < base_ci[0] else "matches"
+    return _verdict(summarize(pair[0]).iqm_ci, summarize(pair[1]).iqm_ci)
+
+
+def _verdict(rule_ci: Sequence[float], baseline_ci: Sequence[float]) -> str:
+    """beats / loses when the two intervals are apart, else matches."""
+    return "beats" if rule_ci[0] > baseline_ci[1] else "loses" if rule_ci[1] < baseline_ci[0] else "matches"
 
 
 def to_json(evaluation: Evaluation) -> dict:
     """A JSON-ready record of ``evaluation``: per arm the per-seed values and their summary, P(rule > baseline)
-    and the :func:`verdict`."""
+    and the :func:`verdict` (from the same summaries)."""
     from metalearn.analysis import probability_of_improvement, summarize
 
     def arm(a: Arm) -> dict:
@@ -238,15 +249,16 @@ def to_json(evaluation: Evaluation) -> dict:
             finite = np.all(np.isfinite(values))
             out[m] = {
                 "per_seed": [float(v) for v in values],
-                **({k: _plain(v) for k, v in summarize(values)._asdict().items()} if finite else {}),
+                **(to_jsonable(summarize(values)._asdict()) if finite else {}),
             }
         return out
 
-    x, y = getattr(evaluation.rule, evaluation.metric), getattr(evaluation.baseline, evaluation.metric)
+    pair = _finite_pair(evaluation.rule, evaluation.baseline, evaluation.metric)
     p = None
-    if np.all(np.isfinite(x)) and np.all(np.isfinite(y)):
-        value, (lo, hi) = probability_of_improvement([x], [y])
+    if pair:
+        value, (lo, hi) = probability_of_improvement([pair[0]], [pair[1]])
         p = {"p": value, "ci": [lo, hi]}
+    rule, baseline, metric = arm(evaluation.rule), arm(evaluation.baseline), evaluation.metric
     return {
         "preset": evaluation.preset,
         "env": evaluation.env,
@@ -257,15 +269,8 @@ def to_json(evaluation: Evaluation) -> dict:
         "baseline_how": evaluation.baseline_how,
         "baseline_config": evaluation.baseline_config.to_dict(),
         "rule_config": evaluation.rule_config.to_dict(),
-        "rule": arm(evaluation.rule),
-        "baseline": arm(evaluation.baseline),
+        "rule": rule,
+        "baseline": baseline,
         "p_improvement": p,
-        "verdict": verdict(evaluation),
+        "verdict": _verdict(rule[metric]["iqm_ci"], baseline[metric]["iqm_ci"]) if pair else "n/a",
     }
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and tuples as JSON numbers and lists."""
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value.item() if isinstance(value, np.generic) else value
