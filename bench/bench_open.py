@@ -20,6 +20,7 @@ Writes ``bench/results/open.json``.
 from __future__ import annotations
 
 import argparse
+import statistics
 
 import jax
 import jax.numpy as jnp
@@ -117,10 +118,61 @@ def step_cost(hidden: int, obs_dim: int, repeats: int) -> dict:
     }
 
 
+def noise_cost(hidden: int, obs_dim: int, repeats: int) -> dict:
+    """OPEN's learned-noise draw as it is (one normal draw per parameter tensor, concatenated) vs one draw over
+    all elements, side by side, next to the whole OPEN step of the same actor-critic: the step-time change the
+    single draw would bring (it would also change the random stream of every OPEN run reported so far)."""
+    key = jax.random.PRNGKey(0)
+    dummy = jnp.zeros(obs_dim)
+    params = {
+        "actor": Actor(action_dim=4, discrete=True, hidden_size=hidden).init(key, dummy),
+        "critic": Critic(hidden_size=hidden).init(key, dummy),
+    }
+    shapes = [x.shape for x in jax.tree.leaves(params)]
+    n = sum(x.size for x in jax.tree.leaves(params))
+
+    @jax.jit
+    def per_tensor(k):
+        keys = jax.random.split(k, len(shapes))
+        return jnp.concatenate([jnp.ravel(jax.random.normal(kk, s)) for kk, s in zip(keys, shapes, strict=True)])
+
+    @jax.jit
+    def one_draw(k):
+        return jax.random.normal(k, (n,))
+
+    a, b = [], []
+    for _ in range(repeats):  # interleaved, so load on the machine hits both alike
+        a.append(median_time(per_tensor, (key,), 20))
+        b.append(median_time(one_draw, (key,), 20))
+    step = step_cost(hidden, obs_dim, 10)
+    per_tensor_us, one_draw_us = 1e6 * statistics.median(a), 1e6 * statistics.median(b)
+    return {
+        "hidden": hidden,
+        "parameters": n,
+        "tensors": len(shapes),
+        "per_tensor_draw_us": per_tensor_us,
+        "one_draw_us": one_draw_us,
+        "open_step_us": step["open_step_us"],
+        "step_change_fraction": (one_draw_us - per_tensor_us) / step["open_step_us"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--noise", action="store_true", help="only the noise draw (bench/results/open_noise.json)")
     args = parser.parse_args()
+    if args.noise:
+        obs_dim = make_env("Breakout-MinAtar").spec.obs_dim
+        rows = [noise_cost(hidden, obs_dim, 5) for hidden in (16, 64, 256)]
+        for r in rows:
+            print(
+                f"  {r['parameters']:>9,} params: noise per tensor {r['per_tensor_draw_us']:.0f}us, one draw "
+                f"{r['one_draw_us']:.0f}us; OPEN step {r['open_step_us']:.0f}us "
+                f"({100 * r['step_change_fraction']:+.1f}%)"
+            )
+        print(f"wrote {write_results('open_noise', {'noise': rows})}")
+        return
     scale, repeats = (0.2, 2) if args.quick else (1.0, 3)
     gflops = matmul_gflops()
     print(f"dense float32 matmul: {gflops:.0f} GFLOP/s; OPEN: {open_flops_per_element()} flops per element", flush=True)

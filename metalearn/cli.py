@@ -1,4 +1,4 @@
-"""Command line: ``metalearn train | resume | eval | inner | tune | analyze | list``."""
+"""Command line: ``metalearn train | plan | resume | eval | inner | tune | analyze | list``."""
 
 from __future__ import annotations
 
@@ -89,6 +89,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     _print_meta_result(run_dir)
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from metalearn.meta import MetaConfig, load_config_dict
+    from metalearn.meta.plan import format_plan, plan, to_json
+    from metalearn.overrides import apply_dotted_overrides
+    from metalearn.runs import write_json
+
+    config = MetaConfig.from_dict(apply_dotted_overrides(load_config_dict(args.config), args.set))
+    name = Path(args.config).stem
+    p = plan(config, repeats=args.repeats)
+    print(format_plan(p, name))
+    if args.json:
+        write_json(Path(args.json), {**to_json(p, name), "command": "metalearn " + shlex.join(args.argv)})
     return 0
 
 
@@ -326,6 +341,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_distributed_flags(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "plan",
+        parents=[common],
+        help="forecast a meta-training run's cost: time one generation, read its memory, project the total",
+        description="Compile one generation of CONFIG (and one evaluation of its rule), read XLA's memory analysis, "
+        "refuse if it would not fit in the device's memory, time a generation after a warm-up, and print env steps "
+        "per generation, seconds per generation, the projected wall time of the run, peak memory and what a bigger "
+        "population or budget would cost.",
+    )
+    p.add_argument("config", help="YAML path or experiment name (see `metalearn list`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config entry, as train")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="timed generations after the warm-up (default 1; 0: time the warm-up run only)",
+    )
+    p.add_argument("--json", help="also write the plan as JSON to this file")
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("resume", parents=[common], help="continue a meta-training run from its latest checkpoint")
     p.add_argument("run_dir", help="the run directory")

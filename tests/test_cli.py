@@ -32,6 +32,7 @@ def test_inner_run_writes_a_complete_run_directory(tmp_path, capsys):
     assert rows[-1]["env_steps"] == 4096 and len(rows[-1]["episode_return_per_seed"]) == 2
     result = json.loads((run_dir / "result.json").read_text())
     assert len(result["final_return"]) == 2 and result["diverged"] == [False, False]
+    assert result["steps_per_second"] > 0  # timed over the 7 chunks after the first (which compiles)
     np.testing.assert_allclose(np.mean(result["final_return"]), result["final_return_mean"], rtol=1e-6)
     assert (run_dir / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -99,6 +100,8 @@ def test_train_resume_and_eval_from_the_command_line(tmp_path, capsys):
         (["eval", "r.npz", "--preset", "cartpole", "--preset", "acrobot", "--tuned", "d"], "--tuned with 2 tasks"),
         (["eval", "r.npz", "--preset", "cartpole", "--budget", "1024,2048", "--tuned", "d"], "--tuned with 2 tasks"),
         (["eval", "discovered:cartpole_lr_schedul", "--preset", "cartpole"], "unknown discovered rule"),
+        (["plan", "cartpole_lr_schedul"], "no experiment of that name"),
+        (["plan", "cartpole_lr_schedule", "--repeats", "-1"], "repeats=-1 is invalid; allowed: an integer >= 0"),
     ],
 )
 def test_bad_meta_input_gives_one_clear_line(args, message, capsys):

@@ -17,8 +17,6 @@ from metalearn.inner import Trainer, get_preset
 from metalearn.meta import (
     MetaConfig,
     MetaGradientTrainer,
-    list_experiments,
-    load_config_dict,
     make_meta_trainer,
 )
 from metalearn.runs import read_jsonl
@@ -270,31 +268,6 @@ def test_a_killed_meta_gradient_run_resumes_to_identical_meta_parameters(tmp_pat
     rows, straight_rows = read_jsonl(killed / "metrics.jsonl"), read_jsonl(straight / "metrics.jsonl")
     assert [r["generation"] for r in rows] == [1, 2, 3, 4]
     assert [r["meta_gradient"] for r in rows] == [r["meta_gradient"] for r in straight_rows]
-
-
-METAGRAD_EXPERIMENTS = [n for n in list_experiments() if "metagrad" in n]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", METAGRAD_EXPERIMENTS)
-def test_every_meta_gradient_experiment_runs_a_meta_step_on_a_tiny_override(name):
-    """Same rule, regime, task and curriculum; agents, envs, widths and K shrunk."""
-    d = load_config_dict(name)
-    d["rule"]["kwargs"] = {**d["rule"]["kwargs"], "hidden": 8, "embed": 4}
-    d["meta_gradient"] = {
-        **d["meta_gradient"],
-        "num_agents": 2,
-        "updates_per_step": 2,
-        "steps_per_generation": 1,
-        "agent_batches": 1,
-    }
-    d["tasks"][0]["train"] = {**d["tasks"][0]["train"], "num_envs": 2, "num_steps": 8}
-    d["held_out_tasks"] = []
-    t = make_meta_trainer(MetaConfig.from_dict(d))
-    assert isinstance(t, MetaGradientTrainer) and t.rule.name == d["rule"]["name"]
-    state, metrics = t.generation(t.init())
-    assert int(state.generation) == 1 and int(metrics["nan_count"]) == 0
-    assert np.isfinite(metrics["meta_gradient"]["meta_loss"]) and float(metrics["meta_gradient"]["grad_norm"]) > 0
 
 
 # ------------------------------------------------------- GROOVE's buffer, persistent agents

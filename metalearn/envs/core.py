@@ -14,7 +14,9 @@ and normalisation are wrappers (see ``wrappers.py``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import warnings
 from typing import Any, Protocol
 
@@ -135,11 +137,17 @@ class BraxEnv:
     """
 
     def __init__(self, name: str, backend: str = "spring", episode_length: int = 1000, **kwargs: Any):
-        with warnings.catch_warnings():
+        printed = io.StringIO()
+        with warnings.catch_warnings(), contextlib.redirect_stdout(printed):
             warnings.simplefilter("ignore")  # brax warns that it is in maintenance mode
+            # mujoco's mjx prints "Failed to import warp" / "...mujoco_warp..." at import: an optional GPU
+            # backend we do not use; anything else printed there still reaches the user.
             from brax import envs as brax_envs
 
             self._env = brax_envs.get_environment(name, backend=backend, **kwargs)
+        for line in printed.getvalue().splitlines():
+            if not line.startswith(("Failed to import warp", "Failed to import mujoco_warp")):
+                print(line)
         if episode_length < 1:
             raise ValueError(f"episode_length={episode_length} must be >= 1")
         self.default_params = None

@@ -104,6 +104,12 @@ PRESETS: dict[str, Preset] = {
         {"backend": "positional"},
         description="OPEN Brax Ant PPO, published 5e7 steps",
     ),
+    "hopper": Preset(
+        "brax/hopper",
+        _ANT,
+        {"backend": "positional"},
+        description="the ant preset's PPO on Brax Hopper at a CPU budget, 2e6 steps",
+    ),
     "pendulum": Preset(
         "Pendulum-v1",
         TrainConfig(

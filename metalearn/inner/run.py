@@ -70,6 +70,8 @@ def run_inner(
         n = min(chunk, config.num_updates - done)
         state, metrics = run_chunk(n)(None, state)
         metrics = jax.tree.map(np.asarray, metrics)  # (seeds, n)
+        if not chunks:  # throughput is timed from here: the first chunk compiles
+            first_done, first_end = n, time.time()
         chunks.append(metrics)
         rows = []
         for i in range(n):
@@ -82,6 +84,7 @@ def run_inner(
         done += n
         bar.update(n)
         bar.set_postfix(ret=f"{metrics.episode_return[:, -1].mean():.1f}")
+    end = time.time()
     bar.close()
 
     all_metrics = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *chunks)
@@ -102,6 +105,10 @@ def run_inner(
             "final_return_mean": float(np.mean(result.final_return)),
             "eval_return_mean": float(np.mean(result.eval_return)),
             "wall_seconds": time.time() - start,
+            # env steps per second over all seeds after the first chunk (None when there is only one chunk)
+            "steps_per_second": (config.num_updates - first_done) * config.batch_size * seeds / (end - first_end)
+            if done > first_done
+            else None,
         },
     )
     return run_dir

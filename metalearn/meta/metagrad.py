@@ -112,6 +112,12 @@ class MetaGradientTrainer(MetaTrainer):
         # A meta-gradient passes through the agents' Adam: sqrt'(0) is infinite where a gradient is exactly 0.
         return config.replace(adam_eps_root=self.mg.adam_eps_root) if config.adam_eps_root == 0 else config
 
+    def env_steps_per_generation(self) -> int:
+        """Environment steps a generation simulates: each agent's K updates and its fresh rollout per meta-step
+        (antagonists trained when lifetimes end, and evaluation rollouts, not counted)."""
+        mg, config = self.mg, self.task.config
+        return mg.num_agents * mg.steps_per_generation * (mg.updates_per_step + 1) * config.batch_size
+
     # ------------------------------------------------------------------ state
     def _check_curriculum(self) -> None:
         """The persistent regime scores a level when its agent's lifetime ends, from that agent alone."""

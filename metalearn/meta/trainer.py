@@ -295,6 +295,18 @@ class MetaTrainer:
             return self._longest_lifetime(trainer.base_env, self.curriculum is not None)
         return trainer.config.num_updates
 
+    def env_steps_per_generation(self) -> int:
+        """Environment steps a generation simulates: every member's inner trainings on every task (and level),
+        and the curriculum's hand-designed agents (evaluation rollouts not counted)."""
+        c, n, s = self.config, self.config.strategy.population_size, self.config.seeds_per_member
+        levels = 1 if self.curriculum is None else c.curriculum.levels_per_generation
+        members = n * s * (levels if c.task_sampling == "shared" else 1)
+        steps = sum(members * t.trainer.config.num_updates * t.trainer.config.batch_size for t in self.tasks)
+        for agent in (self.baseline, self.antagonist):
+            if agent is not None:
+                steps += levels * s * agent.config.num_updates * agent.config.batch_size
+        return steps
+
     def replicate(self, tree: Any) -> Any:
         """``tree`` placed as a generation's state is: replicated on every device of the mesh."""
         return jax.device_put(tree, self._replicated)

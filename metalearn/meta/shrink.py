@@ -1,0 +1,72 @@
+"""An experiment at a tiny budget with its structure untouched: every config can run a generation in a test.
+
+Same rule (and its kwargs and start), strategy, regime, tasks, envs, curriculum kind and score, pair options;
+smaller population, seeds, agents, envs, rollouts and budgets. Tasks whose agents live their level's
+lifetime keep their number of updates (the lifetime is the level's, not the config's) with a smaller batch.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from metalearn.inner import TrainConfig, get_preset, resolve_task
+
+POPULATION = 4  # two antithetic pairs
+ENVS, STEPS, UPDATES, EVAL_STEPS = 2, 8, 2, 16
+
+
+def shrink(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A meta-config dict (as ``load_config_dict`` gives) at a tiny budget; ``config`` is not changed."""
+    d = copy.deepcopy(dict(config))
+    d.update(generations=1, seeds_per_member=1, eval_seeds=2, eval_every=1)
+    d["strategy"] = {**d.get("strategy", {}), "population_size": POPULATION}
+    for field in ("tasks", "held_out_tasks"):
+        for task in d.get(field, []):
+            _, _, train = resolve_task(task["preset"], task.get("env"), task.get("env_kwargs"), task.get("train", {}))
+            task["train"] = {**task.get("train", {}), **_tiny_train(train)}
+    if d.get("regime") == "meta_gradient":
+        mg = d.get("meta_gradient", {})
+        d["meta_gradient"] = {
+            **mg,
+            "num_agents": 2,
+            "updates_per_step": 2,
+            "steps_per_generation": 1,
+            "agent_batches": 1,
+        }
+    curriculum = d.get("curriculum")
+    if curriculum is not None:
+        levels = curriculum.get("levels_per_generation", 4)
+        if d.get("regime") == "meta_gradient" and curriculum.get("kind") == "groove_buffer":
+            levels = 2  # one per agent
+        elif d.get("task_sampling") == "antithetic":
+            levels = POPULATION // 2  # one per pair
+        else:
+            levels = min(levels, 2)
+        baseline = get_preset(curriculum.get("baseline", "gridworld-a2c")).config
+        baseline = baseline.replace(**{k: v for k, v in curriculum.get("baseline_train", {}).items()})
+        curriculum.update(
+            levels_per_generation=levels,
+            baseline_train={**curriculum.get("baseline_train", {}), **_tiny_train(baseline)},
+        )
+    return d
+
+
+def _tiny_train(config: TrainConfig) -> dict[str, Any]:
+    """Overrides that shrink an inner config: 2 envs x 8 steps, one epoch of one minibatch, 2 updates (or as many
+    as before when agents live their levels' lifetimes), short evaluation rollouts."""
+    steps = min(config.num_steps, STEPS)
+    updates = config.num_updates if config.level_lifetime else UPDATES
+    out = {
+        "num_envs": ENVS,
+        "num_steps": steps,
+        "total_timesteps": updates * ENVS * steps,
+        "update_epochs": 1,
+        "num_minibatches": 1,
+        "final_window": 1,
+        "eval_envs": min(config.eval_envs, 2),
+    }
+    if config.eval_envs:
+        out["eval_steps"] = EVAL_STEPS
+    return out
