@@ -95,12 +95,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from metalearn.meta import MetaConfig, load_config_dict
     from metalearn.meta.plan import format_plan, plan, to_json
+    from metalearn.meta.shrink import shrink
     from metalearn.overrides import apply_dotted_overrides
     from metalearn.runs import write_json
 
-    config = MetaConfig.from_dict(apply_dotted_overrides(load_config_dict(args.config), args.set))
+    d = apply_dotted_overrides(load_config_dict(args.config), args.set)
+    config = MetaConfig.from_dict(d)
+    time_at = None
+    if args.time_small:
+        time_at = MetaConfig.from_dict(apply_dotted_overrides(shrink(d, keep_batch=True), args.time_at))
+    elif args.time_at:
+        time_at = MetaConfig.from_dict(apply_dotted_overrides(d, args.time_at))
     name = Path(args.config).stem
-    p = plan(config, repeats=args.repeats)
+    p = plan(config, repeats=args.repeats, time_at=time_at)
     print(format_plan(p, name))
     if args.json:
         write_json(Path(args.json), {**to_json(p, name), "command": "metalearn " + shlex.join(args.argv)})
@@ -358,6 +365,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="timed generations after the warm-up (default 1; 0: time the warm-up run only)",
+    )
+    p.add_argument(
+        "--time-at",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="time a smaller version instead (e.g. --time-at strategy.population_size=4), scaled up by env steps; "
+        "compilation and memory stay the full config's (repeatable)",
+    )
+    p.add_argument(
+        "--time-small",
+        action="store_true",
+        help="time 4 members (2 agents) and 2 updates per inner training, each batch as in the config, and scale "
+        "up by env steps (for configs too big to run a generation of here); --time-at changes it further",
     )
     p.add_argument("--json", help="also write the plan as JSON to this file")
     p.set_defaults(func=_cmd_plan)

@@ -22,6 +22,7 @@ def tiny() -> tuple[MetaConfig, object]:
     return config, make_meta_trainer(config)
 
 
+@pytest.mark.slow  # compiles two small configs' generations and evaluations (~25 s cold)
 def test_plan_is_within_2x_of_a_timed_generation(tiny):
     config, trainer = tiny
     p = plan(config, repeats=5, trainer=trainer)
@@ -42,6 +43,12 @@ def test_plan_is_within_2x_of_a_timed_generation(tiny):
     seconds, total, peak = p.scaled(population=2)
     assert seconds == pytest.approx(2 * p.seconds) and peak > p.memory.peak
     assert total == pytest.approx(10 * seconds + 3 * p.eval_seconds)
+    # timed at half the population and scaled by env steps; compilation and memory stay the full config's
+    half = MetaConfig.from_dict({**tiny_meta_dict(generations=10), "eval_every": 4, "eval_seeds": 1})
+    half = MetaConfig.from_dict({**half.to_dict(), "strategy": {**half.to_dict()["strategy"], "population_size": 2}})
+    q = plan(config, repeats=5, trainer=trainer, time_at=half)
+    assert q.scale == 2 and q.memory == p.memory and q.env_steps == p.env_steps
+    assert measured / 2 <= q.seconds <= 2 * measured, (q.seconds, times)
     text = format_plan(p, "tiny")
     assert "env steps per generation: 16,384" in text and "4x population" in text
     assert to_json(p, "tiny")["env_steps_per_generation"] == 16_384
@@ -82,3 +89,23 @@ def test_shrink_keeps_the_structure_and_shrinks_the_budget():
     assert tiny.level_lifetime and tiny.num_updates == big.num_updates and tiny.batch_size == 16 < big.batch_size
     held = small.held_out_tasks[0].resolve()[2]
     assert held.num_updates == 2 and held.total_timesteps == 32
+
+
+@pytest.mark.slow  # the CLI compiles a tiny config and its --time-small version (~20 s cold)
+def test_plan_from_the_command_line_writes_its_json(tmp_path, capsys):
+    import json
+
+    import yaml
+
+    from metalearn.cli import main
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({**tiny_meta_dict(generations=10), "eval_every": 4}))
+    out = tmp_path / "plan.json"
+    assert main(["plan", str(cfg), "--repeats", "1", "--time-small", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "plan: tiny (es, rule lr_schedule, 4 members x 2 seed(s), 1 task(s))" in text
+    assert "timed at 1/16 of the env steps and scaled" in text  # 16 updates of 4 x 32 -> 2; 2 seeds -> 1
+    record = json.loads(out.read_text())
+    assert record["env_steps_per_generation"] == 16_384 and record["timed_at_scale"] == 16
+    assert record["command"].startswith("metalearn plan ") and record["generations"] == 10

@@ -1,6 +1,7 @@
 """PPO on Brax Ant and Hopper at a CPU budget: learning curves and throughput (experiments/reports/brax.md).
 
     python experiments/scripts/brax_ppo.py train    # `metalearn inner` per env, run dirs in reports/brax/runs/
+    python experiments/scripts/brax_ppo.py initial  # the untrained policies' evaluation return, same seeds
     python experiments/scripts/brax_ppo.py report   # the table and reports/brax/curves.png from those runs
 
 Pinned to one core with single-threaded XLA, as every CPU number in the reports (see experiments/README.md).
@@ -28,11 +29,41 @@ def train() -> None:
         print(preset, run_dir, flush=True)
 
 
+def initial() -> None:
+    """The untrained policies' evaluation return (the same seeds and eval rollouts as the runs): the floor."""
+    import jax
+    import numpy as np
+
+    from metalearn.envs import make_env
+    from metalearn.inner import Trainer, resolve_task
+
+    for preset, (overrides, seeds) in ENVS.items():
+        env_name, env_kwargs, config = resolve_task(preset, overrides=overrides)
+        trainer = Trainer(make_env(env_name, **env_kwargs), config)
+        keys = jax.random.split(jax.random.PRNGKey(0), seeds)  # run_inner's seeds
+
+        def untrained(key, trainer=trainer):
+            state = trainer.init(None, key)
+            return trainer.evaluate(state.params, state.env_state, jax.random.fold_in(key, 1))
+
+        returns = np.asarray(jax.jit(jax.vmap(untrained))(keys))
+        (RUNS / preset / "initial.json").write_text(json.dumps({"eval_return": returns.tolist()}) + "\n")
+        print(preset, "untrained eval return", returns, flush=True)
+
+
 def _latest(preset: str) -> Path:
     runs = sorted(p for p in (RUNS / preset).iterdir() if (p / "result.json").is_file())
     if not runs:
         raise SystemExit(f"no finished run under {RUNS / preset}; run `train` first")
     return runs[-1]
+
+
+def _ms(x) -> str:
+    """mean ± s.e."""
+    import numpy as np
+
+    x = np.asarray(x, float)
+    return f"{x.mean():.1f} ± {x.std(ddof=1) / np.sqrt(len(x)):.1f}"
 
 
 def report() -> None:
@@ -50,12 +81,12 @@ def report() -> None:
         steps = np.array([m["env_steps"] for m in metrics])
         curves = np.array([m["episode_return_per_seed"] for m in metrics]).T  # (seeds, updates)
         final, first = np.asarray(result["final_return"]), curves[:, 0]
+        untrained = np.asarray(json.loads((RUNS / preset / "initial.json").read_text())["eval_return"])
+        evals = np.asarray(result["eval_return"])
         n = len(final)
         rows.append(
-            f"| {config['env']} | {steps[-1]:,} | {n} | {first.mean():.1f} ± {first.std(ddof=1) / np.sqrt(n):.1f} | "
-            f"{final.mean():.1f} ± {final.std(ddof=1) / np.sqrt(n):.1f} | "
-            f"{np.mean(result['eval_return']):.1f} | {result['steps_per_second']:,.0f} | "
-            f"{result['wall_seconds'] / 60:.1f} |"
+            f"| {config['env']} | {steps[-1]:,} | {n} | {_ms(untrained)} | {_ms(evals)} | {_ms(first)} | "
+            f"{_ms(final)} | {result['steps_per_second']:,.0f} | {result['wall_seconds'] / 60:.1f} |"
         )
         for c in curves:
             ax.plot(steps, c, lw=0.8, alpha=0.5)
@@ -74,5 +105,5 @@ def report() -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["train", "report"])
-    {"train": train, "report": report}[parser.parse_args().step]()
+    parser.add_argument("step", choices=["train", "initial", "report"])
+    {"train": train, "initial": initial, "report": report}[parser.parse_args().step]()

@@ -56,6 +56,7 @@ class Plan:
     memory: Memory  # the generation's
     eval_memory: Memory
     available: int | None  # device memory free for it, bytes (None: unknown)
+    scale: float = 1.0  # times measured on a config with 1/scale of the env steps, then scaled (``time_at``)
 
     @property
     def evaluations(self) -> int:
@@ -133,17 +134,36 @@ def _compile(fn: Any, *args: Any) -> tuple[Any, float]:
     return compiled, time.perf_counter() - start
 
 
-def plan(config: MetaConfig, repeats: int = 1, trainer: MetaTrainer | None = None) -> Plan:
+def _eval_env_steps(trainer: MetaTrainer) -> int:
+    """Environment steps of one evaluation of the rule: ``eval_seeds`` trainings on every task and held-out task."""
+    configs = [t.trainer.config for t in (*trainer.tasks, *trainer.held_out)]
+    return trainer.config.eval_seeds * sum(c.num_updates * c.batch_size for c in configs)
+
+
+def _compiled(trainer: MetaTrainer) -> tuple[Any, Any, Any, tuple, float, float]:
+    """(state, generation, evaluation, its arguments, compile seconds of each) of ``trainer``, compiled ahead."""
+    state = trainer.init()
+    generation, compile_seconds = _compile(trainer.generation, state)
+    args = (trainer.mean_params(state), trainer.eval_key(0))
+    evaluate, eval_compile = _compile(trainer.evaluate_rule, *args)
+    return state, generation, evaluate, args, compile_seconds, eval_compile
+
+
+def plan(
+    config: MetaConfig, repeats: int = 1, trainer: MetaTrainer | None = None, time_at: MetaConfig | None = None
+) -> Plan:
     """Measures one generation of ``config`` (see the module's docstring). Raises ValueError, before running
-    anything, if the generation or the evaluation would need more memory than the device has free."""
+    anything, if the generation or the evaluation would need more memory than the device has free.
+
+    ``time_at``: a smaller version of ``config`` (fewer members, a shorter inner budget) whose generation and
+    evaluation are timed instead, their times scaled by the ratio of environment steps; compilation and memory
+    are still ``config``'s own. For configs too big to run a generation of on this machine.
+    """
     if not isinstance(repeats, int) or repeats < 0:
         raise ValueError(f"repeats={repeats!r} is invalid; allowed: an integer >= 0")
     trainer = make_meta_trainer(config) if trainer is None else trainer
     device = jax.devices()[0]
-    state = trainer.init()
-    generation, compile_seconds = _compile(trainer.generation, state)
-    params, key = trainer.mean_params(state), trainer.eval_key(0)
-    evaluate, eval_compile = _compile(trainer.evaluate_rule, params, key)
+    state, generation, evaluate, eval_args, compile_seconds, eval_compile = _compiled(trainer)
     memory, eval_memory = _memory(generation), _memory(evaluate)
     available = available_memory(device)
     for what, m in (("one generation", memory), ("one evaluation of the rule", eval_memory)):
@@ -154,25 +174,32 @@ def plan(config: MetaConfig, repeats: int = 1, trainer: MetaTrainer | None = Non
                 f"a config that fits, e.g. a smaller strategy.population_size, seeds_per_member, eval_seeds or "
                 f"num_envs" + (", or more meta_gradient.agent_batches" if config.regime == "meta_gradient" else "")
             )
+    scale = eval_scale = 1.0
+    if time_at is not None:
+        small = make_meta_trainer(time_at)
+        state, generation, evaluate, eval_args, _, _ = _compiled(small)
+        scale = trainer.env_steps_per_generation() / small.env_steps_per_generation()
+        eval_scale = _eval_env_steps(trainer) / _eval_env_steps(small)
     (state, _), warmup = _timed(generation, state)
     times = []
     for _ in range(repeats):
         (state, _), seconds = _timed(generation, state)
         times.append(seconds)
-    _, eval_seconds = _timed(evaluate, params, key)
+    _, eval_seconds = _timed(evaluate, *eval_args)
     return Plan(
         config=config,
         device=f"{jax.device_count()} x {device.device_kind}" if device.platform != "cpu" else f"{_cpu()}",
         env_steps=trainer.env_steps_per_generation(),
         compile_seconds=compile_seconds,
-        warmup_seconds=warmup,
-        seconds=float(np.median(times)) if times else warmup,
+        warmup_seconds=warmup * scale,
+        seconds=(float(np.median(times)) if times else warmup) * scale,
         timed=repeats,
         eval_compile_seconds=eval_compile,
-        eval_seconds=eval_seconds,
+        eval_seconds=eval_seconds * eval_scale,
         memory=memory,
         eval_memory=eval_memory,
         available=available,
+        scale=scale,
     )
 
 
@@ -204,6 +231,8 @@ def format_plan(p: Plan, name: str) -> str:
         else f"{c.strategy.population_size} members x {c.seeds_per_member} seed(s)"
     )
     timed = f"median of {p.timed} after a warm-up of {p.warmup_seconds:.2f} s" if p.timed else "the warm-up run"
+    if p.scale != 1.0:
+        timed += f"; timed at 1/{p.scale:,.0f} of the env steps and scaled"
     free = "unknown free" if p.available is None else f"{_size(p.available)} free"
     lines = [
         f"plan: {name} ({c.regime}, rule {c.rule.name}, {who}, {len(c.tasks)} task(s)) on {p.device}",
@@ -240,6 +269,7 @@ def to_json(p: Plan, name: str) -> dict[str, Any]:
         "warmup_seconds": p.warmup_seconds,
         "seconds_per_generation": p.seconds,
         "timed_runs": p.timed,
+        "timed_at_scale": p.scale,
         "eval_compile_seconds": p.eval_compile_seconds,
         "eval_seconds": p.eval_seconds,
         "evaluations": p.evaluations,

@@ -17,15 +17,19 @@ POPULATION = 4  # two antithetic pairs
 ENVS, STEPS, UPDATES, EVAL_STEPS = 2, 8, 2, 16
 
 
-def shrink(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A meta-config dict (as ``load_config_dict`` gives) at a tiny budget; ``config`` is not changed."""
+def shrink(config: Mapping[str, Any], keep_batch: bool = False) -> dict[str, Any]:
+    """A meta-config dict (as ``load_config_dict`` gives) at a tiny budget; ``config`` is not changed.
+
+    ``keep_batch``: keep every inner training's batch (envs, steps, epochs, minibatches), cutting only its
+    number of updates, so an env step costs what it costs at full size (``metalearn plan --time-small``).
+    """
     d = copy.deepcopy(dict(config))
     d.update(generations=1, seeds_per_member=1, eval_seeds=2, eval_every=1)
     d["strategy"] = {**d.get("strategy", {}), "population_size": POPULATION}
     for field in ("tasks", "held_out_tasks"):
         for task in d.get(field, []):
             _, _, train = resolve_task(task["preset"], task.get("env"), task.get("env_kwargs"), task.get("train", {}))
-            task["train"] = {**task.get("train", {}), **_tiny_train(train)}
+            task["train"] = {**task.get("train", {}), **_tiny_train(train, keep_batch)}
     if d.get("regime") == "meta_gradient":
         mg = d.get("meta_gradient", {})
         d["meta_gradient"] = {
@@ -48,16 +52,19 @@ def shrink(config: Mapping[str, Any]) -> dict[str, Any]:
         baseline = baseline.replace(**{k: v for k, v in curriculum.get("baseline_train", {}).items()})
         curriculum.update(
             levels_per_generation=levels,
-            baseline_train={**curriculum.get("baseline_train", {}), **_tiny_train(baseline)},
+            baseline_train={**curriculum.get("baseline_train", {}), **_tiny_train(baseline, keep_batch)},
         )
     return d
 
 
-def _tiny_train(config: TrainConfig) -> dict[str, Any]:
-    """Overrides that shrink an inner config: 2 envs x 8 steps, one epoch of one minibatch, 2 updates (or as many
-    as before when agents live their levels' lifetimes), short evaluation rollouts."""
-    steps = min(config.num_steps, STEPS)
+def _tiny_train(config: TrainConfig, keep_batch: bool = False) -> dict[str, Any]:
+    """Overrides that shrink an inner config to 2 updates (or as many as before when agents live their levels'
+    lifetimes); unless ``keep_batch``, also to 2 envs x 8 steps, one epoch of one minibatch and short
+    evaluation rollouts."""
     updates = config.num_updates if config.level_lifetime else UPDATES
+    if keep_batch:
+        return {"total_timesteps": updates * config.batch_size, "final_window": min(config.final_window, updates)}
+    steps = min(config.num_steps, STEPS)
     out = {
         "num_envs": ENVS,
         "num_steps": steps,
