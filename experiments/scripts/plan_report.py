@@ -23,9 +23,17 @@ CHECK = ("cartpole_lr_schedule", "lpo_cartpole_cpu", "lpg_gridworld_metagrad")  
 
 
 def _plan(name: str, out: Path, *flags: str) -> None:
+    """Runs `metalearn plan`; a refusal (the config would not fit in memory here) is kept as {"refused": why}."""
     cmd = [str(Path(sys.executable).parent / "metalearn"), "plan", name, "--repeats", "1", "--json", str(out), *flags]
     print(" ".join(cmd[1:]), flush=True)
-    subprocess.run(cmd, check=True)
+    proc = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)
+    refused = [line for line in proc.stderr.splitlines() if line.startswith("metalearn: error:")]
+    if proc.returncode == 2 and refused and "needs" in refused[-1]:
+        why = refused[-1].removeprefix("metalearn: error: ")
+        out.write_text(json.dumps({"experiment": name, "command": " ".join(cmd[1:-2]), "refused": why}) + "\n")
+        print("refused:", why, flush=True)
+    elif proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
 
 
 def run() -> None:
@@ -57,6 +65,9 @@ def report() -> None:
         if path.name.endswith(".full.json"):
             continue
         p = json.loads(path.read_text())
+        if "refused" in p:
+            rows.append(f"| `{p['experiment']}` | refused on this machine: {p['refused'].split(';')[0]} |")
+            continue
         c = p["config"]
         who = (
             f"{c['meta_gradient']['num_agents']} agents"

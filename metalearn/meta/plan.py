@@ -2,7 +2,9 @@
 
 Compiles one generation (and one evaluation of the rule), reads XLA's memory
 analysis of each, refuses if either would not fit in the device's memory, then
-runs a generation once to warm up and ``repeats`` more times to time it.
+runs a generation once to warm up and ``repeats`` more times to time it (or
+times a smaller version of the config and scales by environment steps, for
+configs too big to run here: ``time_at``, ``metalearn plan --time-small``).
 Projections to bigger populations and budgets are linear in environment steps
 (what a saturated device does; an accelerator running a small population is
 not saturated, so there they are upper bounds) and, for memory, linear in the
@@ -106,7 +108,8 @@ def available_memory(device: Any) -> int | None:
 
 def _cpu() -> str:
     """``cpu (N cores)``: what one generation on this host ran on."""
-    return f"cpu ({len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores)"
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"cpu ({n} core{'s' if n != 1 else ''})"
 
 
 def _memory(compiled: Any) -> Memory:
@@ -204,11 +207,11 @@ def plan(
 
 
 def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError
+    """Bytes in B, KiB, MiB, GiB or TiB."""
+    unit = 0
+    while abs(n) >= 1024 and unit < 4:
+        n, unit = n / 1024, unit + 1
+    return f"{n:.0f} B" if unit == 0 else f"{n:.1f} {('KiB', 'MiB', 'GiB', 'TiB')[unit - 1]}"
 
 
 def _duration(s: float) -> str:

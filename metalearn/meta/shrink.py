@@ -11,7 +11,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from metalearn.inner import TrainConfig, get_preset, resolve_task
+from metalearn.curriculum.config import CurriculumConfig
+from metalearn.inner import TrainConfig, resolve_task
 
 POPULATION = 4  # two antithetic pairs
 ENVS, STEPS, UPDATES, EVAL_STEPS = 2, 8, 2, 16
@@ -48,8 +49,7 @@ def shrink(config: Mapping[str, Any], keep_batch: bool = False) -> dict[str, Any
             levels = POPULATION // 2  # one per pair
         else:
             levels = min(levels, 2)
-        baseline = get_preset(curriculum.get("baseline", "gridworld-a2c")).config
-        baseline = baseline.replace(**{k: v for k, v in curriculum.get("baseline_train", {}).items()})
+        baseline = CurriculumConfig(**curriculum).baseline_config()
         curriculum.update(
             levels_per_generation=levels,
             baseline_train={**curriculum.get("baseline_train", {}), **_tiny_train(baseline, keep_batch)},
