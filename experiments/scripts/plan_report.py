@@ -51,22 +51,21 @@ def check() -> None:
             _plan(name, OUT / f"{name}.full.json")
 
 
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.2f}" if n >= 2**27 else f"{n / 2**20:.0f} MiB".replace(" MiB", "M")
-
-
 def _duration(s: float) -> str:
     return f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h" if s < 172800 else f"{s / 86400:.1f} d"
 
 
 def report() -> None:
+    from metalearn.meta.plan import _size
+
     rows = []
     for path in sorted(OUT.glob("*.json")):
         if path.name.endswith(".full.json"):
             continue
         p = json.loads(path.read_text())
         if "refused" in p:
-            rows.append(f"| `{p['experiment']}` | refused on this machine: {p['refused'].split(';')[0]} |")
+            why = p["refused"].split(", more than")[0]
+            rows.append(f"| `{p['experiment']}` | refused on this 24 GiB machine: {why} | | | | | | | |")
             continue
         c = p["config"]
         who = (
@@ -77,11 +76,11 @@ def report() -> None:
         rows.append(
             f"| `{p['experiment']}` | {c['rule']['name']} | {who} | {p['env_steps_per_generation']:,} | "
             f"{p['seconds_per_generation']:,.1f} | {p['generations']} | {_duration(p['projected_total_seconds'])} | "
-            f"{_gib(p['memory']['peak'])} / {_gib(p['eval_memory']['peak'])} | {p['compile_seconds']:.0f} |"
+            f"{_size(p['memory']['peak'])} / {_size(p['eval_memory']['peak'])} | {p['compile_seconds']:.0f} |"
         )
     print(
         "| experiment | rule | members x seeds (agents) | env steps / generation | s / generation (1 core) | "
-        "generations | projected run (1 core) | peak GiB: generation / evaluation | compile s |"
+        "generations | projected run (1 core) | peak memory: generation / evaluation | compile s |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
