@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import jax
-import numpy as np
 import pytest
 
 from metalearn.meta import MetaConfig, load_config_dict, make_meta_trainer
@@ -22,19 +21,33 @@ def tiny() -> tuple[MetaConfig, object]:
     return config, make_meta_trainer(config)
 
 
-@pytest.mark.slow  # compiles two small configs' generations and evaluations (~25 s cold)
-def test_plan_is_within_2x_of_a_timed_generation(tiny):
-    config, trainer = tiny
-    p = plan(config, repeats=5, trainer=trainer)
-    state = trainer.init()
-    state, _ = jax.block_until_ready(trainer.generation(state))  # compiled and warm
+def _timed_directly(trainer, runs: int = 3) -> float:
+    """The fastest of ``runs`` generations of ``trainer``, after one to compile and warm up."""
+    state, _ = jax.block_until_ready(trainer.generation(trainer.init()))
     times = []
-    for _ in range(7):
+    for _ in range(runs):
         start = time.perf_counter()
         state, _ = jax.block_until_ready(trainer.generation(state))
         times.append(time.perf_counter() - start)
-    measured = float(np.median(times))
-    assert measured / 2 <= p.seconds <= 2 * measured, (p.seconds, times)
+    return min(times)
+
+
+@pytest.mark.slow  # compiles two small configs' generations and evaluations (~25 s cold)
+def test_plan_is_within_2x_of_a_timed_generation(tiny):
+    config, trainer = tiny
+    # timed at half the population and scaled by env steps; compilation and memory stay the full config's
+    half = MetaConfig.from_dict({**tiny_meta_dict(generations=10, population=2), "eval_every": 4, "eval_seeds": 1})
+    plans, scaled, direct = [], [], []
+    for _ in range(3):  # interleaved, and the fastest of each compared: other load on the machine hits all alike
+        plans.append(plan(config, repeats=3, trainer=trainer))
+        scaled.append(plan(config, repeats=3, trainer=trainer, time_at=half))
+        direct.append(_timed_directly(trainer))
+    measured = min(direct)
+    for forecasts in (plans, scaled):
+        seconds = min(f.seconds for f in forecasts)
+        assert measured / 2 <= seconds <= 2 * measured, ([f.seconds for f in forecasts], direct)
+    p, q = plans[0], scaled[0]
+    assert q.scale == 2 and q.memory == p.memory and q.env_steps == p.env_steps
     # 4 members x 2 seeds x 2048 steps of the one task; evaluations after generations 4, 8 and the 10th
     assert p.env_steps == 4 * 2 * 2048
     assert p.evaluations == 3
@@ -43,12 +56,6 @@ def test_plan_is_within_2x_of_a_timed_generation(tiny):
     seconds, total, peak = p.scaled(population=2)
     assert seconds == pytest.approx(2 * p.seconds) and peak > p.memory.peak
     assert total == pytest.approx(10 * seconds + 3 * p.eval_seconds)
-    # timed at half the population and scaled by env steps; compilation and memory stay the full config's
-    half = MetaConfig.from_dict({**tiny_meta_dict(generations=10), "eval_every": 4, "eval_seeds": 1})
-    half = MetaConfig.from_dict({**half.to_dict(), "strategy": {**half.to_dict()["strategy"], "population_size": 2}})
-    q = plan(config, repeats=5, trainer=trainer, time_at=half)
-    assert q.scale == 2 and q.memory == p.memory and q.env_steps == p.env_steps
-    assert measured / 2 <= q.seconds <= 2 * measured, (q.seconds, times)
     text = format_plan(p, "tiny")
     assert "env steps per generation: 16,384" in text and "4x population" in text
     assert to_json(p, "tiny")["env_steps_per_generation"] == 16_384
