@@ -81,14 +81,19 @@ def training_ratio(preset: str, total_timesteps: int, seeds: int, repeats: int, 
     }
 
 
-def step_cost(hidden: int, obs_dim: int, repeats: int) -> dict:
-    """One optimizer update of a PPO actor-critic (two 2-layer MLPs of width ``hidden``)."""
-    key = jax.random.PRNGKey(0)
-    dummy = jnp.zeros(obs_dim)
-    params = {
+def actor_critic(hidden: int, obs_dim: int) -> dict:
+    """The parameters of a PPO actor-critic (two 2-layer MLPs of width ``hidden``), 4 discrete actions."""
+    key, dummy = jax.random.PRNGKey(0), jnp.zeros(obs_dim)
+    return {
         "actor": Actor(action_dim=4, discrete=True, hidden_size=hidden).init(key, dummy),
         "critic": Critic(hidden_size=hidden).init(key, dummy),
     }
+
+
+def step_cost(hidden: int, obs_dim: int, repeats: int) -> dict:
+    """One optimizer update of a PPO actor-critic (two 2-layer MLPs of width ``hidden``)."""
+    key = jax.random.PRNGKey(0)
+    params = actor_critic(hidden, obs_dim)
     n = sum(x.size for x in jax.tree.leaves(params))
     grads = jax.tree.map(lambda x: jax.random.normal(key, x.shape) * 1e-2, params)
     rule, meta = published_rule("breakout")
@@ -123,11 +128,7 @@ def noise_cost(hidden: int, obs_dim: int, repeats: int) -> dict:
     all elements, side by side, next to the whole OPEN step of the same actor-critic: the step-time change the
     single draw would bring (it would also change the random stream of every OPEN run reported so far)."""
     key = jax.random.PRNGKey(0)
-    dummy = jnp.zeros(obs_dim)
-    params = {
-        "actor": Actor(action_dim=4, discrete=True, hidden_size=hidden).init(key, dummy),
-        "critic": Critic(hidden_size=hidden).init(key, dummy),
-    }
+    params = actor_critic(hidden, obs_dim)
     shapes = [x.shape for x in jax.tree.leaves(params)]
     n = sum(x.size for x in jax.tree.leaves(params))
 

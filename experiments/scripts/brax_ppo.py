@@ -77,8 +77,10 @@ def _train(preset: str, overrides: list[str], seeds: int) -> dict:
 
 def _ms(x) -> str:
     """mean ± s.e."""
-    x = np.asarray(x, float)
-    return f"{x.mean():.1f} ± {x.std(ddof=1) / np.sqrt(len(x)):.1f}"
+    from metalearn.analysis.stats import mean_stderr
+
+    mean, se = mean_stderr(np.asarray(x, float))
+    return f"{mean:.1f} ± {se:.1f}"
 
 
 def report() -> None:

@@ -51,12 +51,8 @@ def check() -> None:
             _plan(name, OUT / f"{name}.full.json")
 
 
-def _duration(s: float) -> str:
-    return f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h" if s < 172800 else f"{s / 86400:.1f} d"
-
-
 def report() -> None:
-    from metalearn.meta.plan import _size
+    from metalearn.meta.plan import _duration, _size
 
     rows = []
     for path in sorted(OUT.glob("*.json")):

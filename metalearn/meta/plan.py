@@ -69,7 +69,7 @@ class Plan:
     @property
     def total_seconds(self) -> float:
         """The run's projected wall time: its generations and evaluations (compilation excluded)."""
-        return self.config.generations * self.seconds + self.evaluations * self.eval_seconds
+        return self.scaled()[1]
 
     @property
     def peak(self) -> int:
