@@ -195,13 +195,40 @@ def main() -> None:
     dims = DIMS[:2] if args.quick else DIMS
     populations = POPULATIONS[:3] if args.quick else POPULATIONS
     start, load_start = time.perf_counter(), os.getloadavg()
-    rows = []
+    rows, sweep = [], []
+
+    def save() -> Path:  # after every row, so a run stopped at its time limit keeps what it measured
+        every = rows + sweep
+        headline = {
+            f"inputs={inputs}": ratios(every, 1024, 1024, inputs)
+            for inputs in sorted({r["inputs_per_member"] for r in every})
+        }
+        return write_results(
+            "eggroll",
+            {
+                "load_average_1_5_15min_at_start": load_start,
+                "device": str(jax.devices()[0]),
+                "inputs_per_member": args.inputs,
+                "max_gib": args.max_gib,
+                "seconds": time.perf_counter() - start,
+                "headline_d1024_n1024": headline,
+                "targets": "at d = N = 1024: EGGROLL >= 100x the throughput and <= 1/10 the memory of full-rank "
+                "ES, >= 0.9x the throughput of plain batched inference",
+                "rows": rows,
+                "inputs_sweep_d1024_n1024": sweep,
+                "note": "members_per_s = N / min generation time over repeats (median also recorded); peak_bytes = "
+                "XLA compiled arguments + outputs + temporaries - aliased; materialised_bytes = analytic float32 "
+                "size of kernel + activations + perturbations; skipped rows were compiled, not run.",
+            },
+        )
+
     print(f"one generation through a d×d layer, {args.inputs} inputs per member:", flush=True)
     for d in dims:
         for n in populations:
             for method in METHODS:
                 row = measure(method, d, n, args.inputs, args.max_gib, args.min_seconds)
                 rows.append(row)
+                save()
                 done = (
                     f"{row['members_per_s']:>10,.0f} members/s"
                     if "members_per_s" in row
@@ -209,7 +236,6 @@ def main() -> None:
                 )
                 print(f"  d={d:<5} N={n:<5} {method:<11} {done}, {row['peak_bytes'] / 2**20:,.0f} MiB", flush=True)
     print("inputs per member at d = N = 1024 (the update's cost is fixed, the forward's grows):", flush=True)
-    sweep = []
     for inputs in (1, 4, 8, 16, 64):
         for method in METHODS:
             if inputs == args.inputs:
@@ -218,31 +244,10 @@ def main() -> None:
                 continue  # its cost is dominated by N·d² noise whatever the inputs; measured at 1 and the default
             row = measure(method, 1024, 1024, inputs, args.max_gib, args.min_seconds)
             sweep.append(row)
+            save()
             print(f"  inputs={inputs:<3} {method:<11} {row.get('members_per_s', float('nan')):>10,.0f} members/s")
-    every = rows + sweep
-    headline = {
-        f"inputs={inputs}": ratios(every, 1024, 1024, inputs)
-        for inputs in sorted({r["inputs_per_member"] for r in every})
-    }
-    print("d = N = 1024:", json.dumps(headline, indent=2))
-    out = write_results(
-        "eggroll",
-        {
-            "load_average_1_5_15min_at_start": load_start,
-            "device": str(jax.devices()[0]),
-            "inputs_per_member": args.inputs,
-            "max_gib": args.max_gib,
-            "seconds": time.perf_counter() - start,
-            "headline_d1024_n1024": headline,
-            "targets": "at d = N = 1024: EGGROLL >= 100x the throughput and <= 1/10 the memory of full-rank ES, "
-            ">= 0.9x the throughput of plain batched inference",
-            "rows": rows,
-            "inputs_sweep_d1024_n1024": sweep,
-            "note": "members_per_s = N / min generation time over repeats (median also recorded); peak_bytes = "
-            "XLA compiled arguments + outputs + temporaries - aliased; materialised_bytes = analytic float32 size "
-            "of kernel + activations + perturbations; skipped rows were compiled, not run.",
-        },
-    )
+    out = save()
+    print("d = N = 1024:", json.dumps(json.loads(out.read_text())["headline_d1024_n1024"], indent=2))
     plot(rows, RESULTS / "eggroll.png")
     print(f"wrote {out} and {RESULTS / 'eggroll.png'} in {time.perf_counter() - start:.0f}s")
 

@@ -161,6 +161,8 @@ def noise_cost(hidden: int, obs_dim: int, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--parts", default="training,steps", help="training, steps, or both (comma-separated)")
+    parser.add_argument("--repeats", type=int, default=0, help="timed runs per training (default 3, quick 2)")
     parser.add_argument("--noise", action="store_true", help="only the noise draw (bench/results/open_noise.json)")
     args = parser.parse_args()
     if args.noise:
@@ -175,43 +177,55 @@ def main() -> None:
         print(f"wrote {write_results('open_noise', {'noise': rows})}")
         return
     scale, repeats = (0.2, 2) if args.quick else (1.0, 3)
+    repeats = args.repeats or repeats
+    parts = set(args.parts.split(","))
+    if not parts or parts - {"training", "steps"}:
+        parser.error(f"--parts {args.parts!r} is invalid; allowed: training, steps, or both (comma-separated)")
     gflops = matmul_gflops()
     print(f"dense float32 matmul: {gflops:.0f} GFLOP/s; OPEN: {open_flops_per_element()} flops per element", flush=True)
-    print("full PPO training, OPEN vs Adam (same config, seeds):", flush=True)
-    training = []
-    for preset, steps, seeds in (("cartpole", 500_000, 4), ("breakout", 250_000, 4)):
-        row = training_ratio(preset, int(steps * scale), seeds, repeats, gflops)
-        training.append(row)
-        print(
-            f"  {row['env']:<18} OPEN {row['open_s']:.2f}s  Adam {row['adam_s']:.2f}s  "
-            f"ratio {row['ratio_open_over_adam']:.2f}  (>= {row['ratio_lower_bound_on_this_machine']:.2f} "
-            "on this machine)",
-            flush=True,
+    training, steps = [], []
+
+    def save():  # after every row, so a run stopped at its time limit keeps what it measured
+        return write_results(
+            "open",
+            {
+                "quick": args.quick,
+                "repeats": repeats,
+                "matmul_gflops": gflops,
+                "open_flops_per_element": open_flops_per_element(),
+                "training": training,
+                "step_cost": steps,
+                "note": "ratio_open_over_adam = wall time of the same PPO training with OPEN / with Adam (target "
+                "<= 1.3); ratio_lower_bound_on_this_machine = 1 + (OPEN's network flops at the dense-matmul rate) "
+                "/ adam_s",
+            },
         )
-    print("one optimizer step vs parameter count:", flush=True)
-    steps = []
-    obs_dim = make_env("Breakout-MinAtar").spec.obs_dim
-    for hidden in (16, 64, 128, 256, 512):
-        row = step_cost(hidden, obs_dim, 10)
-        steps.append(row)
-        print(
-            f"  {row['parameters']:>9,} params: OPEN {row['open_step_us']:>9.0f}us  Adam {row['adam_step_us']:>7.0f}us"
-            f"  ({row['open_ns_per_parameter']:.1f} ns/param)",
-            flush=True,
-        )
-    out = write_results(
-        "open",
-        {
-            "quick": args.quick,
-            "matmul_gflops": gflops,
-            "open_flops_per_element": open_flops_per_element(),
-            "training": training,
-            "step_cost": steps,
-            "note": "ratio_open_over_adam = wall time of the same PPO training with OPEN / with Adam (target <= 1.3); "
-            "ratio_lower_bound_on_this_machine = 1 + (OPEN's network flops at the dense-matmul rate) / adam_s",
-        },
-    )
-    print(f"wrote {out}")
+
+    if "steps" in parts:  # first: short, and the training part may run out of a time limit
+        print("one optimizer step vs parameter count:", flush=True)
+        obs_dim = make_env("Breakout-MinAtar").spec.obs_dim
+        for hidden in (16, 64, 128, 256, 512):
+            row = step_cost(hidden, obs_dim, 10)
+            steps.append(row)
+            save()
+            print(
+                f"  {row['parameters']:>9,} params: OPEN {row['open_step_us']:>9.0f}us  "
+                f"Adam {row['adam_step_us']:>7.0f}us  ({row['open_ns_per_parameter']:.1f} ns/param)",
+                flush=True,
+            )
+    if "training" in parts:
+        print("full PPO training, OPEN vs Adam (same config, seeds):", flush=True)
+        for preset, budget, seeds in (("cartpole", 500_000, 4), ("breakout", 250_000, 4)):
+            row = training_ratio(preset, int(budget * scale), seeds, repeats, gflops)
+            training.append(row)
+            save()
+            print(
+                f"  {row['env']:<18} OPEN {row['open_s']:.2f}s  Adam {row['adam_s']:.2f}s  "
+                f"ratio {row['ratio_open_over_adam']:.2f}  (>= {row['ratio_lower_bound_on_this_machine']:.2f} "
+                "on this machine)",
+                flush=True,
+            )
+    print(f"wrote {save()}")
 
 
 if __name__ == "__main__":
