@@ -30,6 +30,26 @@ jax.config.update(
     "jax_persistent_cache_min_compile_time_secs", float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"])
 )
 
+# Test files whose tests share no fixtures and each compile their own programs (one generation per
+# experiment config): under xdist they are shared out test by test, while every other file stays whole on
+# one worker (the Makefile's --dist loadfile), so its module and session fixtures compile once.
+SPREAD_FILES = ("tests/test_experiments.py",)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: without xdist it is never called
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile``, except that the tests of ``SPREAD_FILES`` are scheduled one by one."""
+    if config.getoption("dist") != "loadfile":
+        return None  # any other mode: xdist's own scheduler
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesWholeSomeSpread(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if nodeid.split("::")[0] in SPREAD_FILES else super()._split_scope(nodeid)
+
+    return FilesWholeSomeSpread(config, log)
+
+
 # 8 updates of 4 envs x 16 steps, 2 epochs x 2 minibatches: compiles in seconds.
 TINY = TrainConfig(
     total_timesteps=8 * 4 * 16,

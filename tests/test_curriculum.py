@@ -196,6 +196,7 @@ def test_a_third_curriculum_kind_is_one_class_and_one_registry_line(monkeypatch)
         MetaConfig.from_dict(curriculum_dict(kind="toy"))
 
 
+@pytest.mark.slow  # ~23 s cold on 2 cores (test-fast stays within 5 min)
 def test_the_reference_buffer_scores_what_it_trained_on_and_resets_the_lowest():
     """kind=groove_buffer in the ES regime: every level a generation trains on is scored when it ends."""
     d = curriculum_dict(kind="groove_buffer", score="value_loss")

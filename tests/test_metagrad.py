@@ -156,6 +156,7 @@ def _directional_check(rule: str, k: int, eps: float) -> None:
         np.testing.assert_allclose(float(fd), float(g @ v), rtol=0.05, atol=2e-2 * float(jnp.linalg.norm(g)))
 
 
+@pytest.mark.slow  # ~19 s cold on 2 cores (test-fast stays within 5 min)
 def test_lpg_meta_gradient_through_an_update_equals_finite_differences():
     # K = 1: the rule's inputs come from the agent before any update, so they depend on nothing the
     # meta-gradient holds constant and autodiff must equal finite differences exactly.

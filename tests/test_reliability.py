@@ -378,6 +378,7 @@ def test_a_run_where_every_member_diverges_finishes_and_says_so(tmp_path, capsys
     assert json.loads((run_dir / "result.json").read_text())["generations"] == 3
 
 
+@pytest.mark.slow  # ~18 s cold on 2 cores (test-fast stays within 5 min)
 def test_eval_reports_divergence_per_seed(tmp_path, capsys):
     from metalearn.cli import main
     from metalearn.rules import make_rule, save_rule

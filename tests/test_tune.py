@@ -18,6 +18,7 @@ def _separate(env, config, seeds, seed):
     return jax.jit(jax.vmap(Trainer(env, config).train, in_axes=(None, 0)))(None, keys)
 
 
+@pytest.mark.slow  # ~25 s cold on 2 cores (test-fast stays within 5 min)
 def test_a_traced_grid_equals_separate_runs_at_each_point(cartpole):
     grid = parse_grid(["lr=1e-3,1e-2", "max_grad_norm=0,0.05"], CFG)
     result = sweep(cartpole, CFG, grid, seeds=2, seed=3)
@@ -32,6 +33,7 @@ def test_a_traced_grid_equals_separate_runs_at_each_point(cartpole):
     assert not np.allclose(result.curve[0], result.curve[3])
 
 
+@pytest.mark.slow  # ~25 s cold on 2 cores (test-fast stays within 5 min)
 def test_a_structural_field_is_a_group_compiled_on_its_own(cartpole):
     grid = parse_grid(["optimizer=adam,sgd", "ent_coef=0.0,0.05"], CFG)
     result = sweep(cartpole, CFG, grid, seeds=2, seed=1)
