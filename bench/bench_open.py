@@ -1,6 +1,7 @@
 """OPEN benchmark: the cost of a learned optimizer inside PPO, side by side with Adam.
 
-In one process (``make bench`` or ``python bench/bench_open.py [--quick]``):
+In one process (``make bench`` or ``python bench/bench_open.py [--quick] [--parts steps,training]
+[--repeats N]``; the JSON is rewritten after every row, so a run stopped early keeps what it measured):
 
 1. wall time of a full PPO training (vmapped seeds, compiled beforehand) with
    the published OPEN weights vs with Adam, same config and seeds, on
