@@ -3,7 +3,8 @@
 #   1. bench_open.py    (OPEN vs Adam inside PPO; the OPEN step <= 1.3x Adam's target),
 #   2. bench_eggroll.py (EGGROLL vs full-rank ES; the >= 100x target), at its full sizes,
 #   3. bench_inner.py   (the inner PPO benchmark),
-#   4. `metalearn plan open_breakout` (one generation at full population, timed after a warm-up),
+#   4. `metalearn plan open_breakout` (compiled at full population, its memory read; timed with --time-small,
+#      at the same batch shapes for 1/9,760 of the env steps: a full generation takes ~990 s on an H200),
 # and writes bench/results/gpu/*.json with the device's name and the versions it ran with (and copies them
 # to $OUT when that is set). Each step has its own time limit, so the whole stays within 8 minutes; a step
 # that runs out is recorded as such, keeps the rows it measured (the benchmarks write after every row), and
