@@ -197,12 +197,14 @@ def main() -> None:
     start, load_start = time.perf_counter(), os.getloadavg()
     rows, sweep = [], []
 
-    def save() -> Path:  # after every row, so a run stopped at its time limit keeps what it measured
+    def headline() -> dict:
         every = rows + sweep
-        headline = {
+        return {
             f"inputs={inputs}": ratios(every, 1024, 1024, inputs)
             for inputs in sorted({r["inputs_per_member"] for r in every})
         }
+
+    def save() -> Path:  # after every row, so a run stopped at its time limit keeps what it measured
         return write_results(
             "eggroll",
             {
@@ -211,7 +213,7 @@ def main() -> None:
                 "inputs_per_member": args.inputs,
                 "max_gib": args.max_gib,
                 "seconds": time.perf_counter() - start,
-                "headline_d1024_n1024": headline,
+                "headline_d1024_n1024": headline(),
                 "targets": "at d = N = 1024: EGGROLL >= 100x the throughput and <= 1/10 the memory of full-rank "
                 "ES, >= 0.9x the throughput of plain batched inference",
                 "rows": rows,
@@ -247,7 +249,7 @@ def main() -> None:
             save()
             print(f"  inputs={inputs:<3} {method:<11} {row.get('members_per_s', float('nan')):>10,.0f} members/s")
     out = save()
-    print("d = N = 1024:", json.dumps(json.loads(out.read_text())["headline_d1024_n1024"], indent=2))
+    print("d = N = 1024:", json.dumps(headline(), indent=2))
     plot(rows, RESULTS / "eggroll.png")
     print(f"wrote {out} and {RESULTS / 'eggroll.png'} in {time.perf_counter() - start:.0f}s")
 
