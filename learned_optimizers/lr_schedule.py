@@ -11,6 +11,7 @@ meta_params = {"log_lr": (K,) float32}
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -37,19 +38,30 @@ def learning_rate(meta_params: dict, progress: jax.Array) -> jax.Array:
 def to_optax(
     meta_params: dict, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-5, eps_root: float = 0.0
 ) -> optax.GradientTransformationExtraArgs:
-    """The rule as an optax transformation.
+    """The rule as an optax transformation (:func:`scheduled_adam` with this schedule)."""
+    return scheduled_adam(lambda progress: learning_rate(meta_params, progress), b1, b2, eps, eps_root)
+
+
+def scheduled_adam(
+    lr_at: Callable[[jax.Array], jax.Array],
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-5,
+    eps_root: float = 0.0,
+) -> optax.GradientTransformationExtraArgs:
+    """Adam whose step size is ``lr_at(progress)`` (a () float32 of a () float32).
 
     Reads the extra argument ``training_progress`` (n / (N − 1)); a loop that
-    cannot supply it gets the schedule's first knot (progress 0). ``eps_root``
-    > 0 (e.g. 1e-8) keeps a meta-gradient through Adam finite where a gradient
-    is exactly zero.
+    cannot supply it gets the schedule at progress 0. ``eps_root`` > 0 (e.g.
+    1e-8) keeps a meta-gradient through Adam finite where a gradient is
+    exactly zero.
     """
     adam = optax.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
 
     def update(updates, state, params=None, *, training_progress=0.0, **extra):
         del extra
         updates, state = adam.update(updates, state, params)
-        lr = learning_rate(meta_params, jnp.asarray(training_progress, jnp.float32))
+        lr = lr_at(jnp.asarray(training_progress, jnp.float32))
         return jax.tree.map(lambda u: -lr * u, updates), state
 
     return optax.GradientTransformationExtraArgs(adam.init, update)

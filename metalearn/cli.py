@@ -519,10 +519,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "distill",
         parents=[common],
-        help="distil a drift objective or OPEN into a small MLP or a closed-form expression (a rule file)",
+        help="distil a drift objective, OPEN or a learned LR schedule into a small MLP or a closed-form expression",
         description="Records the inputs the rule sees while it trains on --preset (a drift: its (r, A, progress), plus "
-        "a grid over its input range; OPEN: per-element features), fits the student (mlp[:HIDDEN]: a small LPO "
-        "network, or OPEN without its GRU; symbolic, drifts only: an expression found by pyoperon) and writes "
+        "a grid over its input range; OPEN: per-element features; an LR schedule: the progress of each update, plus "
+        "a grid), fits the student (mlp[:HIDDEN]: a small LPO network, or OPEN without its GRU; symbolic, drifts and "
+        "schedules: an expression found by pyoperon) and writes "
         "student.npz (a rule file for eval/analyze/load_rule), distill.md, distill.json and figures.",
     )
     p.add_argument(

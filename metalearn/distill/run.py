@@ -7,7 +7,9 @@ fits the student and scores it against the teacher on the held-out part:
 * a drift objective (``distill_drift``): ``mlp`` (a small LPO network) or ``symbolic``
   (a formula), on recorded (r, A, progress) plus a grid;
 * OPEN (``distill_open``): ``mlp`` only, a smaller OPEN without the GRU, on recorded
-  per-element features (``metalearn.distill.optimizer``).
+  per-element features (``metalearn.distill.optimizer``);
+* a learned LR schedule (``distill_schedule``): ``symbolic`` only, a formula lr(p) = exp(e(p)),
+  on the progress values of the training's updates plus a grid (``metalearn.distill.schedule``).
 
 ``write_report`` saves the student as a rule file — usable by ``metalearn eval``,
 ``analyze``, ``load_rule``/``load_objective`` like any other — plus ``distill.json``,
@@ -28,6 +30,7 @@ import numpy as np
 from metalearn.analysis.drifts import reads_progress
 from metalearn.distill import optimizer as opt_distill
 from metalearn.distill import samples as sampling
+from metalearn.distill import schedule as sched
 from metalearn.distill.mlp import fit_mlp
 from metalearn.distill.samples import DriftSamples
 from metalearn.inner import TrainConfig
@@ -93,8 +96,66 @@ def distill(rule: Rule, meta_params: Any, into: str, env: Any, config: TrainConf
         return distill_drift(rule, meta_params, into, env, config, **options)
     if opt_distill.is_open_rule(rule):
         return distill_open(rule, meta_params, into, env, config, **options)
+    if rule.name in sched.TEACHERS:
+        return distill_schedule(rule, meta_params, into, env, config, **options)
     kind = "an optimizer" if rule.objective is None else f"a {rule.objective.kind!r} objective"
-    raise ValueError(f"rule {rule.name!r} is {kind}; distill takes drift objectives (KIND 'drift') and OPEN")
+    raise ValueError(
+        f"rule {rule.name!r} is {kind}; distill takes drift objectives (KIND 'drift'), OPEN and learning-rate "
+        f"schedules ({', '.join(sched.TEACHERS)})"
+    )
+
+
+def distill_schedule(
+    rule: Rule,
+    meta_params: Any,
+    into: str,
+    env: Any,
+    config: TrainConfig,
+    seed: int = 0,
+    grid: int = sched.GRID,
+    seeds: int | None = None,
+    max_samples: int | None = None,
+    **symbolic_options: Any,
+) -> Distilled:
+    """The LR schedule ``rule`` as a formula (``into`` = ``symbolic``), fitted to its log step size at the progress
+    of ``config``'s updates plus a ``grid``-point grid over [0, 1]; deterministic given ``seed``.
+
+    No training is run (``env`` is unused, ``env_steps`` is 0): the schedule's only input, progress, takes
+    known values (:func:`metalearn.distill.schedule.operating_progress`); ``seeds`` and ``max_samples``, the
+    other kinds' recording options, are unused. ``symbolic_options``: ``max_length``, ``generations``,
+    ``population``.
+    """
+    del env, seeds, max_samples  # accepted so one call distils any rule kind; nothing to record here
+    method, _ = parse_into(into)
+    sched.check_schedule_rule(rule)
+    if method != "symbolic":
+        raise ValueError(
+            f"--into {into!r} for a learning-rate schedule; allowed: symbolic (the teacher is "
+            f"{np.size(jax.tree.leaves(meta_params)[0])} numbers: a network student would be larger than it)"
+        )
+    start = time.perf_counter()
+    progress, num_recorded = sched.inputs(config, grid)
+    target = sched.log_lr(rule, meta_params, progress)
+    val, train = holdout(len(progress), seed)
+    front, chosen = sched.fit(progress[train], target[train], progress[val], target[val], seed=seed,
+                              **symbolic_options)  # fmt: skip
+    student = make_rule("symbolic_lr_schedule", expression=front[chosen].expression)
+    return Distilled(
+        teacher=rule.name,
+        into="symbolic",
+        student=student,
+        meta_params=jax.device_get(student.init(None)),
+        train_rmse=front[chosen].train_rmse,
+        val_rmse=front[chosen].val_rmse,
+        teacher_std=float(np.std(target[val])),
+        temporal=True,  # a schedule is a function of progress
+        num_recorded=num_recorded,
+        num_grid=len(progress) - num_recorded,
+        env_steps=0,
+        seconds=time.perf_counter() - start,
+        front=front,
+        chosen=chosen,
+    )
 
 
 def distill_open(
@@ -229,8 +290,9 @@ def summary(d: Distilled) -> dict:
 
 
 def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: Any, task: str = "") -> Path:
-    """Writes ``student.npz``, ``distill.json``, ``distill.md`` and the figures (a drift's ``drift.png``; OPEN's
-    ``{teacher,student}_update.png``, update vs gradient) under ``out``; returns the .md."""
+    """Writes ``student.npz``, ``distill.json``, ``distill.md`` and the figures (a drift's ``drift.png``; a
+    schedule's ``schedule.png``; OPEN's ``{teacher,student}_update.png``, update vs gradient) under ``out``;
+    returns the .md."""
     from metalearn.analysis.drifts import drift_figure, drift_surface
     from metalearn.analysis.figures import save_figure
 
@@ -240,6 +302,7 @@ def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: A
     save_rule(out / "student.npz", d.student, d.meta_params, distilled_from=d.teacher, into=d.into, task=task,
               val_rmse=d.val_rmse)  # fmt: skip
     (out / "distill.json").write_text(json.dumps({"task": task, **numbers}, indent=2) + "\n")
+    schedule = d.student.name == "symbolic_lr_schedule"
     if d.student.objective is not None:
         surfaces = {
             f"teacher: {d.teacher}": drift_surface(teacher, teacher_params),
@@ -253,6 +316,12 @@ def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: A
             + (" at progress " + ", ".join(f"{p:g}" for p in sampling.GRID_PROGRESS) if d.temporal else "")
         )
         quantity = "the drift f(r, A)"
+    elif schedule:
+        curves = {f"teacher: {d.teacher}": (teacher, teacher_params), "student: symbolic": (d.student, d.meta_params)}
+        save_figure(sched.figure(curves, sched.operating_progress(d.num_recorded)), out / "schedule.png")
+        figures = ["schedule.png"]
+        inputs = f" plus a {d.num_grid:,}-point grid over p ∈ [0, 1]"
+        quantity = "the log learning rate log lr(p)"
     else:
         from metalearn.analysis.optimizers import update_vs_gradient, update_vs_gradient_figure
 
@@ -265,11 +334,15 @@ def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: A
         inputs = " (per-element features and outputs, 32 random elements per optimizer step)"
         quantity = "the deterministic step d = o0·exp(0.001·o1)"
     rel = numbers["relative_val_rmse"]
+    recorded = (
+        f"the progress p = n/(N − 1) of its {d.num_recorded:,} updates on {task or 'its task'} (known without training)"
+        if schedule
+        else f"{d.num_recorded:,} recorded while it trained on {task or 'its task'} ({d.env_steps:,} environment steps)"
+    )
     lines = [
         f"# {d.teacher} distilled into {d.into}",
         "",
-        f"Teacher `{d.teacher}`; inputs: {d.num_recorded:,} recorded while it trained on {task or 'its task'}"
-        f" ({d.env_steps:,} environment steps){inputs}; {int(VAL_FRACTION * 100)}% held out. RMSE of {quantity}.",
+        f"Teacher `{d.teacher}`; inputs: {recorded}{inputs}; {int(VAL_FRACTION * 100)}% held out. RMSE of {quantity}.",
         "",
         "| student | train RMSE | held-out RMSE | held-out RMSE / teacher's std | reads progress | seconds |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -284,20 +357,26 @@ def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: A
         from metalearn.distill.symbolic import latex, python
 
         chosen = d.front[d.chosen].expression
+        meaning = (
+            "The student's learning rate is lr(p) = exp(e(p)), p the training progress clipped to [0, 1], with"
+            if schedule
+            else "The student's drift is f(r, A) = relu(e(r, A) − e(1, A) − (r − 1)·∂e/∂r(1±, A)) with"
+        )
+        scored = "log lr of the rule" if schedule else "the anchored rule"
         lines += [
             "## The expression",
             "",
-            "The student's drift is f(r, A) = relu(e(r, A) − e(1, A) − (r − 1)·∂e/∂r(1±, A)) with",
+            meaning,
             "",
             f"$$e = {latex(chosen)}$$",
             "",
             "```python",
-            python(chosen),
+            python(chosen, signature="p") if schedule else python(chosen),
             "```",
             "",
-            "## Pareto front (length is Operon's node count; RMSE of the anchored rule vs the teacher)",
+            f"## Pareto front (length is Operon's node count; RMSE of {scored} vs the teacher)",
             "",
-            "| | length | train RMSE | held-out RMSE | e(r, A) |",
+            "| | length | train RMSE | held-out RMSE | e |",
             "| --- | --- | --- | --- | --- |",
         ]
         for i, c in enumerate(d.front):

@@ -152,44 +152,38 @@ def tidy(tree: Node, digits: int = 4) -> Node:
 
 
 def latex(text: str, digits: int = 4) -> str:
-    """The rule expression ``text`` as LaTeX."""
+    """The rule expression ``text`` (in any variables) as LaTeX."""
     import sympy
 
-    return sympy.latex(to_sympy(symbolic.parse(text), digits))
+    return sympy.latex(to_sympy(parse(text), digits))
 
 
 # ------------------------------------------------------------------ the fit
-def fit_symbolic(
-    samples: DriftSamples,
-    target: np.ndarray,
-    val_samples: DriftSamples,
-    val_target: np.ndarray,
-    temporal: bool = False,
+def search(
+    x: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
     max_length: int = 20,
     generations: int = 100,
     population: int = 500,
     seed: int = 0,
     symbols: str = SYMBOLS,
     max_rows: int = 5000,
-) -> tuple[tuple[Candidate, ...], int]:
-    """(the Pareto front as rule candidates, sorted by length; index of the chosen one).
+) -> list[tuple[Node, int]]:
+    """Operon's Pareto front for y (n,) ≈ e(x (n, k)): each expression as our tree in the feature ``names``
+    (read back with our parser and checked against Operon's own evaluation) with its Operon length.
 
     Operon searches expressions of at most ``max_length`` nodes (its complexity budget) for
     ``generations`` generations of ``population``, single-threaded with ``seed``: deterministic.
-    The search fits at most ``max_rows`` of the samples (a seeded random subset: its cost grows with the
-    rows); every candidate is then scored on all of them. The chosen candidate is the shortest within
-    ``SELECT_TOLERANCE`` of the best held-out RMSE.
+    The search fits at most ``max_rows`` of the rows (a seeded random subset: its cost grows with the rows).
     """
     try:
         from pyoperon.sklearn import SymbolicRegressor
     except ImportError:
         raise ImportError("symbolic distillation needs pyoperon and sympy: pip install 'metalearn[distill]'") from None
-    from metalearn.distill.samples import drift_fn
-    from metalearn.rules import make_rule
 
     if max_length < 3 or generations < 1 or population < 2:
         raise ValueError(f"max_length={max_length} >= 3, generations={generations} >= 1, population={population} >= 2")
-    names, x = features(samples, temporal)
     rows = np.arange(len(x))
     if len(rows) > max_rows:
         rows = np.sort(np.random.default_rng(seed).choice(len(rows), max_rows, replace=False))
@@ -204,17 +198,56 @@ def fit_symbolic(
         n_threads=1,
         random_state=seed,
     )
-    reg.fit(x[rows], np.asarray(target, np.float64)[rows])
-    mapping = {k: symbolic.parse(v) for k, v in (FEATURES | (TEMPORAL_FEATURES if temporal else {})).items()}
-    f_train = np.asarray(target, np.float64)
-    f_val = np.asarray(val_target, np.float64)
-    seen: dict[str, Candidate] = {}
+    reg.fit(x[rows], np.asarray(y, np.float64)[rows])
+    front = []
     for model in reg.pareto_front_:
         raw = parse(reg.get_model_string(model["tree"], 12, names), tuple(names))
         ours = np.asarray(evaluate(raw, np.asarray(literals(raw)), dict(zip(names, x.T, strict=True))))
         theirs = reg.evaluate_model(model["tree"], x)
         if not np.allclose(ours, theirs, rtol=1e-4, atol=1e-6 * (1 + np.abs(theirs).max())):
             raise RuntimeError(f"our reading of Operon's expression {raw} disagrees with Operon's own evaluation")
+        front.append((raw, int(model["length"])))
+    return front
+
+
+def choose(candidates: list[Candidate]) -> tuple[tuple[Candidate, ...], int]:
+    """(the finite candidates, one per expression, sorted by length; index of the chosen one: the shortest within
+    ``SELECT_TOLERANCE`` of the best held-out RMSE)."""
+    seen: dict[str, Candidate] = {}
+    for c in candidates:
+        if np.isfinite(c.train_rmse) and np.isfinite(c.val_rmse) and c.expression not in seen:
+            seen[c.expression] = c
+    if not seen:
+        raise RuntimeError("symbolic regression found no expression that is finite on the samples")
+    front = tuple(sorted(seen.values(), key=lambda c: (c.length, c.val_rmse)))
+    best = min(c.val_rmse for c in front)
+    return front, next(i for i, c in enumerate(front) if c.val_rmse <= SELECT_TOLERANCE * best)
+
+
+def fit_symbolic(
+    samples: DriftSamples,
+    target: np.ndarray,
+    val_samples: DriftSamples,
+    val_target: np.ndarray,
+    temporal: bool = False,
+    seed: int = 0,
+    **search_options,
+) -> tuple[tuple[Candidate, ...], int]:
+    """(the Pareto front of drift expressions as rule candidates, sorted by length; index of the chosen one).
+
+    :func:`search` on the drift's features (``search_options``: its ``max_length``, ``generations``,
+    ``population``, ``symbols``, ``max_rows``); every candidate is then scored as a rule
+    (``symbolic_drift``, anchored) on all the samples, and chosen by :func:`choose`.
+    """
+    from metalearn.distill.samples import drift_fn
+    from metalearn.rules import make_rule
+
+    names, x = features(samples, temporal)
+    mapping = {k: symbolic.parse(v) for k, v in (FEATURES | (TEMPORAL_FEATURES if temporal else {})).items()}
+    f_train = np.asarray(target, np.float64)
+    f_val = np.asarray(val_target, np.float64)
+    candidates = []
+    for raw, length in search(x, target, names, seed=seed, **search_options):
         text = to_text(tidy(substitute(raw, mapping)))
         rule = make_rule("symbolic_drift", expression=text)
         fn = drift_fn(rule, rule.init(None))
@@ -222,19 +255,13 @@ def fit_symbolic(
             float(np.sqrt(np.mean((np.asarray(fn(*s)) - f) ** 2)))
             for s, f in ((samples, f_train), (val_samples, f_val))
         ]
-        if all(np.isfinite(rmse)) and text not in seen:
-            seen[text] = Candidate(text, int(model["length"]), *rmse)
-    if not seen:
-        raise RuntimeError("symbolic regression found no expression that is finite on the samples")
-    front = tuple(sorted(seen.values(), key=lambda c: (c.length, c.val_rmse)))
-    best = min(c.val_rmse for c in front)
-    chosen = next(i for i, c in enumerate(front) if c.val_rmse <= SELECT_TOLERANCE * best)
-    return front, chosen
+        candidates.append(Candidate(text, length, *rmse))
+    return choose(candidates)
 
 
-def python(text: str, digits: int = 6) -> str:
-    """The expression e as a JAX function (sympy's JAX printer)."""
+def python(text: str, digits: int = 6, signature: str = "r, A, p=0.0, logN=0.0") -> str:
+    """The expression e as a JAX function ``e(signature)`` (sympy's JAX printer)."""
     from sympy.printing.numpy import JaxPrinter
 
-    body = JaxPrinter().doprint(to_sympy(symbolic.parse(text), digits))
-    return f"import functools\n\nimport jax.numpy\n\n\ndef e(r, A, p=0.0, logN=0.0):\n    return {body}"
+    body = JaxPrinter().doprint(to_sympy(parse(text), digits))
+    return f"import functools\n\nimport jax.numpy\n\n\ndef e({signature}):\n    return {body}"
