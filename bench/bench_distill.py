@@ -10,9 +10,12 @@ closed form):
 2. one whole PPO update on CartPole at the distillation's settings (rollout of 4 × 128 steps, 4 epochs
    of 4 minibatches), where the network and the environment dominate;
 3. one whole PPO update on Breakout-MinAtar with Adam, published OPEN (Breakout weights) and its
-   distilled student (experiments/reports/distill/open_mlp: 16 units, no GRU).
+   distilled student (experiments/reports/distill/open_mlp: 16 units, no GRU);
+4. the zoo's learned LR schedule (8 knots) and its formulas (experiments/reports/distill/schedule_*):
+   one optimizer step on a CartPole agent's parameters, and one whole CartPole PPO update, vs Adam at a
+   constant step size.
 
-Ratios are over PPO-clip's (1, 2) or Adam's (3) time in the same run. Timings are medians over
+Ratios are over PPO-clip's (1, 2) or Adam's (3, 4) time in the same run. Timings are medians over
 interleaved rounds (one call of each per round) after one call to compile.
 Writes ``bench/results/distill.json``; the time distillation itself took is in each student's
 ``distill.json`` (from ``experiments/scripts/distill_drifts.sh``).
@@ -29,6 +32,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import optax
 
 sys.path.insert(0, str(Path(__file__).parent))
 from results_io import write_results
@@ -48,6 +52,10 @@ FILES = {
     "ta_lpo -> symbolic": "experiments/reports/distill/ta_lpo_symbolic/student.npz",
 }
 OPEN_STUDENT = "experiments/reports/distill/open_mlp/student.npz"
+SCHEDULE_STUDENTS = {
+    "schedule -> symbolic": "experiments/reports/distill/schedule_symbolic/student.npz",
+    "schedule -> symbolic (short)": "experiments/reports/distill/schedule_short/student.npz",
+}
 
 
 def objectives() -> dict:
@@ -90,6 +98,37 @@ def update_call(env, config, meta_params, objective=None, optimizer=None) -> tup
     trainer = Trainer(env, config, objective=objective, optimizer=optimizer)
     state = trainer.init(meta_params, jax.random.PRNGKey(1))
     return jax.jit(lambda s: trainer.update(meta_params, s)[0]), (state,)
+
+
+def optimizer_step_call(optimizer, params) -> tuple:
+    """(jitted (grads, opt state) -> (updates, opt state) at progress 0.5, (grads, opt state))."""
+    grads = jax.tree.map(lambda x: jnp.full_like(x, 1e-3), params)
+    step = jax.jit(lambda g, s: optimizer.update(g, s, params, training_progress=jnp.float32(0.5)))
+    return step, (grads, optimizer.init(params))
+
+
+def schedule_rows(env, config, repeats: int) -> dict:
+    """label -> {step_s, update_s and their ratios over Adam's} for Adam (the trainer's default, ``config.lr``),
+    the zoo's schedule and its students."""
+    rules = {"schedule (teacher, 8 knots)": load_rule(ROOT / "metalearn/zoo/cartpole_lr_schedule.npz")[:2]}
+    rules |= {label: load_rule(ROOT / path)[:2] for label, path in SCHEDULE_STUDENTS.items()}
+    params = Trainer(env, config).init(None, jax.random.PRNGKey(1)).params
+    adam = optax.with_extra_args_support(optax.adam(config.lr, eps=config.adam_eps))
+    calls = {"adam": [optimizer_step_call(adam, params), update_call(env, config, None)]}
+    for label, (rule, mp) in rules.items():
+        calls[label] = [
+            optimizer_step_call(rule.optimizer(mp), params),
+            update_call(env, config, mp, optimizer=rule.optimizer),
+        ]
+    medians = interleaved(calls, repeats)
+    out = {}
+    for label, (step_s, update_s) in medians.items():
+        expression = rules[label][0].kwargs.get("expression") if label in rules else None
+        out[label] = {"expression": expression, "step_s": step_s, "step_ratio": step_s / medians["adam"][0],
+                      "update_s": update_s, "update_ratio": update_s / medians["adam"][1]}  # fmt: skip
+        print(f"{label:30s} optimizer step {step_s * 1e6:7.1f} us ({out[label]['step_ratio']:5.2f}x Adam)   "
+              f"CartPole PPO update {update_s * 1e3:6.2f} ms ({out[label]['update_ratio']:5.2f}x)")  # fmt: skip
+    return out
 
 
 def main() -> None:
@@ -146,6 +185,9 @@ def main() -> None:
     for label, row in optimizer_rows.items():
         print(f"{label:26s} Breakout PPO update {row['update_s'] * 1e3:8.1f} ms ({row['update_ratio']:5.2f}x Adam)")
 
+    # Learned LR schedules and their formulas, vs Adam.
+    schedules = schedule_rows(env, config, repeats)
+
     sizes = ("num_envs", "num_steps", "update_epochs", "num_minibatches")
     payload = {
         "minibatch": batch,
@@ -153,9 +195,10 @@ def main() -> None:
         "rows": rows,
         "breakout_update": {k: getattr(m_config, k) for k in sizes},
         "optimizer_rows": optimizer_rows,
+        "schedule_rows": schedules,
     }
     write_results("distill", payload)
-    print(json.dumps({k: round(v["update_ratio"], 3) for k, v in {**rows, **optimizer_rows}.items()}))
+    print(json.dumps({k: round(v["update_ratio"], 3) for k, v in {**rows, **optimizer_rows, **schedules}.items()}))
 
 
 if __name__ == "__main__":

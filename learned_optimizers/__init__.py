@@ -10,7 +10,7 @@ default hyper-parameters). The contract with the inner trainer is in
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from learned_optimizers import lr_schedule, symbolic_schedule
+from learned_optimizers import lr_schedule, symbolic_open, symbolic_schedule
 from learned_optimizers import open as open_opt
 from learned_optimizers.base import UPDATE_EXTRA_ARGS
 from learned_optimizers.baselines import BASELINES, make_baseline
@@ -25,6 +25,7 @@ class Variant(NamedTuple):
 LEARNED_OPTIMIZERS = {
     "lr_schedule": Variant(lr_schedule, {}),
     "symbolic_lr_schedule": Variant(symbolic_schedule, {}),
+    "symbolic_open": Variant(symbolic_open, {}),
     "open": Variant(open_opt, {}),
     "open_large": Variant(open_opt, {"gru_features": 16, "hidden_size": 32}),
     "open_no_noise": Variant(open_opt, {"stochastic": False}),
@@ -42,5 +43,6 @@ __all__ = [
     "make_baseline",
     "open_opt",
     "published_names",
+    "symbolic_open",
     "symbolic_schedule",
 ]

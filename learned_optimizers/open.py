@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import chex
 import flax.linen as nn
@@ -166,6 +166,97 @@ def _columns(values: list[jax.Array], sizes: list[int]) -> jax.Array:
     )
 
 
+class Inputs(NamedTuple):
+    """What OPEN's network reads at one step, over all P parameter elements (leaves raveled in tree order)."""
+
+    x: jax.Array  # (16, P) the per-element features _PER_ELEMENT
+    per_tensor: list  # per leaf, (3,) training, layer and batch proportion (_PER_TENSOR)
+    momentum: jax.Array  # (6, P) the momenta after this step's gradient
+    structure: Any  # the parameters' tree structure
+    shapes: list  # per leaf, its shape ((1,) for a 0-d parameter)
+    sizes: list  # per leaf, its number of elements
+    leaf_shapes: list  # per leaf, its own shape (() for a 0-d parameter)
+
+    def leaves(self, tree, default) -> list:
+        """``tree``'s leaves in parameter order, or ``default`` for each leaf when ``tree`` is None."""
+        return [default] * self.structure.num_leaves if tree is None else self.structure.flatten_up_to(tree)
+
+
+def read_inputs(
+    grads, momentum, params, training_progress, batch_progress=None, layer_props=None, activations=None
+) -> Inputs:
+    """OPEN's features of every parameter element (see the module docstring), and the updated momenta.
+
+    ``momentum`` (6, P): the previous step's. ``batch_progress`` None reads as 0, ``layer_props`` None as 0
+    for every leaf, ``activations`` None as dormancy 1 everywhere.
+    """
+    if params is None:
+        raise ValueError("OPEN reads the parameters: call update(grads, state, params)")
+    batch_progress = 0.0 if batch_progress is None else batch_progress
+    structure = jax.tree.structure(params)
+    # Trace-time checks (no cost per step): a wrong shape fails here, naming the input, not inside XLA.
+    chex.assert_trees_all_equal_shapes(grads, params)
+    p_l = structure.flatten_up_to(params)
+    shapes = [jnp.shape(p) or (1,) for p in p_l]  # a 0-d parameter is a tensor of one element
+    sizes = [math.prod(s) for s in shapes]
+    inp = Inputs(None, None, None, structure, shapes, sizes, [jnp.shape(x) for x in p_l])
+    p = jnp.concatenate([jnp.ravel(x) for x in p_l])
+    g = jnp.concatenate([jnp.ravel(x) for x in structure.flatten_up_to(grads)])
+    decays = jnp.asarray(DECAYS, jnp.float32)[:, None]
+    m = decays * momentum + (1.0 - decays) * g
+    raw = jnp.concatenate(
+        [
+            p[None],
+            jnp.sign(m),
+            jnp.log(jnp.abs(m) + _EPS_LOG),
+            jnp.sign(g)[None],
+            jnp.log(jnp.abs(g) + _EPS_LOG)[None],
+        ]
+    )  # (15, P)
+    # Normalised by each row's second moment over its own tensor.
+    ends = [sum(sizes[: i + 1]) for i in range(len(sizes))]
+    moments = [jnp.mean(jnp.square(raw[:, e - n : e]), axis=1) for e, n in zip(ends, sizes, strict=True)]
+    raw = raw * _columns([jax.lax.rsqrt(_EPS_NORM + s) for s in moments], sizes)
+    dormancy = [
+        jnp.ravel(jnp.broadcast_to(_dormancy(jnp.asarray(a, jnp.float32)), s))
+        for a, s in zip(inp.leaves(activations, jnp.ones(1)), shapes, strict=True)
+    ]
+    x = jnp.concatenate([raw, jnp.concatenate(dormancy)[None]])  # (16, P): the features _PER_ELEMENT
+    chex.assert_shape(x, (len(_PER_ELEMENT), p.shape[0]))
+    per_tensor = [
+        jnp.stack(
+            [
+                jnp.asarray(training_progress, jnp.float32),
+                jnp.asarray(lp, jnp.float32),
+                jnp.asarray(batch_progress, jnp.float32),
+            ]
+        )
+        for lp in inp.leaves(layer_props, 0.0)
+    ]
+    chex.assert_shape(per_tensor, (len(_PER_TENSOR),))  # progresses and layer proportions are scalars
+    return inp._replace(x=x, per_tensor=per_tensor, momentum=m)
+
+
+def all_features(inp: Inputs) -> jax.Array:
+    """(19, P): the features of every element in the published order (``FEATURES``)."""
+    features = jnp.zeros((NUM_FEATURES, inp.x.shape[1]), jnp.float32)
+    return (
+        features.at[jnp.array(_PER_ELEMENT)]
+        .set(inp.x)
+        .at[jnp.array(_PER_TENSOR)]
+        .set(_columns(inp.per_tensor, inp.sizes))
+    )
+
+
+def apply_step(u: jax.Array, inp: Inputs):
+    """The updates tree of a step u (P,): made zero-mean over all parameters together (actor and critic), as
+    OPEN does, and negated (p ← p − u)."""
+    u = u - jnp.mean(u)
+    ends = [sum(inp.sizes[: i + 1]) for i in range(len(inp.sizes))]
+    leaves = [jnp.reshape(-u[e - n : e], s) for e, n, s in zip(ends, inp.sizes, inp.leaf_shapes, strict=True)]
+    return inp.structure.unflatten(leaves)
+
+
 def to_optax(
     meta_params: dict,
     gru_features: int = 8,
@@ -224,7 +315,6 @@ def _transformation(
 ) -> optax.GradientTransformationExtraArgs:
     _check(gru_features, hidden_size, tuple(ablate))
     keep = jnp.ones(NUM_FEATURES).at[jnp.array([i for g in ablate for i in FEATURE_GROUPS[g]], int)].set(0.0)
-    decays = jnp.asarray(DECAYS, jnp.float32)[:, None]
 
     def init_fn(params):
         total = sum(jnp.size(p) for p in jax.tree.leaves(params))
@@ -248,45 +338,12 @@ def _transformation(
         **extra,
     ):
         del extra
-        if params is None:
-            raise ValueError("OPEN reads the parameters: call update(grads, state, params)")
         if training_progress is None:
             training_progress = state.count / total_steps if total_steps else 0.0
-        batch_progress = 0.0 if batch_progress is None else batch_progress
-        structure = jax.tree.structure(params)
-        leaves = lambda tree, default: (
-            [default] * structure.num_leaves if tree is None else structure.flatten_up_to(tree)
-        )
+        inp = read_inputs(grads, state.momentum, params, training_progress, batch_progress, layer_props, activations)
+        x, per_tensor, sizes = inp.x, inp.per_tensor, inp.sizes
         if key is None:
             key = jax.random.fold_in(jax.random.PRNGKey(0), state.count)
-
-        # Trace-time checks (no cost per step): a wrong shape fails here, naming the input, not inside XLA.
-        chex.assert_trees_all_equal_shapes(grads, params)
-        p_l = structure.flatten_up_to(params)
-        shapes = [jnp.shape(p) or (1,) for p in p_l]  # a 0-d parameter is a tensor of one element
-        sizes = [math.prod(s) for s in shapes]
-        p = jnp.concatenate([jnp.ravel(x) for x in p_l])
-        g = jnp.concatenate([jnp.ravel(x) for x in structure.flatten_up_to(grads)])
-        m = decays * state.momentum + (1.0 - decays) * g
-        raw = jnp.concatenate(
-            [
-                p[None],
-                jnp.sign(m),
-                jnp.log(jnp.abs(m) + _EPS_LOG),
-                jnp.sign(g)[None],
-                jnp.log(jnp.abs(g) + _EPS_LOG)[None],
-            ]
-        )  # (15, P)
-        # Normalised by each row's second moment over its own tensor.
-        ends = [sum(sizes[: i + 1]) for i in range(len(sizes))]
-        moments = [jnp.mean(jnp.square(raw[:, e - n : e]), axis=1) for e, n in zip(ends, sizes, strict=True)]
-        raw = raw * _columns([jax.lax.rsqrt(_EPS_NORM + s) for s in moments], sizes)
-        dormancy = [
-            jnp.ravel(jnp.broadcast_to(_dormancy(jnp.asarray(a, jnp.float32)), s))
-            for a, s in zip(leaves(activations, jnp.ones(1)), shapes, strict=True)
-        ]
-        x = jnp.concatenate([raw, jnp.concatenate(dormancy)[None]])  # (16, P): the features _PER_ELEMENT
-        chex.assert_shape(x, (len(_PER_ELEMENT), p.shape[0]))
 
         # First layer (GRU input projection, or the MLP's first Dense without a GRU) with ablated
         # features' weights zeroed and the per-tensor features' contribution as a bias.
@@ -298,17 +355,6 @@ def _transformation(
         else:
             kernel, bias = mlp["layers_0"]["kernel"], mlp["layers_0"]["bias"]
         kernel = kernel * keep[:, None]
-        per_tensor = [
-            jnp.stack(
-                [
-                    jnp.asarray(training_progress, jnp.float32),
-                    jnp.asarray(lp, jnp.float32),
-                    jnp.asarray(batch_progress, jnp.float32),
-                ]
-            )
-            for lp in leaves(layer_props, 0.0)
-        ]
-        chex.assert_shape(per_tensor, (len(_PER_TENSOR),))  # progresses and layer proportions are scalars
         tensor_bias = [kernel[jnp.array(_PER_TENSOR)].T @ c + bias for c in per_tensor]
         first = _matmul(kernel[jnp.array(_PER_ELEMENT)], x) + _columns(tensor_bias, sizes)
         if use_gru:
@@ -319,19 +365,13 @@ def _transformation(
             o = _mlp_after_first_dense(mlp, first)
 
         if tap is not None:
-            features = jnp.zeros((NUM_FEATURES, p.shape[0]), jnp.float32)
-            features = (
-                features.at[jnp.array(_PER_ELEMENT)].set(x).at[jnp.array(_PER_TENSOR)].set(_columns(per_tensor, sizes))
-            )
-            tap(features, o, state.count)
+            tap(all_features(inp), o, state.count)
         u = o[0] * STEP_MULT * jnp.exp(o[1] * EXP_MULT)
         if stochastic:
-            keys = jax.random.split(key, structure.num_leaves)
-            noise = jnp.concatenate([jnp.ravel(jax.random.normal(k, s)) for k, s in zip(keys, shapes, strict=True)])
-            mask = _columns([jnp.asarray(v, jnp.float32) for v in leaves(actor_mask, 0.0)], sizes)
+            keys = jax.random.split(key, inp.structure.num_leaves)
+            noise = jnp.concatenate([jnp.ravel(jax.random.normal(k, s)) for k, s in zip(keys, inp.shapes, strict=True)])
+            mask = _columns([jnp.asarray(v, jnp.float32) for v in inp.leaves(actor_mask, 0.0)], sizes)
             u = u + o[2] * mask * noise * STEP_MULT
-        u = u - jnp.mean(u)  # zero-mean update over all parameters together (actor and critic)
-        updates = [-jnp.reshape(u[e - n : e], jnp.shape(leaf)) for e, n, leaf in zip(ends, sizes, p_l, strict=True)]
-        return structure.unflatten(updates), OPENState(momentum=m, carry=carry, count=state.count + 1)
+        return apply_step(u, inp), OPENState(momentum=inp.momentum, carry=carry, count=state.count + 1)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -200,7 +200,87 @@ def test_open_distillation_refuses_what_it_cannot_do(tiny_config, cartpole):
     from metalearn.distill import distill
 
     open_rule = make_rule("open")
-    with pytest.raises(ValueError, match="symbolic OPEN students: not yet"):
-        distill(open_rule, open_rule.init(jax.random.PRNGKey(0)), "symbolic", cartpole, tiny_config)
+    with pytest.raises(ValueError, match="for --into symbolic only"):
+        distill(open_rule, open_rule.init(jax.random.PRNGKey(0)), "mlp:4", cartpole, tiny_config, generations=3)
     with pytest.raises(ValueError, match="distill takes drift objectives"):
         distill(make_rule("a2c"), {}, "mlp", cartpole, tiny_config)
+
+
+# ------------------------------------------------------------------ LR schedules
+def test_symbolic_schedule_is_adam_at_its_formula():
+    """A constant formula is optax's Adam at exp(e); a decaying one steps exp(e(p)) times Adam's direction."""
+    import optax
+
+    g = {"w": jnp.asarray([0.3, -2.0, 1e-3])}
+    params = {"w": jnp.zeros(3)}
+    const = make_rule("symbolic_lr_schedule", expression="log(0.01)")
+    adam = optax.adam(0.01, eps=1e-5)
+    ours, theirs = const.optimizer(const.init(None)), adam
+    s1, s2 = ours.init(params), theirs.init(params)
+    for _ in range(3):
+        u1, s1 = ours.update(g, s1, params, training_progress=0.7)
+        u2, s2 = theirs.update(g, s2, params)
+        np.testing.assert_allclose(u1["w"], u2["w"], rtol=1e-6)
+    decay = make_rule("symbolic_lr_schedule", expression="log(0.01) - 2 * p")
+    tx = decay.optimizer(decay.init(None))
+    for p in (0.0, 0.5, 1.0, 1.5):  # progress is clipped to [0, 1]
+        u, _ = tx.update(g, tx.init(params), params, training_progress=p)
+        u_adam, _ = optax.adam(0.01 * np.exp(-2 * min(p, 1.0)), eps=1e-5).update(g, adam.init(params), params)
+        np.testing.assert_allclose(u["w"], u_adam["w"], rtol=1e-5)
+    with pytest.raises(ValueError, match="r"):
+        make_rule("symbolic_lr_schedule", expression="log(r)")
+
+
+def test_schedule_inputs_are_the_progress_the_trainer_passes(tiny_config, cartpole):
+    """operating_progress(N) is exactly the set of training_progress values an optimizer sees in a training."""
+    import optax
+
+    from metalearn.distill.schedule import operating_progress
+    from metalearn.inner import Trainer
+
+    seen = []
+
+    def update(updates, state, params=None, *, training_progress=0.0, **extra):
+        jax.debug.callback(lambda p: seen.append(float(p)), training_progress)
+        return jax.tree.map(jnp.zeros_like, updates), state
+
+    recorder = optax.GradientTransformationExtraArgs(lambda params: optax.EmptyState(), update)
+    jax.block_until_ready(Trainer(cartpole, tiny_config, optimizer=recorder).train(None, jax.random.PRNGKey(0)))
+    np.testing.assert_array_equal(np.unique(np.float32(seen)), operating_progress(tiny_config.num_updates))
+
+
+def test_schedule_distillation_recovers_a_known_schedule(tiny_config, cartpole, tmp_path):
+    """8 knots on a line in log lr (exactly an exponential decay, interpolated) -> that line, as a function of
+    p alone; the student is a rule file that loads and trains."""
+    from learned_optimizers import symbolic_schedule
+    from metalearn.distill import distill, write_report
+    from metalearn.distill.schedule import log_lr
+    from metalearn.inner import Trainer
+
+    rule = make_rule("lr_schedule", knots=8)
+    teacher = {"log_lr": jnp.asarray(np.log(0.01) - 2.0 * np.linspace(0, 1, 8), jnp.float32)}
+    d = distill(rule, teacher, "symbolic", cartpole, tiny_config, max_length=8, generations=20, population=100)
+    # 1e-3 in log lr: the tidied expression keeps 4 significant digits (log 0.01 = −4.60517 is written −4.605)
+    assert d.val_rmse < 1e-3 and d.env_steps == 0 and d.num_recorded == tiny_config.num_updates, d.front
+    assert variables(symbolic_schedule.parse(d.student.kwargs["expression"])) == {"p"}, d.front
+    write_report(d, tmp_path, rule, teacher, task="cartpole")
+    student, mp, manifest = load_rule(tmp_path / "student.npz")
+    assert student.name == "symbolic_lr_schedule" and manifest["distilled_from"] == "lr_schedule"
+    assert "exp(e(p))" in (tmp_path / "distill.md").read_text() and (tmp_path / "schedule.png").is_file()
+    p = np.linspace(0, 1, 11)
+    np.testing.assert_allclose(np.exp(log_lr(student, mp, p)), 0.01 * np.exp(-2 * p), rtol=1e-3)
+    result = jax.jit(Trainer(cartpole, tiny_config, optimizer=student.optimizer).train)(mp, jax.random.PRNGKey(0))
+    assert not bool(result.diverged)
+
+
+def test_schedule_distillation_refuses_what_it_cannot_do(tiny_config, cartpole):
+    from metalearn.distill import distill_schedule
+
+    rule = make_rule("lr_schedule")
+    with pytest.raises(ValueError, match="allowed: symbolic"):
+        distill_schedule(rule, rule.init(None), "mlp:8", cartpole, tiny_config)
+    with pytest.raises(ValueError, match="is not a learning-rate schedule"):
+        distill_schedule(make_rule("open"), {}, "symbolic", cartpole, tiny_config)
+    with pytest.raises(ValueError, match="step size inf at progress"):
+        broken = make_rule("symbolic_lr_schedule", expression="1000 * p")
+        distill_schedule(broken, broken.init(None), "symbolic", cartpole, tiny_config, generations=2)

@@ -2,7 +2,8 @@
 
 ``distill`` fits a student: of a drift objective ``mlp`` (a small LPO network) or
 ``symbolic`` (an expression from symbolic regression, ``objectives.symbolic``); of
-OPEN ``mlp`` (a smaller OPEN without its GRU). ``write_report`` saves it as a rule
+OPEN ``mlp`` (a smaller OPEN without its GRU); of a learned LR schedule ``symbolic``
+(a formula lr(p) = exp(e(p)), ``learned_optimizers.symbolic_schedule``). ``write_report`` saves it as a rule
 file with its report. ``metalearn distill`` is the same from the command line.
 """
 
@@ -12,6 +13,7 @@ from metalearn.distill.run import (
     distill,
     distill_drift,
     distill_open,
+    distill_schedule,
     parse_into,
     summary,
     write_report,
@@ -30,6 +32,7 @@ __all__ = [
     "distill",
     "distill_drift",
     "distill_open",
+    "distill_schedule",
     "grid_drift_inputs",
     "parse_into",
     "record_drift_inputs",

@@ -1,4 +1,4 @@
-"""An MLP student of OPEN: a smaller feed-forward OPEN fitted to the teacher's per-element outputs.
+"""Students of OPEN: a smaller feed-forward OPEN, or a formula, fitted to the teacher's per-element outputs.
 
 OPEN's network maps each parameter element's 19 features (``learned_optimizers.open.FEATURES``) through
 a GRU and an MLP to (o0, o1, o2); the update is o0·0.001·exp(0.001·o1) plus o2·0.001·noise on the
@@ -9,7 +9,9 @@ teacher itself trained an agent (``learned_optimizers.open.tapped``). The loss w
 parameters: the deterministic step d = o0·exp(0.001·o1) and, when the teacher is stochastic, the noise
 scale o2, each over its variance.
 
-The student is an ``open`` rule file like any other (``to_optax``, ``metalearn eval``, ``analyze``).
+The formula student (``fit_open_symbolic``) is ``learned_optimizers.symbolic_open``: the step d as an
+expression of the same 19 features found by symbolic regression (``metalearn.distill.symbolic``), without
+the noise. Either student is a rule file like any other (``to_optax``, ``metalearn eval``, ``analyze``).
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from learned_optimizers import LEARNED_OPTIMIZERS, open_opt
+from learned_optimizers import LEARNED_OPTIMIZERS, open_opt, symbolic_open
+from metalearn.distill import symbolic as sym
 from metalearn.distill.samples import train_and_keep
 from metalearn.inner import TrainConfig, Trainer
 from metalearn.rules import Rule, make_rule
+from objectives.expression import literals, to_text
+
+# Operon's operators for a formula of OPEN's features.
+SYMBOLS = "add,sub,mul,constant,variable,tanh,square,fmax,fmin"
 
 
 class OpenSamples(NamedTuple):
@@ -107,6 +114,42 @@ def student_outputs(meta_params: dict, features: jax.Array, hidden: int, ablate:
     off = [i for g in ablate for i in open_opt.FEATURE_GROUPS[g]]
     keep = jnp.ones(open_opt.NUM_FEATURES).at[jnp.array(off, int)].set(0.0)
     return open_opt._mlp(hidden).apply(meta_params["params"], features * keep)
+
+
+def student_step(student: Rule, meta_params: dict, features: np.ndarray) -> jax.Array:
+    """(n,) the deterministic step d of a student of OPEN (a GRU-less ``open`` or ``symbolic_open``) at features
+    (n, 19)."""
+    x = jnp.asarray(features)
+    if student.name == "symbolic_open":
+        return symbolic_open.step(symbolic_open.parse(student.kwargs["expression"]), meta_params["c"], x.T)
+    hidden, ablate = student.kwargs["hidden_size"], tuple(student.kwargs.get("ablate", ()))
+    return step_and_noise(student_outputs(meta_params, x, hidden, ablate))[0]
+
+
+def fit_open_symbolic(
+    samples: OpenSamples, val_samples: OpenSamples, seed: int = 0, **search_options: Any
+) -> tuple[tuple[sym.Candidate, ...], int]:
+    """(Pareto front of formulas e(features) for OPEN's step d as ``symbolic_open`` candidates, sorted by length;
+    index of the chosen one, by :func:`metalearn.distill.symbolic.choose`).
+
+    ``search_options``: :func:`metalearn.distill.symbolic.search`'s (``symbols`` defaults to ``SYMBOLS``:
+    no log, exp or division, whose poles a formula would meet on inputs the samples never held).
+    """
+    search_options.setdefault("symbols", SYMBOLS)
+    d_fit = np.asarray(step_and_noise(jnp.asarray(samples.outputs))[0], np.float64)
+    d_val = np.asarray(step_and_noise(jnp.asarray(val_samples.outputs))[0], np.float64)
+    x = np.asarray(samples.features, np.float64)
+    candidates = []
+    for raw, length in sym.search(x, d_fit, list(symbolic_open.VARIABLES), seed=seed, **search_options):
+        text = to_text(sym.tidy(raw))
+        tree = symbolic_open.parse(text)
+        c = jnp.asarray(literals(tree), jnp.float32)
+        rmse = [
+            float(np.sqrt(np.mean((np.asarray(symbolic_open.step(tree, c, jnp.asarray(f.features).T)) - d) ** 2)))
+            for f, d in ((samples, d_fit), (val_samples, d_val))
+        ]
+        candidates.append(sym.Candidate(text, length, *rmse))
+    return sym.choose(candidates)
 
 
 def fit_open_mlp(

@@ -6,8 +6,8 @@ fits the student and scores it against the teacher on the held-out part:
 
 * a drift objective (``distill_drift``): ``mlp`` (a small LPO network) or ``symbolic``
   (a formula), on recorded (r, A, progress) plus a grid;
-* OPEN (``distill_open``): ``mlp`` only, a smaller OPEN without the GRU, on recorded
-  per-element features (``metalearn.distill.optimizer``);
+* OPEN (``distill_open``): ``mlp`` (a smaller OPEN without the GRU) or ``symbolic`` (a formula of
+  OPEN's features), on recorded per-element features (``metalearn.distill.optimizer``);
 * a learned LR schedule (``distill_schedule``): ``symbolic`` only, a formula lr(p) = exp(e(p)),
   on the progress values of the training's updates plus a grid (``metalearn.distill.schedule``).
 
@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from learned_optimizers import symbolic_open
 from metalearn.analysis.drifts import reads_progress
 from metalearn.distill import optimizer as opt_distill
 from metalearn.distill import samples as sampling
@@ -35,6 +36,7 @@ from metalearn.distill.mlp import fit_mlp
 from metalearn.distill.samples import DriftSamples
 from metalearn.inner import TrainConfig
 from metalearn.rules import Rule, make_rule, save_rule
+from objectives.expression import variables
 
 METHODS = ("mlp", "symbolic")
 VAL_FRACTION = 0.2
@@ -169,39 +171,44 @@ def distill_open(
     max_samples: int = 50_000,
     **symbolic_options: Any,
 ) -> Distilled:
-    """OPEN into a smaller feed-forward OPEN (``into`` = ``mlp[:H]``), on per-element features recorded while it
-    trains ``config`` on ``env`` for ``seeds`` seeds; RMSE is that of the deterministic step
-    d = o0·exp(0.001·o1) (``metalearn.distill.optimizer``). Deterministic given ``seed``."""
+    """OPEN into a smaller feed-forward OPEN (``into`` = ``mlp[:H]``) or a formula of its features (``symbolic``,
+    ``learned_optimizers.symbolic_open``), on per-element features recorded while it trains ``config`` on
+    ``env`` for ``seeds`` seeds; RMSE is that of the deterministic step d = o0·exp(0.001·o1)
+    (``metalearn.distill.optimizer``). Deterministic given ``seed``. ``symbolic_options``: ``max_length``,
+    ``generations``, ``population`` of the search."""
     method, hidden = parse_into(into)
     opt_distill.check_open_rule(rule)
-    if symbolic_options:
-        raise ValueError(f"options {sorted(symbolic_options)} are for drift --into symbolic only")
-    if method != "mlp":
-        raise ValueError(f"--into {into!r} for OPEN; allowed: mlp or mlp:HIDDEN (symbolic OPEN students: not yet)")
+    if method == "mlp" and symbolic_options:
+        raise ValueError(f"options {sorted(symbolic_options)} are for --into symbolic only")
     start = time.perf_counter()
     samples = opt_distill.record_open_io(rule, meta_params, env, config, seeds, seed, max_samples=max_samples)
     val, train = holdout(len(samples.features), seed)
     part = lambda idx: opt_distill.OpenSamples(samples.features[idx], samples.outputs[idx])
-    student, student_params = opt_distill.fit_open_mlp(rule, part(train), hidden, seed=seed)
-    ablate = tuple(student.kwargs.get("ablate", ()))
+    front, chosen = (), -1
+    if method == "mlp":
+        student, student_params = opt_distill.fit_open_mlp(rule, part(train), hidden, seed=seed)
+    else:
+        front, chosen = opt_distill.fit_open_symbolic(part(train), part(val), seed=seed, **symbolic_options)
+        student = make_rule("symbolic_open", expression=front[chosen].expression)
+        student_params = student.init(None)
     d_t, _ = opt_distill.step_and_noise(jnp.asarray(samples.outputs))
-    d_s, _ = opt_distill.step_and_noise(
-        opt_distill.student_outputs(student_params, jnp.asarray(samples.features), hidden, ablate)
-    )
-    err = np.asarray(d_s - d_t)
+    err = np.asarray(opt_distill.student_step(student, student_params, samples.features) - d_t)
     return Distilled(
         teacher=rule.name,
-        into=f"mlp:{hidden}",
+        into=f"mlp:{hidden}" if method == "mlp" else method,
         student=student,
         meta_params=jax.device_get(student_params),
         train_rmse=float(np.sqrt(np.mean(err[train] ** 2))),
         val_rmse=float(np.sqrt(np.mean(err[val] ** 2))),
         teacher_std=float(np.std(np.asarray(d_t)[val])),
-        temporal=True,  # OPEN's features include training progress
+        # OPEN reads training progress; a formula only if it names it
+        temporal=method == "mlp" or "tprop" in variables(symbolic_open.parse(student.kwargs["expression"])),
         num_recorded=len(samples.features),
         num_grid=0,
         env_steps=seeds * config.total_timesteps,
         seconds=time.perf_counter() - start,
+        front=front,
+        chosen=chosen,
     )
 
 
@@ -357,12 +364,16 @@ def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: A
         from metalearn.distill.symbolic import latex, python
 
         chosen = d.front[d.chosen].expression
-        meaning = (
-            "The student's learning rate is lr(p) = exp(e(p)), p the training progress clipped to [0, 1], with"
-            if schedule
-            else "The student's drift is f(r, A) = relu(e(r, A) − e(1, A) − (r − 1)·∂e/∂r(1±, A)) with"
-        )
-        scored = "log lr of the rule" if schedule else "the anchored rule"
+        kind = "drift" if d.student.objective is not None else "schedule" if schedule else "open"
+        meaning = {
+            "drift": "The student's drift is f(r, A) = relu(e(r, A) − e(1, A) − (r − 1)·∂e/∂r(1±, A)) with",
+            "schedule": "The student's learning rate is lr(p) = exp(e(p)), p the training progress clipped to "
+            "[0, 1], with",
+            "open": "The student's step is u = 0.001·e(features), made zero-mean over all parameters (as OPEN's), "
+            "without OPEN's learned noise; the variables are OPEN's features (`learned_optimizers.symbolic_open`):",
+        }[kind]
+        scored = {"drift": "the anchored rule", "schedule": "log lr of the rule", "open": "the step d"}[kind]
+        signature = {"drift": "r, A, p=0.0, logN=0.0", "schedule": "p", "open": ", ".join(symbolic_open.VARIABLES)}
         lines += [
             "## The expression",
             "",
@@ -371,7 +382,7 @@ def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: A
             f"$$e = {latex(chosen)}$$",
             "",
             "```python",
-            python(chosen, signature="p") if schedule else python(chosen),
+            python(chosen, signature=signature[kind]),
             "```",
             "",
             f"## Pareto front (length is Operon's node count; RMSE of {scored} vs the teacher)",
