@@ -10,7 +10,7 @@ closed form):
 2. one whole PPO update on CartPole at the distillation's settings (rollout of 4 × 128 steps, 4 epochs
    of 4 minibatches), where the network and the environment dominate;
 3. one whole PPO update on Breakout-MinAtar with Adam, published OPEN (Breakout weights) and its
-   distilled student (experiments/reports/distill/open_mlp: 16 units, no GRU);
+   distilled students (experiments/reports/distill/open_mlp: 16 units, no GRU; open_symbolic: a formula);
 4. the zoo's learned LR schedule (8 knots) and its formulas (experiments/reports/distill/schedule_*):
    one optimizer step on a CartPole agent's parameters, and one whole CartPole PPO update, vs Adam at a
    constant step size.
@@ -52,6 +52,7 @@ FILES = {
     "ta_lpo -> symbolic": "experiments/reports/distill/ta_lpo_symbolic/student.npz",
 }
 OPEN_STUDENT = "experiments/reports/distill/open_mlp/student.npz"
+OPEN_FORMULA = "experiments/reports/distill/open_symbolic/student.npz"
 SCHEDULE_STUDENTS = {
     "schedule -> symbolic": "experiments/reports/distill/schedule_symbolic/student.npz",
     "schedule -> symbolic (short)": "experiments/reports/distill/schedule_short/student.npz",
@@ -173,8 +174,10 @@ def main() -> None:
     m_env = make_env(minatar.env, **minatar.env_kwargs)
     open_rule, open_mp = published_rule("breakout")
     student, student_mp, _ = load_rule(ROOT / OPEN_STUDENT)
+    formula, formula_mp, _ = load_rule(ROOT / OPEN_FORMULA)
     optimizers = {"adam": (None, None), "open (breakout)": (open_rule.optimizer, open_mp),
-                  "open -> mlp (16, no GRU)": (student.optimizer, student_mp)}  # fmt: skip
+                  "open -> mlp (16, no GRU)": (student.optimizer, student_mp),
+                  "open -> symbolic": (formula.optimizer, formula_mp)}  # fmt: skip
     medians = interleaved(
         {label: [update_call(m_env, m_config, mp, optimizer=opt)] for label, (opt, mp) in optimizers.items()},
         max(5, repeats // 3),

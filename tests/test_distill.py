@@ -284,3 +284,67 @@ def test_schedule_distillation_refuses_what_it_cannot_do(tiny_config, cartpole):
     with pytest.raises(ValueError, match="step size inf at progress"):
         broken = make_rule("symbolic_lr_schedule", expression="1000 * p")
         distill_schedule(broken, broken.init(None), "symbolic", cartpole, tiny_config, generations=2)
+
+
+# ------------------------------------------------------------------ OPEN as a formula
+OPEN_PARAMS = {"actor": {"w": jnp.arange(12.0).reshape(3, 4) - 5.0, "b": jnp.zeros(4)}, "critic": {"w": jnp.ones(2)}}
+OPEN_GRADS = jax.tree.map(lambda p: 0.01 * jnp.arange(p.size, dtype=jnp.float32).reshape(p.shape) - 0.015, OPEN_PARAMS)
+
+
+def open_formula_update(expression: str, **extra) -> np.ndarray:
+    """The first update of ``symbolic_open`` at ``expression`` on OPEN_PARAMS, raveled in tree order."""
+    rule = make_rule("symbolic_open", expression=expression)
+    tx = rule.optimizer(rule.init(None))
+    u, _ = tx.update(OPEN_GRADS, tx.init(OPEN_PARAMS), OPEN_PARAMS, **extra)
+    return np.concatenate([np.ravel(x) for x in jax.tree.leaves(u)])
+
+
+def test_open_formula_steps_by_its_expression_of_opens_features():
+    """Closed forms of OPEN's per-tensor normalisation: e = sg is a zero-mean sign descent (sign g / √(1 + 1e-5)
+    in every tensor without a zero gradient); e = w steps by w / RMS(w of its tensor); a feature constant over
+    all parameters (training progress) gives no update at all (OPEN's zero-mean step)."""
+    leaves = [np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(OPEN_GRADS)]
+    s = np.concatenate([np.sign(g) / np.sqrt(np.mean(np.sign(g) ** 2) + 1e-5) for g in leaves])
+    np.testing.assert_allclose(open_formula_update("sg"), -0.001 * (s - s.mean()), rtol=1e-5, atol=1e-9)
+    w = [np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(OPEN_PARAMS)]
+    n = np.concatenate([x / np.sqrt(np.mean(x**2) + 1e-5) for x in w])
+    np.testing.assert_allclose(open_formula_update("2 * w"), -0.002 * (n - n.mean()), rtol=1e-5, atol=1e-9)
+    np.testing.assert_array_equal(open_formula_update("3 * tprop + 1", training_progress=0.4), 0.0)
+    with pytest.raises(ValueError, match="lm7"):
+        make_rule("symbolic_open", expression="lm7")
+
+
+def test_open_formula_fit_recovers_a_known_step():
+    """Outputs whose step is d = 0.8·sg − 0.3·sm3 (o1 = 0): the search finds it to float precision, in those two
+    features only."""
+    from learned_optimizers import symbolic_open
+    from metalearn.distill.optimizer import OpenSamples, fit_open_symbolic
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 19)).astype(np.float32)
+    d = 0.8 * x[:, 13] - 0.3 * x[:, 3]
+    samples = OpenSamples(x, np.stack([d, np.zeros_like(d), np.ones_like(d)], axis=1).astype(np.float32))
+    part = lambda i: OpenSamples(samples.features[i], samples.outputs[i])
+    front, chosen = fit_open_symbolic(part(slice(600, None)), part(slice(0, 600)), max_length=7, generations=20,
+                                      population=100)  # fmt: skip
+    assert front[chosen].val_rmse < 1e-3 * d.std(), front
+    assert variables(symbolic_open.parse(front[chosen].expression)) == {"sg", "sm3"}, front[chosen]
+
+
+@pytest.mark.slow
+def test_open_formula_student_end_to_end(tiny_config, cartpole, tmp_path):
+    """``distill(open, "symbolic")`` on a tiny recording: a rule file with its expression, which loads and trains."""
+    from metalearn.distill import distill, write_report
+    from metalearn.inner import Trainer
+
+    teacher = make_rule("open", use_gru=False, hidden_size=8)
+    mp = teacher.init(jax.random.PRNGKey(1))
+    d = distill(teacher, mp, "symbolic", cartpole, tiny_config, seeds=1, max_samples=1000, generations=5,
+                population=50, max_length=8)  # fmt: skip
+    assert d.into == "symbolic" and d.front and np.isfinite(d.val_rmse) and d.val_rmse < 1.5 * d.teacher_std
+    write_report(d, tmp_path, teacher, mp, task="tiny")
+    rule, student_mp, manifest = load_rule(tmp_path / "student.npz")
+    assert rule.name == "symbolic_open" and manifest["distilled_from"] == "open"
+    assert "0.001·e(features)" in (tmp_path / "distill.md").read_text()
+    result = jax.jit(Trainer(cartpole, tiny_config, optimizer=rule.optimizer).train)(student_mp, jax.random.PRNGKey(0))
+    assert not bool(result.diverged)
