@@ -20,7 +20,7 @@ protocol() {  # ROW ARGS...: one `metalearn eval`, its table and JSON kept
 # learning rate tuned around the preset's 5e-3 (annealed) on 8 tuning seeds, and DPO run at the tuned value
 # (--rule-tuned: the DPO paper reuses PPO's hyper-parameters).
 MINATAR_GRID=(--tune "lr=1e-3,3e-3,5e-3,1e-2" --tune-seeds 8 --seeds 16 --rule-tuned)
-# OPEN's published weights (Breakout's, its own step sizes) vs Adam tuned at the budget; the grid goes past 1e-2,
+# OPEN's published weights for the game (its own step sizes) vs Adam tuned at the budget; the grid goes past 1e-2,
 # the edge where Breakout's tuning landed for the DPO row.
 OPEN_GRID=(--tune "lr=1e-3,3e-3,5e-3,1e-2,2e-2" --tune-seeds 8 --seeds 16)
 for row in "${@:?rows: dpo_breakout dpo_spaceinvaders open_breakout open_spaceinvaders}"; do
@@ -29,7 +29,7 @@ for row in "${@:?rows: dpo_breakout dpo_spaceinvaders open_breakout open_spacein
     dpo_spaceinvaders) protocol "$row" dpo --preset spaceinvaders --budget 1000000 \
       "${MINATAR_GRID[@]}" ;;
     open_breakout) protocol "$row" published:breakout --preset breakout --budget 500000 "${OPEN_GRID[@]}" ;;
-    open_spaceinvaders) protocol "$row" published:breakout --preset spaceinvaders --budget 1000000 \
+    open_spaceinvaders) protocol "$row" published:spaceinvaders --preset spaceinvaders --budget 1000000 \
       "${OPEN_GRID[@]}" ;;
     *) echo "unknown row $row; allowed: dpo_breakout dpo_spaceinvaders open_breakout open_spaceinvaders" >&2
        exit 2 ;;
