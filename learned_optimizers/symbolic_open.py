@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import optax
 
 from learned_optimizers import open as open_opt
-from objectives.expression import Node, evaluate, literals
+from objectives.expression import Node, constants, evaluate
 from objectives.expression import parse as parse_expression
 
 VARIABLES = (
@@ -55,7 +55,7 @@ def parse(text: str) -> Node:
 def init(rng: jax.Array, expression: str = "0") -> dict:
     """The constants written in ``expression`` (``rng`` is unused)."""
     del rng
-    return {"c": jnp.asarray(literals(parse(expression)), jnp.float32).reshape(-1)}
+    return {"c": constants(parse(expression))}
 
 
 def step(tree: Node, c: jax.Array, features: jax.Array) -> jax.Array:

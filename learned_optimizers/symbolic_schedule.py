@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from learned_optimizers.lr_schedule import scheduled_adam
-from objectives.expression import Node, evaluate, literals
+from objectives.expression import Node, constants, evaluate
 from objectives.expression import parse as parse_expression
 
 VARIABLES = ("p",)
@@ -39,7 +39,7 @@ def parse(text: str) -> Node:
 def init(rng: jax.Array, expression: str = "log(0.00025)") -> dict:
     """The constants written in ``expression`` (``rng`` is unused)."""
     del rng
-    return {"c": jnp.asarray(literals(parse(expression)), jnp.float32).reshape(-1)}
+    return {"c": constants(parse(expression))}
 
 
 def learning_rate(tree: Node, c: jax.Array, progress: jax.Array) -> jax.Array:

@@ -165,6 +165,11 @@ def literals(tree: Node) -> list[float]:
     return [x for arg in tree.args for x in literals(arg)]
 
 
+def constants(tree: Node) -> jax.Array:
+    """(k,) float32 ``literals(tree)``: a closed-form rule's meta-parameters ``c`` as its text writes them."""
+    return jnp.asarray(literals(tree), jnp.float32).reshape(-1)
+
+
 def variables(tree: Node) -> set[str]:
     """The variable names ``tree`` reads."""
     if tree.op == "var":

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from objectives.base import Objective, ObjectiveInputs
 from objectives.drift import drift_loss
-from objectives.expression import Node, directional, evaluate, literals
+from objectives.expression import Node, constants, directional, evaluate
 from objectives.expression import parse as parse_expression
 
 KIND = "drift"
@@ -44,7 +44,7 @@ def parse(text: str) -> Node:
 def init(rng: jax.Array, expression: str = "0") -> dict:
     """The constants written in ``expression`` (``rng`` is unused)."""
     del rng
-    return {"c": jnp.asarray(literals(parse(expression)), jnp.float32).reshape(-1)}
+    return {"c": constants(parse(expression))}
 
 
 def symbolic_drift(tree: Node, c: jax.Array, ratio: jax.Array, advantage: jax.Array, x: ObjectiveInputs):

@@ -2,8 +2,9 @@
 
 ``distill`` fits a student: of a drift objective ``mlp`` (a small LPO network) or
 ``symbolic`` (an expression from symbolic regression, ``objectives.symbolic``); of
-OPEN ``mlp`` (a smaller OPEN without its GRU); of a learned LR schedule ``symbolic``
-(a formula lr(p) = exp(e(p)), ``learned_optimizers.symbolic_schedule``). ``write_report`` saves it as a rule
+OPEN ``mlp`` (a smaller OPEN without its GRU) or ``symbolic`` (a formula of its features,
+``learned_optimizers.symbolic_open``); of a learned LR schedule ``symbolic`` (a formula
+lr(p) = exp(e(p)), ``learned_optimizers.symbolic_schedule``). ``write_report`` saves it as a rule
 file with its report. ``metalearn distill`` is the same from the command line.
 """
 

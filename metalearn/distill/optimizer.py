@@ -29,7 +29,7 @@ from metalearn.distill import symbolic as sym
 from metalearn.distill.samples import train_and_keep
 from metalearn.inner import TrainConfig, Trainer
 from metalearn.rules import Rule, make_rule
-from objectives.expression import literals, to_text
+from objectives.expression import constants, to_text
 
 # Operon's operators for a formula of OPEN's features.
 SYMBOLS = "add,sub,mul,constant,variable,tanh,square,fmax,fmin"
@@ -143,7 +143,7 @@ def fit_open_symbolic(
     for raw, length in sym.search(x, d_fit, list(symbolic_open.VARIABLES), seed=seed, **search_options):
         text = to_text(sym.tidy(raw))
         tree = symbolic_open.parse(text)
-        c = jnp.asarray(literals(tree), jnp.float32)
+        c = constants(tree)
         rmse = [
             float(np.sqrt(np.mean((np.asarray(symbolic_open.step(tree, c, jnp.asarray(f.features).T)) - d) ** 2)))
             for f, d in ((samples, d_fit), (val_samples, d_val))
