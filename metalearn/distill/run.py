@@ -309,8 +309,8 @@ def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: A
     save_rule(out / "student.npz", d.student, d.meta_params, distilled_from=d.teacher, into=d.into, task=task,
               val_rmse=d.val_rmse)  # fmt: skip
     (out / "distill.json").write_text(json.dumps({"task": task, **numbers}, indent=2) + "\n")
-    schedule = d.student.name == "symbolic_lr_schedule"
-    if d.student.objective is not None:
+    kind = "drift" if d.student.objective is not None else "schedule" if d.student.name in sched.TEACHERS else "open"
+    if kind == "drift":
         surfaces = {
             f"teacher: {d.teacher}": drift_surface(teacher, teacher_params),
             f"student: {d.into}": drift_surface(d.student, d.meta_params),
@@ -323,7 +323,7 @@ def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: A
             + (" at progress " + ", ".join(f"{p:g}" for p in sampling.GRID_PROGRESS) if d.temporal else "")
         )
         quantity = "the drift f(r, A)"
-    elif schedule:
+    elif kind == "schedule":
         curves = {f"teacher: {d.teacher}": (teacher, teacher_params), "student: symbolic": (d.student, d.meta_params)}
         save_figure(sched.figure(curves, sched.operating_progress(d.num_recorded)), out / "schedule.png")
         figures = ["schedule.png"]
@@ -343,7 +343,7 @@ def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: A
     rel = numbers["relative_val_rmse"]
     recorded = (
         f"the progress p = n/(N − 1) of its {d.num_recorded:,} updates on {task or 'its task'} (known without training)"
-        if schedule
+        if kind == "schedule"
         else f"{d.num_recorded:,} recorded while it trained on {task or 'its task'} ({d.env_steps:,} environment steps)"
     )
     lines = [
@@ -364,7 +364,6 @@ def write_report(d: Distilled, out: str | Path, teacher: Rule, teacher_params: A
         from metalearn.distill.symbolic import latex, python
 
         chosen = d.front[d.chosen].expression
-        kind = "drift" if d.student.objective is not None else "schedule" if schedule else "open"
         meaning = {
             "drift": "The student's drift is f(r, A) = relu(e(r, A) − e(1, A) − (r − 1)·∂e/∂r(1±, A)) with",
             "schedule": "The student's learning rate is lr(p) = exp(e(p)), p the training progress clipped to "
