@@ -182,6 +182,16 @@ class Inputs(NamedTuple):
         return [default] * self.structure.num_leaves if tree is None else self.structure.flatten_up_to(tree)
 
 
+def initial_state(params, gru_features: int | None = None) -> OPENState:
+    """Zero momenta (6, P) and step count, and a zero GRU carry (gru_features, P) unless ``gru_features`` is None."""
+    total = sum(jnp.size(p) for p in jax.tree.leaves(params))
+    return OPENState(
+        momentum=jnp.zeros((len(DECAYS), total), jnp.float32),
+        carry=None if gru_features is None else jnp.zeros((gru_features, total), jnp.float32),
+        count=jnp.zeros((), jnp.int32),
+    )
+
+
 def read_inputs(
     grads, momentum, params, training_progress, batch_progress=None, layer_props=None, activations=None
 ) -> Inputs:
@@ -317,12 +327,7 @@ def _transformation(
     keep = jnp.ones(NUM_FEATURES).at[jnp.array([i for g in ablate for i in FEATURE_GROUPS[g]], int)].set(0.0)
 
     def init_fn(params):
-        total = sum(jnp.size(p) for p in jax.tree.leaves(params))
-        return OPENState(
-            momentum=jnp.zeros((len(DECAYS), total), jnp.float32),
-            carry=jnp.zeros((gru_features, total), jnp.float32) if use_gru else None,
-            count=jnp.zeros((), jnp.int32),
-        )
+        return initial_state(params, gru_features if use_gru else None)
 
     def update_fn(
         grads,

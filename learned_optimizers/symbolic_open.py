@@ -72,10 +72,6 @@ def to_optax(
     are accepted and unused)."""
     tree = parse(expression)
 
-    def init_fn(params):
-        total = sum(jnp.size(p) for p in jax.tree.leaves(params))
-        return open_opt.OPENState(jnp.zeros((len(open_opt.DECAYS), total), jnp.float32), None, jnp.zeros((), jnp.int32))
-
     def update_fn(
         grads,
         state,
@@ -96,4 +92,4 @@ def to_optax(
         u = open_opt.STEP_MULT * step(tree, meta_params["c"], open_opt.all_features(inp))
         return open_opt.apply_step(u, inp), open_opt.OPENState(inp.momentum, None, state.count + 1)
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return optax.GradientTransformationExtraArgs(open_opt.initial_state, update_fn)

@@ -83,13 +83,11 @@ def fit(
         text = to_text(sym.tidy(raw))
         rule = make_rule("symbolic_lr_schedule", expression=text)
         mp = rule.init(None)
-        try:
-            rmse = [
-                float(np.sqrt(np.mean((log_lr(rule, mp, p) - t) ** 2)))
-                for p, t in ((progress, target), (val_progress, val_target))
-            ]
+        try:  # one compiled read of the rule over both parts, then split
+            err = log_lr(rule, mp, np.concatenate([progress, val_progress])) - np.concatenate([target, val_target])
         except ValueError:  # a step size that overflows somewhere in [0, 1]: not a candidate
             continue
+        rmse = [float(np.sqrt(np.mean(e**2))) for e in (err[: len(progress)], err[len(progress) :])]
         candidates.append(sym.Candidate(text, length, *rmse))
     return sym.choose(candidates)
 
