@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -146,9 +147,25 @@ def _with_budget(overrides: list[str], budget: str | None) -> list[str]:
     return list(overrides) + ([f"total_timesteps={budget}"] if budget is not None else [])
 
 
-def _load_target(target: str, which: str = "mean"):
+def _load_target(target: str, which: str = "mean", rule_kwargs: Sequence[str] = ()):
     """(rule, meta_params, label) of a run directory, rule file, published:NAME, discovered:NAME, or the name of a
-    hand-designed objective (one without meta-parameters, e.g. dpo)."""
+    hand-designed objective (one without meta-parameters, e.g. dpo); ``rule_kwargs`` (``key=value``) change the
+    rule's hyper-parameters."""
+    rule, meta_params, label = _load_rule_target(target, which)
+    if rule_kwargs:
+        from metalearn.overrides import parse_value, split_assignment
+        from metalearn.rules import with_kwargs
+
+        kwargs = {}
+        for item in rule_kwargs:
+            key, text = split_assignment(item, "--rule-kwarg")
+            kwargs[key] = parse_value(key, text, *([rule.kwargs[key]] if key in rule.kwargs else []))
+        rule = with_kwargs(rule, meta_params, **kwargs)
+        label += " with " + " ".join(rule_kwargs)
+    return rule, meta_params, label
+
+
+def _load_rule_target(target: str, which: str):
     import jax
 
     from metalearn.rules import list_rules, load_rule, make_rule, published_rule
@@ -209,7 +226,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     budgets = [None] if args.budget is None else args.budget.split(",")  # None: the preset's own budget
     protocol.check_baseline_options(args.tuned, args.tune, len(args.preset) * len(budgets))  # before any training
     protocol.check_metric(args.metric)
-    rule, meta_params, label = _load_target(args.target, args.which)
+    rule, meta_params, label = _load_target(args.target, args.which, args.rule_kwarg)
     records = []
     for preset, budget in [(p, b) for p in args.preset for b in budgets]:
         evaluation = protocol.evaluate(
@@ -434,6 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--rule-set", action="append", default=[], metavar="KEY=VALUE", help="override a field for the rule's arm only"
+    )
+    p.add_argument(
+        "--rule-kwarg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a hyper-parameter of the rule, e.g. replay_capacity=0 for Disco103's agent",
     )
     p.add_argument(
         "--baseline-set",

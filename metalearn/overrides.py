@@ -51,10 +51,11 @@ def parse_value(key: str, text: str, current: Any = _MISSING) -> Any:
     return text
 
 
-def _split(item: str) -> tuple[str, str]:
+def split_assignment(item: str, option: str = "--set") -> tuple[str, str]:
+    """``"key=value"`` -> (key, value text); ``option`` names the flag in the error."""
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
-        raise ValueError(f"--set {item!r}: expected key=value")
+        raise ValueError(f"{option} {item!r}: expected key=value")
     return key.strip(), text
 
 
@@ -63,7 +64,7 @@ def apply_overrides(config: T, assignments: list[str]) -> T:
     fields = {f.name: f for f in dataclasses.fields(config)}
     changes: dict[str, Any] = {}
     for item in assignments:
-        key, text = _split(item)
+        key, text = split_assignment(item)
         if key not in fields:
             raise ValueError(f"--set {key}: unknown key; allowed: {', '.join(sorted(fields))}")
         changes[key] = parse_value(key, text, getattr(config, key))
@@ -81,7 +82,7 @@ def apply_dotted_overrides(d: dict[str, Any], assignments: list[str]) -> dict[st
 
     d = copy.deepcopy(d)
     for item in assignments:
-        key, text = _split(item)
+        key, text = split_assignment(item)
         node: Any = d
         parts = key.split(".")
         for i, part in enumerate(parts):

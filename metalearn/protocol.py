@@ -229,10 +229,10 @@ def verdict(evaluation: Evaluation) -> str:
     pair = _finite_pair(evaluation.rule, evaluation.baseline, evaluation.metric)
     if not pair:
         return "n/a"
-    return _verdict(summarize(pair[0]).iqm_ci, summarize(pair[1]).iqm_ci)
+    return interval_verdict(summarize(pair[0]).iqm_ci, summarize(pair[1]).iqm_ci)
 
 
-def _verdict(rule_ci: Sequence[float], baseline_ci: Sequence[float]) -> str:
+def interval_verdict(rule_ci: Sequence[float], baseline_ci: Sequence[float]) -> str:
     """beats / loses when the two intervals are apart, else matches."""
     return "beats" if rule_ci[0] > baseline_ci[1] else "loses" if rule_ci[1] < baseline_ci[0] else "matches"
 
@@ -272,5 +272,5 @@ def to_json(evaluation: Evaluation) -> dict:
         "rule": rule,
         "baseline": baseline,
         "p_improvement": p,
-        "verdict": _verdict(rule[metric]["iqm_ci"], baseline[metric]["iqm_ci"]) if pair else "n/a",
+        "verdict": interval_verdict(rule[metric]["iqm_ci"], baseline[metric]["iqm_ci"]) if pair else "n/a",
     }

@@ -95,6 +95,22 @@ def make_rule(name: str, **kwargs: Any) -> Rule:
     return Rule(name=name, kwargs=dict(kwargs), init=init, objective=hook(**hook_kw))
 
 
+def with_kwargs(rule: Rule, meta_params: Any, **kwargs: Any) -> Rule:
+    """``rule`` rebuilt with some hyper-parameters changed (e.g. Disco103's agent without replay), refused where
+    the change would not fit ``meta_params`` (a different network size)."""
+    new = make_rule(rule.name, **{**rule.kwargs, **kwargs})
+    fresh = new.init(jax.random.PRNGKey(0))
+    shapes = [np.shape(x) for x in jax.tree.leaves(fresh)]
+    if jax.tree.structure(fresh) != jax.tree.structure(meta_params) or shapes != [
+        np.shape(x) for x in jax.tree.leaves(meta_params)
+    ]:
+        raise ValueError(
+            f"rule {rule.name!r}: {kwargs} change(s) the shapes of its meta-parameters; allowed: hyper-parameters "
+            f"that keep the loaded meta-parameters' shapes"
+        )
+    return new
+
+
 def published_names() -> list[str]:
     """Every published rule :func:`published_rule` loads by name: OPEN's weights and Disco103."""
     return [*open_published_names(), *disco.PUBLISHED_NAMES]

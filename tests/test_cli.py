@@ -100,6 +100,14 @@ def test_train_resume_and_eval_from_the_command_line(tmp_path, capsys):
         (["eval", "r.npz", "--preset", "cartpole", "--preset", "acrobot", "--tuned", "d"], "--tuned with 2 tasks"),
         (["eval", "r.npz", "--preset", "cartpole", "--budget", "1024,2048", "--tuned", "d"], "--tuned with 2 tasks"),
         (["eval", "discovered:cartpole_lr_schedul", "--preset", "cartpole"], "unknown discovered rule"),
+        (
+            ["eval", "published:disco103", "--preset", "catch", "--rule-kwarg", "replay_capacity"],
+            "--rule-kwarg 'replay_capacity': expected key=value",
+        ),
+        (
+            ["eval", "published:disco103", "--preset", "catch", "--rule-kwarg", "replay=0"],
+            "rule 'disco' has no hyper-parameter(s) ['replay']",
+        ),
         (["plan", "cartpole_lr_schedul"], "no experiment of that name"),
         (["plan", "cartpole_lr_schedule", "--repeats", "-1"], "repeats=-1 is invalid; allowed: an integer >= 0"),
     ],

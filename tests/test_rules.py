@@ -11,7 +11,7 @@ import pytest
 
 from learned_optimizers import lr_schedule
 from metalearn.pytree_io import PytreeFileError, save_pytree
-from metalearn.rules import list_rules, load_rule, make_rule, save_rule
+from metalearn.rules import list_rules, load_rule, make_rule, save_rule, with_kwargs
 
 
 def regression_loop(tx, steps=50):
@@ -87,3 +87,17 @@ def test_unknown_rule_and_hyper_parameter():
         make_rule("lr_schedule", knotz=3)
     with pytest.raises(ValueError, match="knots=0 must be >= 1"):
         make_rule("lr_schedule", knots=0)
+
+
+def test_a_rule_takes_new_hyper_parameters_that_fit_its_meta_parameters():
+    rule = make_rule("lr_schedule", knots=4)
+    meta_params = rule.init(jax.random.PRNGKey(0))
+    changed = with_kwargs(rule, meta_params, init_lr=3e-3, b1=0.8)
+    assert changed.kwargs["knots"] == 4 and changed.kwargs["b1"] == 0.8
+    ours, _ = regression_loop(changed.optimizer(meta_params))
+    adam, _ = regression_loop(optax.adam(2.5e-4, b1=0.8, eps=1e-5))  # the knots keep init's lr
+    chex.assert_trees_all_close(ours, adam, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"\{'knots': 5\} change\(s\) the shapes of its meta-parameters"):
+        with_kwargs(rule, meta_params, knots=5)
+    with pytest.raises(ValueError, match=r"no hyper-parameter\(s\) \['knotz'\]"):
+        with_kwargs(rule, meta_params, knotz=5)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Disco103 vs hand-designed baselines tuned at the same budget (the `metalearn eval` protocol), for
-# experiments/reports/disco.md. Each row writes its printed table to experiments/reports/disco/ROW.txt.
+# experiments/reports/disco.md. Each row writes its printed table to experiments/reports/disco/ROW.txt (and its
+# per-seed results to ROW.json).
 #   bash experiments/scripts/disco_eval.sh catch-a2c     # one row; rows are listed below
 # Pinned to one core with single-threaded XLA (set CORE to choose it), as the report's timings assume.
 set -euo pipefail
@@ -11,10 +12,11 @@ mkdir -p "$OUT"
 export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 run() {  # run ROW ARGS...: one `metalearn eval` call, its output kept
   local row=$1; shift
-  { echo "\$ metalearn eval $*"; /usr/bin/time -f "wall %e s" taskset -c "$CORE" .venv/bin/metalearn eval "$@"; } \
-    2>&1 | grep -v -e Warning -e warn | tee "$OUT/$row.txt"
+  { echo "\$ metalearn eval $* --json $OUT/$row.json"
+    /usr/bin/time -f "wall %e s" taskset -c "$CORE" .venv/bin/metalearn eval "$@" --json "$OUT/$row.json"; } \
+    2>&1 | grep -v -e Warning -e warn -e SIGILL | tee "$OUT/$row.txt"
 }
-case "${1:?row: catch-a2c | catch-ppo}" in
+case "${1:?row: catch-a2c | catch-ppo | breakout-a2c | spaceinvaders-a2c}" in
   # The reference colab's Catch setting (torso 512x512, 2 streams x 29 steps per update, lr 0.01), 500 updates;
   # the A2C baseline on the same preset, its learning rate tuned on 4 seeds apart from the 8 evaluation seeds.
   catch-a2c) run catch-a2c published:disco103 --preset catch --budget 29000 --seeds 8 \
@@ -24,5 +26,14 @@ case "${1:?row: catch-a2c | catch-ppo}" in
   catch-ppo) run catch-ppo published:disco103 --preset catch --budget 29000 --seeds 8 \
     --baseline-set algorithm=ppo --baseline-set update_epochs=4 --baseline-set num_minibatches=2 \
     --tune lr=3e-4,1e-3,3e-3,1e-2 --tune-seeds 4 --metric eval_return ;;
-  *) echo "unknown row $1; allowed: catch-a2c, catch-ppo" >&2; exit 2 ;;
+  # Two MinAtar games at a CPU budget (5e5 steps): the colab's agent (torso 512x512, 29-step trajectories, lr 0.01)
+  # with 16 streams an update and no replay (each update learns from its fresh 16 x 29 rollout; the colab replays
+  # 64 of 1024 stored trajectories, which costs 3.5x as much per step here); A2C on the same agent and rollouts,
+  # its learning rate tuned as for Catch. Scored by 16 evaluation episodes per agent.
+  breakout-a2c | spaceinvaders-a2c)
+    case "$1" in breakout-a2c) game=Breakout-MinAtar ;; *) game=SpaceInvaders-MinAtar ;; esac
+    run "$1" published:disco103 --preset catch --env "$game" --budget 500000 --set num_envs=16 \
+      --set eval_envs=16 --rule-kwarg replay_capacity=0 --rule-kwarg batch_size=16 --seeds 8 \
+      --tune lr=3e-4,1e-3,3e-3,1e-2 --tune-seeds 4 --metric eval_return ;;
+  *) echo "unknown row $1; allowed: catch-a2c, catch-ppo, breakout-a2c, spaceinvaders-a2c" >&2; exit 2 ;;
 esac

@@ -88,6 +88,10 @@ GRID_LEVELS = ("dense", "sparse", "long", "longer", "long_dense", "labyrinth", "
 TRANSFER = {"breakout": ("Breakout-MinAtar", 500_000)}  # MinAtar transfer: env, steps per agent
 TRAIN_UPDATES = 250  # the `small` levels' lifetime, the held-out agents' too
 EVAL_SEED = 2468
+# The evaluation protocol's baseline (metalearn.protocol): A2C tuned on each held-out level at its budget, on
+# tuning seeds apart from the evaluation seeds, over the antagonist sweep's learning rates and entropy costs.
+A2C_GRID = ("lr=1e-3,3e-3,1e-2", "ent_coef=0,0.01,0.05")
+BASELINES = {"a2c": "A2C (tuned on `small`)", "a2c_tuned": "A2C (tuned on the level)"}
 
 
 def _stack(trees: list) -> object:
@@ -118,6 +122,7 @@ def evaluate(level: str, seeds: int) -> dict:
     Gridworld levels: 250 updates, scored by the final policy's evaluation-rollout return divided by the
     level's optimal return (value iteration); MinAtar: the LPG agent's shape on the game, raw return.
     """
+    from metalearn import protocol
     from metalearn.envs import make_env
     from metalearn.envs.value_iteration import optimal_return
     from metalearn.inner import Trainer, get_preset
@@ -151,7 +156,7 @@ def evaluate(level: str, seeds: int) -> dict:
 
     def record(arm: str, meta_seed: int | None, result, seconds: float) -> None:
         ev, final = np.asarray(result.eval_return, np.float64), np.asarray(result.final_return, np.float64)
-        label = "A2C (gridworld-a2c)" if arm == "a2c" else f"{arm} meta-seed {meta_seed}"
+        label = BASELINES[arm] if arm in BASELINES else f"{arm} meta-seed {meta_seed}"
         out["rows"].append(
             {
                 "label": label,
@@ -168,10 +173,17 @@ def evaluate(level: str, seeds: int) -> dict:
             flush=True,
         )
 
+    def a2c(config) -> object:  # the A2C agents on every evaluation key
+        return jax.block_until_ready(jax.jit(jax.vmap(Trainer(env, config).train, in_axes=(None, 0)))(None, keys))
+
     if ("a2c", None) not in done:
         start = time.time()
-        result = jax.block_until_ready(jax.jit(jax.vmap(Trainer(env, baseline).train, in_axes=(None, 0)))(None, keys))
-        record("a2c", None, result, time.time() - start)
+        record("a2c", None, a2c(baseline), time.time() - start)
+    if ("a2c_tuned", None) not in done:
+        start = time.time()
+        tuned = protocol.tuned_here(env, baseline, A2C_GRID, seeds=seeds, seed=EVAL_SEED, metric="eval_return")
+        out["a2c_tuned"] = tuned.how
+        record("a2c_tuned", None, a2c(tuned.config), time.time() - start)
     if todo:
         start = time.time()
         train = jax.vmap(Trainer(env, agent, objective=rule.objective).train, in_axes=(None, 0))
@@ -192,16 +204,21 @@ def _normalised(result: dict, row: dict) -> np.ndarray:
 
 
 def analyse() -> dict:
-    from metalearn import analysis
+    from metalearn import analysis, protocol
 
-    cells, pooled, a2c_pooled = [], {arm: [] for arm in ROWS}, []
+    cells, pooled, a2c_pooled = [], {arm: [] for arm in ROWS}, {b: [] for b in BASELINES}
     for path in sorted((REPORT / "eval").glob("*.json")):
         result = json.loads(path.read_text())
         cell = {k: result[k] for k in ("level", "steps", "optimal_return", "seeds")}
-        a2c = next(r for r in result["rows"] if r["arm"] == "a2c")
-        cell["a2c"] = analysis.summarize(_normalised(result, a2c))._asdict()
-        if result["optimal_return"]:
-            a2c_pooled.append(_normalised(result, a2c))
+        for b in BASELINES:
+            row = next((r for r in result["rows"] if r["arm"] == b), None)
+            if row is None:
+                continue
+            cell[b] = analysis.summarize(_normalised(result, row))._asdict()
+            if result["optimal_return"]:
+                a2c_pooled[b].append(_normalised(result, row))
+        if "a2c_tuned" in result:
+            cell["a2c_tuned_setting"] = result["a2c_tuned"]
         for arm in ROWS:
             mine = [r for r in result["rows"] if r["arm"] == arm]
             if not mine:
@@ -210,26 +227,36 @@ def analyse() -> dict:
             cell[arm] = {"meta_seeds": [r["meta_seed"] for r in mine], **analysis.over_meta_seeds(scores)}
             if result["optimal_return"]:  # gridworld levels: pooled across levels (normalised)
                 pooled[arm].append(np.stack(scores))  # (meta-seeds, seeds)
+        if "a2c_tuned" in cell and "ar" in cell:  # the protocol's verdict on this level: IQM intervals apart?
+            ar = np.concatenate([_normalised(result, r) for r in result["rows"] if r["arm"] == "ar"])
+            p, ci = analysis.probability_of_improvement([ar], [_normalised(result, row)])
+            ar_ci, a2c_ci = analysis.summarize(ar).iqm_ci, cell["a2c_tuned"]["iqm_ci"]
+            cell["protocol"] = {
+                "ar": analysis.summarize(ar)._asdict(),
+                "p_ar_better": {"p": p, "ci": list(ci)},
+                "verdict": protocol.interval_verdict(ar_ci, a2c_ci),
+            }
         cells.append(cell)
     aggregate = {}
     for arm, blocks in pooled.items():
         if blocks:  # each meta-seed's rule: its agents on every level (the same seeds per level)
             per_rule = list(np.concatenate(blocks, axis=1))
             aggregate[arm] = {"levels": len(blocks), **analysis.over_meta_seeds(per_rule)}
-    if a2c_pooled:  # one agent per seed on every level: its mean over levels, then mean ± s.e. over seeds
-        per_seed = np.stack(a2c_pooled).mean(axis=0)
-        mean, se = analysis.mean_stderr(per_seed)
-        aggregate["a2c"] = {
-            "levels": len(a2c_pooled),
+    for b, blocks in a2c_pooled.items():  # one agent per seed on every level: its mean over levels, then over seeds
+        if not blocks:
+            continue
+        mean, se = analysis.mean_stderr(np.stack(blocks).mean(axis=0))
+        aggregate[b] = {
+            "levels": len(blocks),
             "mean_over_seeds": mean,
             "stderr_over_seeds": se,
-            "pooled": analysis.summarize(np.concatenate(a2c_pooled))._asdict(),
+            "pooled": analysis.summarize(np.concatenate(blocks))._asdict(),
         }
     if pooled["ar"]:  # P(an AR agent beats one of this rule's), averaged over the gridworld levels
         ar = [b.reshape(-1) for b in pooled["ar"]]
         for arm, a in aggregate.items():
             if arm != "ar":
-                other = a2c_pooled if arm == "a2c" else [b.reshape(-1) for b in pooled[arm]]
+                other = a2c_pooled[arm] if arm in BASELINES else [b.reshape(-1) for b in pooled[arm]]
                 p, ci = analysis.probability_of_improvement(ar, other)
                 a["p_ar_better"] = {"p": p, "ci": list(ci)}
     out = {
@@ -282,15 +309,15 @@ def figure(out: dict) -> None:
     fig, axes = new_figure(1, 3, panel=(6.0, 3.4))
     ax = axes[0][0]
     cells = [c for c in out["cells"] if c["optimal_return"]]
-    width = 0.8 / (len(ROWS) + 1)
-    for j, arm in enumerate(["a2c", *ROWS]):
+    width = 0.8 / (len(ROWS) + len(BASELINES))
+    for j, arm in enumerate([*BASELINES, *ROWS]):
         have = [(i, c) for i, c in enumerate(cells) if arm in c]
-        if arm == "a2c":
+        if arm in BASELINES:
             y, e = [c[arm]["mean"] for _, c in have], [c[arm]["stderr"] for _, c in have]
         else:
             y = [c[arm]["mean_over_meta_seeds"] for _, c in have]
             e = [c[arm]["stderr_over_meta_seeds"] for _, c in have]
-        ax.bar([i + j * width for i, _ in have], y, width, yerr=e, label=LABELS.get(arm, "A2C (tuned)"), capsize=2)
+        ax.bar([i + j * width for i, _ in have], y, width, yerr=e, label={**BASELINES, **LABELS}[arm], capsize=2)
     ax.set_xticks([i + 0.4 for i in range(len(cells))], [c["level"] for c in cells], rotation=30)
     ax.set_ylabel("eval return / optimal return")
     ax.legend(fontsize=7)
@@ -336,8 +363,9 @@ def markdown(out: dict) -> str:
     cells = out["cells"]
     head = "| rule | " + " | ".join(c["level"] + ("" if c["optimal_return"] else " (raw)") for c in cells) + " |"
     lines = [head, "|" + " --- |" * (1 + len(cells))]
-    a2c = [f"{c['a2c']['mean']:.3f} ± {c['a2c']['stderr']:.3f}" for c in cells]
-    lines.append("| A2C (tuned), over seeds | " + " | ".join(a2c) + " |")
+    for b, label in BASELINES.items():
+        a2c = [f"{c[b]['mean']:.3f} ± {c[b]['stderr']:.3f}" if b in c else "" for c in cells]
+        lines.append(f"| {label}, over seeds | " + " | ".join(a2c) + " |")
     for a in ROWS:
         row = [_over_meta_seeds(c[a]) if a in c else "" for c in cells]
         lines.append(f"| {LABELS[a]} | " + " | ".join(row) + " |")
@@ -345,13 +373,27 @@ def markdown(out: dict) -> str:
     if agg:
         head = "| rule | mean ± s.e. over meta-seeds | IQM [95% CI], every agent | P(AR > rule) [95% CI] |"
         lines += ["", head, "| --- | --- | --- | --- |"]
-        if "a2c" in agg:
-            a = agg["a2c"]
-            m, se = a["mean_over_seeds"], a["stderr_over_seeds"]
-            lines.append(f"| A2C (tuned; ± s.e. over seeds) | {m:.3f} ± {se:.3f} | {_iqm(a['pooled'])} | {_p(a)} |")
+        for b, label in BASELINES.items():
+            if b in agg:
+                a = agg[b]
+                m, se = a["mean_over_seeds"], a["stderr_over_seeds"]
+                lines.append(f"| {label}; ± s.e. over seeds | {m:.3f} ± {se:.3f} | {_iqm(a['pooled'])} | {_p(a)} |")
         for a in ROWS:
             if a in agg:
                 lines.append(f"| {LABELS[a]} | {_over_meta_seeds(agg[a])} | {_iqm(agg[a]['pooled'])} | {_p(agg[a])} |")
+    judged = [c for c in cells if "protocol" in c]
+    if judged:  # the evaluation protocol, per level: GROOVE's rule vs A2C tuned on that level
+        lines += [
+            "",
+            "| level | A2C tuned on the level | A2C IQM [95% CI] | GROOVE IQM [95% CI] | P(GROOVE > A2C) | verdict |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for c in judged:
+            setting = c["a2c_tuned_setting"].split(": ", 1)[-1]
+            lines.append(
+                f"| {c['level']} | {setting} | {_iqm(c['a2c_tuned'])} | {_iqm(c['protocol']['ar'])} | "
+                f"{_p(c['protocol'])} | **{c['protocol']['verdict']}** |"
+            )
     return "\n".join(lines)
 
 
