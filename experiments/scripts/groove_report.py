@@ -265,12 +265,18 @@ def analyse() -> dict:
         "arms": {arm: {"label": LABELS[arm], "curriculum": ARMS[arm]} for arm in ARMS},
         "cells": cells,
         "aggregate_gridworld": aggregate,
-        "buffer": buffer_statistics(),
+        "buffer": buffer_statistics() or _committed_buffer_statistics(),
     }
     DATA.mkdir(parents=True, exist_ok=True)
     (DATA / "groove_es.json").write_text(json.dumps(out, indent=1))
     figure(out)
     return out
+
+
+def _committed_buffer_statistics() -> dict:
+    """The buffer statistics of the committed analysis: the run directories they come from are not committed."""
+    path = DATA / "groove_es.json"
+    return json.loads(path.read_text())["buffer"] if path.is_file() else {}
 
 
 def buffer_statistics() -> dict:
@@ -363,7 +369,7 @@ def markdown(out: dict) -> str:
     cells = out["cells"]
     head = "| rule | " + " | ".join(c["level"] + ("" if c["optimal_return"] else " (raw)") for c in cells) + " |"
     lines = [head, "|" + " --- |" * (1 + len(cells))]
-    for b, label in BASELINES.items():
+    for b, label in [(b, label) for b, label in BASELINES.items() if any(b in c for c in cells)]:
         a2c = [f"{c[b]['mean']:.3f} ± {c[b]['stderr']:.3f}" if b in c else "" for c in cells]
         lines.append(f"| {label}, over seeds | " + " | ".join(a2c) + " |")
     for a in ROWS:
