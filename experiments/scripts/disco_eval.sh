@@ -16,7 +16,7 @@ run() {  # run ROW ARGS...: one `metalearn eval` call, its output kept
     /usr/bin/time -f "wall %e s" taskset -c "$CORE" .venv/bin/metalearn eval "$@" --json "$OUT/$row.json"; } \
     2>&1 | grep -v -e Warning -e warn -e SIGILL | tee "$OUT/$row.txt"
 }
-case "${1:?row: catch-a2c | catch-ppo | breakout-a2c | spaceinvaders-a2c}" in
+case "${1:?row: catch-a2c | catch-ppo | breakout-a2c | spaceinvaders-a2c | breakout-a2c-rule-tuned}" in
   # The reference colab's Catch setting (torso 512x512, 2 streams x 29 steps per update, lr 0.01), 500 updates;
   # the A2C baseline on the same preset, its learning rate tuned on 4 seeds apart from the 8 evaluation seeds.
   catch-a2c) run catch-a2c published:disco103 --preset catch --budget 29000 --seeds 8 \
@@ -30,10 +30,13 @@ case "${1:?row: catch-a2c | catch-ppo | breakout-a2c | spaceinvaders-a2c}" in
   # with 16 streams an update and no replay (each update learns from its fresh 16 x 29 rollout; the colab replays
   # 64 of 1024 stored trajectories, which costs 3.5x as much per step here); A2C on the same agent and rollouts,
   # its learning rate tuned as for Catch. Scored by 16 evaluation episodes per agent.
-  breakout-a2c | spaceinvaders-a2c)
-    case "$1" in breakout-a2c) game=Breakout-MinAtar ;; *) game=SpaceInvaders-MinAtar ;; esac
-    run "$1" published:disco103 --preset catch --env "$game" --budget 500000 --set num_envs=16 \
+  # breakout-a2c-rule-tuned: Disco103's agent also at the learning rate tuning chose for A2C (--rule-tuned).
+  breakout-a2c | spaceinvaders-a2c | breakout-a2c-rule-tuned)
+    case "$1" in breakout-a2c) game=(Breakout-MinAtar) ;; spaceinvaders-a2c) game=(SpaceInvaders-MinAtar) ;;
+      *) game=(Breakout-MinAtar --rule-tuned) ;; esac
+    run "$1" published:disco103 --preset catch --env "${game[@]}" --budget 500000 --set num_envs=16 \
       --set eval_envs=16 --rule-kwarg replay_capacity=0 --rule-kwarg batch_size=16 --seeds 8 \
       --tune lr=3e-4,1e-3,3e-3,1e-2 --tune-seeds 4 --metric eval_return ;;
-  *) echo "unknown row $1; allowed: catch-a2c, catch-ppo, breakout-a2c, spaceinvaders-a2c" >&2; exit 2 ;;
+  *) echo "unknown row $1; allowed: catch-a2c, catch-ppo, breakout-a2c, spaceinvaders-a2c, breakout-a2c-rule-tuned" >&2
+    exit 2 ;;
 esac
