@@ -16,7 +16,7 @@ run() {  # run ROW ARGS...: one `metalearn eval` call, its output kept
     /usr/bin/time -f "wall %e s" taskset -c "$CORE" .venv/bin/metalearn eval "$@" --json "$OUT/$row.json"; } \
     2>&1 | grep -v -e Warning -e warn -e SIGILL | tee "$OUT/$row.txt"
 }
-case "${1:?row: catch-a2c | catch-ppo | breakout-a2c | spaceinvaders-a2c | breakout-a2c-rule-tuned}" in
+case "${1:?row: catch-a2c | catch-ppo | breakout-a2c | spaceinvaders-a2c | breakout-a2c-rule-tuned | minatar-start}" in
   # The reference colab's Catch setting (torso 512x512, 2 streams x 29 steps per update, lr 0.01), 500 updates;
   # the A2C baseline on the same preset, its learning rate tuned on 4 seeds apart from the 8 evaluation seeds.
   catch-a2c) run catch-a2c published:disco103 --preset catch --budget 29000 --seeds 8 \
@@ -37,6 +37,13 @@ case "${1:?row: catch-a2c | catch-ppo | breakout-a2c | spaceinvaders-a2c | break
     run "$1" published:disco103 --preset catch --env "${game[@]}" --budget 500000 --set num_envs=16 \
       --set eval_envs=16 --rule-kwarg replay_capacity=0 --rule-kwarg batch_size=16 --seeds 8 \
       --tune lr=3e-4,1e-3,3e-3,1e-2 --tune-seeds 4 --metric eval_return ;;
-  *) echo "unknown row $1; allowed: catch-a2c, catch-ppo, breakout-a2c, spaceinvaders-a2c, breakout-a2c-rule-tuned" >&2
+  # Where the MinAtar agents start: both arms after one update (16 x 29 steps), a near-uniform policy.
+  minatar-start)
+    for game in Breakout-MinAtar SpaceInvaders-MinAtar; do
+      run "minatar-start-$game" published:disco103 --preset catch --env "$game" --budget 464 --set num_envs=16 \
+        --set eval_envs=16 --rule-kwarg replay_capacity=0 --rule-kwarg batch_size=16 --seeds 8 --metric eval_return
+    done ;;
+  *) echo "unknown row $1; allowed: catch-a2c, catch-ppo, breakout-a2c, spaceinvaders-a2c, breakout-a2c-rule-tuned," \
+    "minatar-start" >&2
     exit 2 ;;
 esac
