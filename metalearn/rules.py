@@ -99,11 +99,8 @@ def with_kwargs(rule: Rule, meta_params: Any, **kwargs: Any) -> Rule:
     """``rule`` rebuilt with some hyper-parameters changed (e.g. Disco103's agent without replay), refused where
     the change would not fit ``meta_params`` (a different network size)."""
     new = make_rule(rule.name, **{**rule.kwargs, **kwargs})
-    fresh = new.init(jax.random.PRNGKey(0))
-    shapes = [np.shape(x) for x in jax.tree.leaves(fresh)]
-    if jax.tree.structure(fresh) != jax.tree.structure(meta_params) or shapes != [
-        np.shape(x) for x in jax.tree.leaves(meta_params)
-    ]:
+    layout = lambda tree: (jax.tree.structure(tree), [np.shape(x) for x in jax.tree.leaves(tree)])
+    if layout(new.init(jax.random.PRNGKey(0))) != layout(meta_params):
         raise ValueError(
             f"rule {rule.name!r}: {kwargs} change(s) the shapes of its meta-parameters; allowed: hyper-parameters "
             f"that keep the loaded meta-parameters' shapes"

@@ -229,7 +229,8 @@ def analyse() -> dict:
                 pooled[arm].append(np.stack(scores))  # (meta-seeds, seeds)
         if "a2c_tuned" in cell and "ar" in cell:  # the protocol's verdict on this level: IQM intervals apart?
             ar = np.concatenate([_normalised(result, r) for r in result["rows"] if r["arm"] == "ar"])
-            p, ci = analysis.probability_of_improvement([ar], [_normalised(result, row)])
+            a2c = _normalised(result, next(r for r in result["rows"] if r["arm"] == "a2c_tuned"))
+            p, ci = analysis.probability_of_improvement([ar], [a2c])
             ar_ci, a2c_ci = analysis.summarize(ar).iqm_ci, cell["a2c_tuned"]["iqm_ci"]
             cell["protocol"] = {
                 "ar": analysis.summarize(ar)._asdict(),
