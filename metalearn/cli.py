@@ -159,7 +159,8 @@ def _load_target(target: str, which: str = "mean", rule_kwargs: Sequence[str] = 
         kwargs = {}
         for item in rule_kwargs:
             key, text = split_assignment(item, "--rule-kwarg")
-            kwargs[key] = parse_value(key, text, *([rule.kwargs[key]] if key in rule.kwargs else []))
+            current = [rule.kwargs[key]] if key in rule.kwargs else []  # none: read as YAML
+            kwargs[key] = parse_value(key, text, *current, option="--rule-kwarg")
         rule = with_kwargs(rule, meta_params, **kwargs)
         label += " with " + " ".join(rule_kwargs)
     return rule, meta_params, label

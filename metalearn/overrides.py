@@ -13,8 +13,8 @@ _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 _MISSING = object()
 
 
-def parse_value(key: str, text: str, current: Any = _MISSING) -> Any:
-    """Parses ``text`` as the type of ``current``; a new key is read as YAML."""
+def parse_value(key: str, text: str, current: Any = _MISSING, option: str = "--set") -> Any:
+    """Parses ``text`` as the type of ``current``; a new key is read as YAML. ``option`` names the flag in errors."""
     low = text.strip().lower()
     if low in {"none", "null"}:
         return None
@@ -24,7 +24,7 @@ def parse_value(key: str, text: str, current: Any = _MISSING) -> Any:
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise ValueError(f"--set {key}={text!r}: not a valid YAML value ({str(err).splitlines()[0]})") from None
+            raise ValueError(f"{option} {key}={text!r}: not a valid YAML value ({str(err).splitlines()[0]})") from None
     if current is None:  # an unset optional field: a number if it reads as one, else the text
         try:
             value = float(text)
@@ -47,7 +47,7 @@ def parse_value(key: str, text: str, current: Any = _MISSING) -> Any:
         kind = (
             "true or false" if isinstance(current, bool) else "a number" if isinstance(current, float) else "an integer"
         )
-        raise ValueError(f"--set {key}={text!r}: expected {kind}") from None
+        raise ValueError(f"{option} {key}={text!r}: expected {kind}") from None
     return text
 
 

@@ -210,13 +210,11 @@ def analyse() -> dict:
     for path in sorted((REPORT / "eval").glob("*.json")):
         result = json.loads(path.read_text())
         cell = {k: result[k] for k in ("level", "steps", "optimal_return", "seeds")}
-        for b in BASELINES:
-            row = next((r for r in result["rows"] if r["arm"] == b), None)
-            if row is None:
-                continue
-            cell[b] = analysis.summarize(_normalised(result, row))._asdict()
+        baselines = {r["arm"]: _normalised(result, r) for r in result["rows"] if r["arm"] in BASELINES}
+        for b, scores in baselines.items():
+            cell[b] = analysis.summarize(scores)._asdict()
             if result["optimal_return"]:
-                a2c_pooled[b].append(_normalised(result, row))
+                a2c_pooled[b].append(scores)
         if "a2c_tuned" in result:
             cell["a2c_tuned_setting"] = result["a2c_tuned"]
         for arm in ROWS:
@@ -229,13 +227,12 @@ def analyse() -> dict:
                 pooled[arm].append(np.stack(scores))  # (meta-seeds, seeds)
         if "a2c_tuned" in cell and "ar" in cell:  # the protocol's verdict on this level: IQM intervals apart?
             ar = np.concatenate([_normalised(result, r) for r in result["rows"] if r["arm"] == "ar"])
-            a2c = _normalised(result, next(r for r in result["rows"] if r["arm"] == "a2c_tuned"))
-            p, ci = analysis.probability_of_improvement([ar], [a2c])
-            ar_ci, a2c_ci = analysis.summarize(ar).iqm_ci, cell["a2c_tuned"]["iqm_ci"]
+            p, ci = analysis.probability_of_improvement([ar], [baselines["a2c_tuned"]])
+            summary = analysis.summarize(ar)
             cell["protocol"] = {
-                "ar": analysis.summarize(ar)._asdict(),
+                "ar": summary._asdict(),
                 "p_ar_better": {"p": p, "ci": list(ci)},
-                "verdict": protocol.interval_verdict(ar_ci, a2c_ci),
+                "verdict": protocol.interval_verdict(summary.iqm_ci, cell["a2c_tuned"]["iqm_ci"]),
             }
         cells.append(cell)
     aggregate = {}
