@@ -1,4 +1,5 @@
-"""Side-by-side inner trainings: learned rules (published OPEN weights, rules by name, rule files) vs baselines.
+"""Side-by-side inner trainings: learned rules (published OPEN or Disco103 weights, rules by name, rule files) vs
+baselines.
 
     python experiments/scripts/compare_rules.py SPEC.json OUT_DIR
 
@@ -8,12 +9,16 @@ SPEC: {"preset": "breakout", "seeds": 16, "set": ["total_timesteps=5e5"],
                 {"label": "DPO", "rule": "dpo"},  # + optional "kwargs": {...}; init(PRNGKey(0))
                 {"label": "my rule", "rule_file": "runs/x/rules/mean.npz"}]}
 
-Optional "env_kwargs" replace the preset's (e.g. {"level": "dense"} for a
-gridworld preset); optional "baseline": a run's label. Every run uses the same seeds, the evaluation
-protocol's (metalearn.protocol.evaluation_keys). Writes OUT_DIR/results.json (per run: final return
-mean ± s.e., IQM with its 95% bootstrap interval, per-seed values, wall seconds, mean learning curve and,
-when a baseline is named, P(run > baseline) with its interval) and OUT_DIR/curves.png (mean ± s.e. over
-seeds against environment steps). For a rule vs a baseline *tuned* at the same budget, use `metalearn eval`.
+A published rule takes optional "kwargs" too (hyper-parameters that keep its weights' shapes, e.g. Disco103's
+agent: {"published": "disco103", "kwargs": {"replay_capacity": 0, "batch_size": 8}}).
+
+Optional "env" replaces the preset's environment (e.g. "CartPole-v1" under the "catch" preset's agent) and
+"env_kwargs" its keyword arguments (e.g. {"level": "dense"} for a gridworld preset); optional "baseline": a run's
+label. Every run uses the same seeds, the evaluation protocol's (metalearn.protocol.evaluation_keys). Writes
+OUT_DIR/results.json (per run: final return mean ± s.e., IQM with its 95% bootstrap interval, per-seed values, wall
+seconds, mean learning curve and, when a baseline is named, P(run > baseline) with its interval) and
+OUT_DIR/curves.png (mean ± s.e. over seeds against environment steps). For a rule vs a baseline *tuned* at the same
+budget, use `metalearn eval`.
 """
 
 from __future__ import annotations
@@ -29,16 +34,17 @@ import numpy as np
 
 from metalearn.analysis import probability_of_improvement, summarize
 from metalearn.envs import make_env
-from metalearn.inner import Trainer, get_preset
+from metalearn.inner import get_preset, make_trainer
 from metalearn.overrides import apply_overrides
 from metalearn.protocol import evaluation_keys
-from metalearn.rules import load_rule, make_rule, published_rule
+from metalearn.rules import load_rule, make_rule, published_rule, with_kwargs
 
 
 def run(spec: dict, out: Path) -> dict:
     preset = get_preset(spec["preset"])
     base = apply_overrides(preset.config, spec.get("set", []))
-    env = make_env(preset.env, **spec.get("env_kwargs", preset.env_kwargs))
+    default_kwargs = preset.env_kwargs if spec.get("env", preset.env) == preset.env else {}
+    env = make_env(spec.get("env", preset.env), **spec.get("env_kwargs", default_kwargs))
     seeds = evaluation_keys(spec.get("seed", 0), spec["seeds"])
     env_name = env.spec.name + "".join(f" {k}={v}" for k, v in spec.get("env_kwargs", {}).items())
     results = {"preset": spec["preset"], "env": env_name, "seeds": spec["seeds"], "runs": []}
@@ -47,13 +53,15 @@ def run(spec: dict, out: Path) -> dict:
         rule, meta_params = None, None
         if "published" in r:
             rule, meta_params = published_rule(r["published"])
+            if r.get("kwargs"):
+                rule = with_kwargs(rule, meta_params, **r["kwargs"])
         elif "rule" in r:
             rule = make_rule(r["rule"], **r.get("kwargs", {}))
             meta_params = rule.init(jax.random.PRNGKey(0))
         elif "rule_file" in r:
             rule, meta_params, _ = load_rule(r["rule_file"])
         hooks = {"optimizer": rule.optimizer, "objective": rule.objective} if rule else {}
-        train = jax.jit(jax.vmap(Trainer(env, config, **hooks).train, in_axes=(None, 0)))
+        train = jax.jit(jax.vmap(make_trainer(env, config, **hooks).train, in_axes=(None, 0)))
         start = time.time()
         result = jax.device_get(train(meta_params, seeds))
         seconds = time.time() - start
