@@ -68,7 +68,9 @@ class DiscoHyper:
 
     The loss weights, target-network coefficient, Retrace λ and discount, and the moving
     averages are the rule's. ``replay_capacity`` (trajectories; 0 = learn from each fresh
-    rollout only), ``batch_size`` (trajectories per update), the action model's LSTM and
+    rollout only), ``batch_size`` (trajectories per update), ``min_replay`` (trajectories the
+    replay holds before the first learning step: the reference's colab waits for ``batch_size``;
+    0 learns from the first rollout), the action model's LSTM and
     head widths, the policy/prediction heads' initial scale and Adam's elementwise update
     clip describe the agent, as the reference's colab sets them for Catch.
     """
@@ -85,13 +87,14 @@ class DiscoHyper:
     ema_eps: float = 1e-6
     replay_capacity: int = 1024
     batch_size: int = 64
+    min_replay: int = 0
     model_lstm: int = 128
     model_head: int = 128
     head_init_std: float = 1e-2
     max_abs_update: float = 1.0
 
     def __post_init__(self) -> None:
-        ints = {"replay_capacity": 0, "batch_size": 1, "model_lstm": 1, "model_head": 1}
+        ints = {"replay_capacity": 0, "batch_size": 1, "min_replay": 0, "model_lstm": 1, "model_head": 1}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.name in ints:
@@ -105,6 +108,11 @@ class DiscoHyper:
         for name in ("head_init_std", "max_abs_update"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"DiscoHyper.{name}={getattr(self, name)!r} is invalid; allowed: a number > 0")
+        if self.min_replay > self.replay_capacity:
+            raise ValueError(
+                f"DiscoHyper.min_replay={self.min_replay} is invalid; allowed: 0 <= min_replay <= replay_capacity "
+                f"= {self.replay_capacity}"
+            )
 
 
 class AgentOut(NamedTuple):

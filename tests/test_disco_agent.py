@@ -77,6 +77,29 @@ def test_bad_agent_settings_are_refused():
         disco.DiscoHyper(pi_cost=-1)
     with pytest.raises(ValueError, match=r"DiscoHyper.batch_size=2.5 is invalid; allowed: an integer >= 1"):
         disco.DiscoHyper(batch_size=2.5)
+    with pytest.raises(ValueError, match=r"min_replay=4 is invalid; allowed: 0 <= min_replay <= replay_capacity = 0"):
+        disco.DiscoHyper(replay_capacity=0, batch_size=2, min_replay=4)
+
+
+@pytest.mark.slow  # compiles one update of a small DiscoRL agent (~30 s)
+def test_learning_waits_until_the_replay_holds_min_replay_trajectories():
+    """As the reference's colab: rollouts fill the replay, and the first learning step comes with the update
+    that brings it to ``min_replay`` trajectories; until then nothing of the learner moves."""
+    config = dataclasses.replace(get_preset("catch").config, hidden_size=16, eval_envs=0)  # 2 streams an update
+    hyper = disco.DiscoHyper(model_lstm=8, model_head=8, batch_size=4, replay_capacity=8, min_replay=6)
+    trainer = da.DiscoTrainer("Catch-bsuite", config, hyper)
+    meta_params = disco.load_published()
+    update = jax.jit(lambda s: trainer.update(meta_params, s))
+    state = trainer.init(meta_params, jax.random.PRNGKey(0))
+    learner = lambda s: (s.params, s.target_params, s.opt_state, s.rule_state)
+    for stored in (2, 4):
+        before, (state, metrics) = learner(state), update(state)
+        assert int(state.replay.size) == stored and np.isnan(float(metrics.entropy))
+        jax.tree.map(np.testing.assert_array_equal, learner(state), before)
+    before, (state, metrics) = learner(state), update(state)  # 6 stored: learns
+    assert int(state.replay.size) == 6 and np.isfinite(float(metrics.entropy))
+    moved = jax.tree.leaves(jax.tree.map(lambda a, b: bool(np.any(a != b)), learner(state)[0], before[0]))
+    assert all(moved)
 
 
 def test_continuous_envs_are_refused():

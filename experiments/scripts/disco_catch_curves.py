@@ -2,15 +2,20 @@
 
     python experiments/scripts/disco_catch_curves.py ours --seeds 8 --updates 500 \\
         --out experiments/reports/disco/port-catch.json
+    python experiments/scripts/disco_catch_curves.py ours --seeds 8 --updates 500 --min-replay 64 \\
+        --out experiments/reports/disco/port-catch-min-replay.json
     python experiments/scripts/disco_catch_curves.py compare experiments/reports/disco/reference-catch.json \\
         experiments/reports/disco/port-catch.json --out experiments/reports/disco/catch-curves
+    python experiments/scripts/disco_catch_curves.py compare experiments/reports/disco/reference-catch.json \\
+        experiments/reports/disco/port-catch-min-replay.json --out experiments/reports/disco/catch-curves-min-replay
 
 ``ours`` trains our port's agent at the reference colab's setting (the ``catch`` preset: torso 512x512, action
 model 128, lr 0.01, 2 streams x 29 steps per update, 64 trajectories replayed from 1024) with the published
-weights, on the evaluation protocol's fresh seeds, and writes the same JSON as
-``disco103_reference_catch.py`` (which trains the reference's own agent, in the reference's environment):
-per seed the curve (our ``final_return``'s per-update value: the mean over the 2 streams of each one's last
-finished episode's return), the final return (mean of the last 50 updates) and seconds.
+weights, on the evaluation protocol's fresh seeds, and writes the same JSON as ``disco103_reference_catch.py``
+(which trains the reference's own agent, in the reference's environment). ``--min-replay 64`` makes our agent wait,
+as the colab does, until its replay holds 64 trajectories before learning (by default it learns from the first
+rollout). Per seed the curve (our ``final_return``'s per-update value: the mean over the 2 streams of each one's
+last finished episode's return), the final return (mean of the last 50 updates) and seconds.
 
 ``compare`` reads both and writes ``OUT/compare.json`` (per side: final return mean ± s.e., IQM with its 95%
 bootstrap interval, seeds above 0; P(port > reference) with its interval; the protocol's interval verdict) and
@@ -33,11 +38,13 @@ def ours(args: argparse.Namespace) -> None:
 
     from metalearn.inner import get_preset, make_trainer
     from metalearn.protocol import evaluation_keys
-    from metalearn.rules import published_rule
+    from metalearn.rules import published_rule, with_kwargs
 
     preset = get_preset("catch")
     config = dataclasses.replace(preset.config, total_timesteps=args.updates * preset.config.batch_size, eval_envs=0)
     rule, meta_params = published_rule("disco103")
+    if args.min_replay:
+        rule = with_kwargs(rule, meta_params, min_replay=args.min_replay)
     trainer = make_trainer(preset.env, config, objective=rule.objective)
     train = jax.jit(jax.vmap(trainer.train, in_axes=(None, 0)))
     start = time.time()
@@ -123,6 +130,7 @@ def main() -> None:
     o.add_argument("--seeds", type=int, default=8)
     o.add_argument("--updates", type=int, default=500)
     o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--min-replay", type=int, default=0, help="trajectories stored before the first learning step")
     o.add_argument("--out", type=Path, required=True)
     c = sub.add_parser("compare", help="the reference's curves and ours, side by side")
     c.add_argument("reference", type=Path)

@@ -14,7 +14,9 @@ action. Its learning follows the reference's agent (``disco_rl/agent.py``):
   *target* copy over them, asks the rule (:func:`objectives.disco.targets`) for
   targets, and takes one step on the mean of :func:`objectives.disco.agent_loss`
   with Adam whose update is clipped elementwise to ``max_abs_update``; the target
-  copy then moves to ``coeff·target + (1 − coeff)·params`` (pre-update params).
+  copy then moves to ``coeff·target + (1 − coeff)·params`` (pre-update params);
+* with ``min_replay`` > 0, updates before the replay holds that many trajectories only act
+  (the reference's colab waits for ``batch_size``; the default 0 learns from the first rollout).
 
 Environments here auto-reset (gymnax): a transition that ends an episode has
 ``is_terminal`` and its next observation is the next episode's first, so no
@@ -326,7 +328,14 @@ class DiscoTrainer:
             rng, k_sample = jax.random.split(state.rng)
             state = state._replace(replay=replay, rng=rng)
             trajs = replay_sample(replay, k_sample, self.hyper.batch_size)
-        state, m = self.learn(meta_params, state, trajs)
+        if self.hyper.min_replay:
+            # Until the replay holds min_replay trajectories the agent only acts (the reference's colab):
+            # no learning step, so neither its parameters, its target copy nor the rule's state move.
+            learn = lambda s: self.learn(meta_params, s, trajs)
+            skipped = jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), jax.eval_shape(learn, state)[1])
+            state, m = jax.lax.cond(state.replay.size >= self.hyper.min_replay, learn, lambda s: (s, skipped), state)
+        else:
+            state, m = self.learn(meta_params, state, trajs)
         log_state = find_wrapper_state(state.env_state, LogState)
         out = UpdateMetrics(
             episode_return=log_state.returned_episode_return.mean(),
