@@ -18,8 +18,8 @@ rollout). Per seed the curve (our ``final_return``'s per-update value: the mean 
 last finished episode's return), the final return (mean of the last 50 updates) and seconds.
 
 ``compare`` reads both and writes ``OUT/compare.json`` (per side: final return mean ± s.e., IQM with its 95%
-bootstrap interval, seeds above 0; P(port > reference) with its interval; the protocol's interval verdict) and
-``OUT/curves.png`` (each side's mean ± s.e. over seeds, smoothed over 25 updates).
+bootstrap interval, seeds above 0, each seed's take-off update; P(port > reference) with its interval; the
+protocol's interval verdict) and ``OUT/curves.png`` (each side's mean ± s.e. over seeds, smoothed over 25 updates).
 """
 
 from __future__ import annotations
@@ -75,6 +75,11 @@ def compare(args: argparse.Namespace) -> None:
             "iqm": s.iqm,
             "iqm_ci": list(s.iqm_ci),
             "seeds_above_0": int((x > 0).sum()),
+            # Take-off: the first update whose 25-update mean return is above -0.3 (half-way from random play
+            # at -0.6 to 0), per seed; None where it never is.
+            "takeoff_update": [
+                int(np.argmax(c > -0.3)) + 25 if (c > -0.3).any() else None for c in smoothed(sides[name]["runs"])
+            ],
             "per_seed": x.tolist(),
             "seconds_per_seed": float(np.mean([r["seconds"] for r in sides[name]["runs"]])),
         }
@@ -89,8 +94,21 @@ def compare(args: argparse.Namespace) -> None:
             f"{name:<9} final {s['mean']:.2f} ± {s['stderr']:.2f}  IQM {s['iqm']:.2f} "
             f"[{s['iqm_ci'][0]:.2f}, {s['iqm_ci'][1]:.2f}]  {s['seeds_above_0']}/{s['seeds']} above 0"
         )
+    for name, side in out["sides"].items():
+        print(f"{name:<9} take-off update per seed: {side['takeoff_update']}")
     print(f"P(port > reference) = {p:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]; verdict: port {out['verdict']} reference")
     plot(sides, args.out / "curves.png")
+
+
+def smoothed(runs: list[dict], window: int = 25) -> np.ndarray:
+    """(seeds, updates - window + 1) each seed's curve averaged over ``window`` updates; an update where no
+    episode ended (NaN) is left out of its windows."""
+    curves = np.array([r["curve"] for r in runs], np.float64)
+    ok = np.isfinite(curves)
+    kernel = np.ones(window) / window
+    num = np.array([np.convolve(np.where(o, c, 0.0), kernel, "valid") for c, o in zip(curves, ok, strict=True)])
+    den = np.array([np.convolve(o.astype(float), kernel, "valid") for o in ok])
+    return num / np.maximum(den, 1e-9)
 
 
 def plot(sides: dict, path: Path, window: int = 25) -> None:
@@ -100,16 +118,10 @@ def plot(sides: dict, path: Path, window: int = 25) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
-    kernel = np.ones(window) / window
     for i, (name, data) in enumerate(sides.items()):
-        # NaN (no episode ended in that update's rollout) counts as the neighbours' mean via nan-aware smoothing.
-        curves = np.array([r["curve"] for r in data["runs"]], np.float64)
-        ok = np.isfinite(curves)
-        num = np.array([np.convolve(np.where(o, c, 0.0), kernel, "valid") for c, o in zip(curves, ok, strict=True)])
-        den = np.array([np.convolve(o.astype(float), kernel, "valid") for o in ok])
-        smooth = num / np.maximum(den, 1e-9)
+        smooth = smoothed(data["runs"], window)
         mean, se = smooth.mean(0), smooth.std(0, ddof=1) / np.sqrt(len(smooth))
-        x = np.arange(window, curves.shape[1] + 1)
+        x = np.arange(window, smooth.shape[1] + window)
         ax.plot(x, mean, color=f"C{i}", label=f"{name} ({len(smooth)} seeds)")
         ax.fill_between(x, mean - se, mean + se, color=f"C{i}", alpha=0.2)
     ax.axhline(-0.6, color="grey", lw=0.8, ls=":", label="uniform random policy (−0.6)")
