@@ -3,6 +3,8 @@
 Same rule (and its kwargs and start), strategy, regime, tasks, envs, curriculum kind and score, pair options;
 smaller population, seeds, agents, envs, rollouts and budgets. Tasks whose agents live their level's
 lifetime keep their number of updates (the lifetime is the level's, not the config's) with a smaller batch.
+One rule kwarg follows the envs: a DiscoRL agent without replay learns from its rollout's streams, so its
+``batch_size`` is their number.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def shrink(config: Mapping[str, Any], keep_batch: bool = False) -> dict[str, Any
         for task in d.get(field, []):
             _, _, train = resolve_task(task["preset"], task.get("env"), task.get("env_kwargs"), task.get("train", {}))
             task["train"] = {**task.get("train", {}), **_tiny_train(train, keep_batch)}
+    rule = d.get("rule", {})
+    if not keep_batch and rule.get("name") == "disco" and rule.get("kwargs", {}).get("replay_capacity") == 0:
+        d["rule"] = {**rule, "kwargs": {**rule["kwargs"], "batch_size": ENVS}}
     if d.get("regime") == "meta_gradient":
         mg = d.get("meta_gradient", {})
         d["meta_gradient"] = {
