@@ -1,5 +1,6 @@
 """The DiscoRL agent (metalearn/inner/disco_agent.py): its network against the reference's, its replay,
-its configuration's refusals, and learning Catch with the published Disco103 rule."""
+its configuration's refusals, its learning start, learning CartPole with the published Disco103 rule, and ES
+continuing from it."""
 
 from __future__ import annotations
 
