@@ -12,7 +12,7 @@ Run it ONLY in the throwaway env that ``disco103_reference_fixture.py``'s docstr
 commit 9059a29, jax 0.8.1), from the repo root:
 
     taskset -c 1 /tmp/disco_ref_venv/bin/python experiments/scripts/disco103_reference_catch.py \\
-        --seeds 4 --updates 500 --out experiments/reports/disco/reference-catch.json
+        --seeds 8 --updates 500 --out experiments/reports/disco/reference-catch.json
 
 It writes per seed the mean return of the episodes that ended in each update's rollout (NaN where none
 ended), the final return (the mean of the last 50 updates' values, as our ``final_return``), and seconds.
@@ -27,25 +27,11 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+from disco103_reference_fixture import DEFAULT_WEIGHTS, unflatten_params  # this script's sibling
 from disco_rl import agent as agent_lib
 from disco_rl.environments import jittable_envs
 from ml_collections import config_dict
-
-HERE = Path(__file__).resolve().parent
-WEIGHTS = HERE.parents[2] / "shared" / "disco_weights" / "disco_103.npz"
-
-
-def load_weights(path: Path) -> dict:
-    """The npz's flat 'module/w', 'module/b' keys as haiku's {'module': {'w', 'b'}}."""
-    with np.load(path, allow_pickle=False) as f:
-        flat = {k: f[k] for k in f.files}
-    out: dict = {}
-    for key, value in flat.items():
-        module, leaf = key.rsplit("/", 1)
-        out.setdefault(module, {})[leaf] = value
-    return out
 
 
 def make_agent(env, lr: float) -> agent_lib.Agent:
@@ -128,10 +114,11 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--capacity", type=int, default=1024)
     p.add_argument("--final-window", type=int, default=50)
-    p.add_argument("--weights", type=Path, default=WEIGHTS)
+    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
-    meta_params = jax.tree.map(jnp.asarray, load_weights(args.weights))
+    with np.load(args.weights) as flat:
+        meta_params = unflatten_params(flat)
     runs = []
     for seed in range(args.seeds):
         runs.append(train(seed, args, meta_params))

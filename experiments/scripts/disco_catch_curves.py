@@ -70,8 +70,8 @@ def compare(args: argparse.Namespace) -> None:
         s = summarize(x)
         out["sides"][name] = {
             "seeds": len(x),
-            "mean": float(x.mean()),
-            "stderr": float(x.std(ddof=1) / np.sqrt(len(x))),
+            "mean": s.mean,
+            "stderr": s.stderr,
             "iqm": s.iqm,
             "iqm_ci": list(s.iqm_ci),
             "seeds_above_0": int((x > 0).sum()),
@@ -92,10 +92,9 @@ def compare(args: argparse.Namespace) -> None:
     for name, s in out["sides"].items():
         print(
             f"{name:<9} final {s['mean']:.2f} ± {s['stderr']:.2f}  IQM {s['iqm']:.2f} "
-            f"[{s['iqm_ci'][0]:.2f}, {s['iqm_ci'][1]:.2f}]  {s['seeds_above_0']}/{s['seeds']} above 0"
+            f"[{s['iqm_ci'][0]:.2f}, {s['iqm_ci'][1]:.2f}]  {s['seeds_above_0']}/{s['seeds']} above 0; "
+            f"take-off update per seed: {s['takeoff_update']}"
         )
-    for name, side in out["sides"].items():
-        print(f"{name:<9} take-off update per seed: {side['takeoff_update']}")
     print(f"P(port > reference) = {p:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]; verdict: port {out['verdict']} reference")
     plot(sides, args.out / "curves.png")
 
