@@ -1,0 +1,156 @@
+"""Interval estimates that respect how an evaluation was designed: stratified over tasks, clustered over rules.
+
+An *arm* is a score array ``(G, T, S)``: G rule instances (the meta-seeds of one meta-trained rule, one cluster
+each; a hand-designed baseline or a single rule file is G = 1), T tasks, S seeds per instance and task. Agents of
+one rule instance share that rule, so they are not independent draws of the arm: the bootstrap resamples rule
+instances first (the same draw on every task, since an instance is the same rule everywhere), then each chosen
+instance's seeds within each task, independently per task (stratified, as rliable's ``StratifiedBootstrap``).
+With G = 1 this is exactly rliable's stratified bootstrap over runs.
+
+Statistics follow rliable (Agarwal et al. 2021): the IQM pools every agent of every task (``aggregate_iqm``,
+``scipy.stats.trim_mean(x, 0.25)``: drop ``floor(n / 4)`` at each end), P(X > Y) is the Mann-Whitney statistic
+per task averaged over tasks, intervals are percentile intervals. Every resampling is seeded.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from metalearn.analysis.stats import iqm
+
+
+def as_arm(scores: np.ndarray | list) -> np.ndarray:
+    """``scores`` as a finite float64 ``(G, T, S)`` array; a ``(T, S)`` array is one instance, ``(S,)`` one task."""
+    x = np.asarray(scores, np.float64)
+    x = x.reshape((1,) * (3 - x.ndim) + x.shape) if x.ndim < 3 else x
+    if x.ndim != 3 or 0 in x.shape:
+        raise ValueError(f"scores of shape {np.shape(scores)}; allowed: (S,), (T, S) or (G, T, S), none empty")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"scores must be finite; {int(np.size(x) - np.isfinite(x).sum())} are NaN or inf")
+    return x
+
+
+def resample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` two-stage bootstrap resamples of an arm ``(G, T, S)`` -> ``(n, G, T, S)``: instances with
+    replacement (one draw for all tasks), then seeds with replacement within each (instance, task)."""
+    g, t, s = x.shape
+    instance = rng.integers(0, g, size=(n, g))  # (n, G)
+    seed = rng.integers(0, s, size=(n, g, t, s))  # (n, G, T, S)
+    return x[instance[:, :, None, None], np.arange(t)[None, None, :, None], seed]
+
+
+def task_values(x: np.ndarray) -> np.ndarray:
+    """``(..., G, T, S)`` -> ``(..., T, G*S)``: each task's agents, pooled over instances."""
+    x = np.moveaxis(x, -2, -3)  # (..., T, G, S)
+    return x.reshape(*x.shape[:-2], -1)
+
+
+def pooled_iqm(x: np.ndarray) -> np.ndarray:
+    """IQM over every agent of every task: ``(..., G, T, S)`` -> ``(...)`` (rliable's ``aggregate_iqm``)."""
+    return np.asarray(iqm(x.reshape(*x.shape[:-3], -1), axis=-1))
+
+
+def task_iqm(x: np.ndarray) -> np.ndarray:
+    """Per-task IQM over instances and seeds: ``(..., G, T, S)`` -> ``(..., T)``."""
+    return np.asarray(iqm(task_values(x), axis=-1))
+
+
+def improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """P(X > Y) + ½ P(X = Y) per task: ``(..., G, T, S)``, ``(..., H, T, R)`` -> ``(..., T)``."""
+    a, b = task_values(x), task_values(y)  # (..., T, n), (..., T, m)
+    out = np.empty(np.broadcast_shapes(a.shape[:-1], b.shape[:-1]))
+    for t in range(a.shape[-2]):  # one task at a time keeps the (..., n, m) comparison small
+        ai, bi = a[..., t, :, None], b[..., t, None, :]
+        out[..., t] = (np.greater(ai, bi) + 0.5 * np.equal(ai, bi)).mean(axis=(-2, -1))
+    return out
+
+
+class Interval(NamedTuple):
+    """A point estimate and its percentile-bootstrap interval."""
+
+    value: float
+    lo: float
+    hi: float
+
+    def text(self, digits: int = 2) -> str:
+        return f"{self.value:.{digits}f} [{self.lo:.{digits}f}, {self.hi:.{digits}f}]"
+
+
+def _interval(point: float, boot: np.ndarray, confidence: float) -> Interval:
+    tail = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(boot, [tail, 1.0 - tail])
+    return Interval(float(point), float(lo), float(hi))
+
+
+class Contrast(NamedTuple):
+    """X vs Y: each arm's IQM, the IQM difference X − Y and P(X > Y), pooled over tasks and per task (T,)."""
+
+    x_iqm: Interval
+    y_iqm: Interval
+    difference: Interval
+    p_improvement: Interval
+    x_task_iqm: list[Interval]
+    y_task_iqm: list[Interval]
+    task_difference: list[Interval]
+    task_p_improvement: list[Interval]
+
+
+def contrast(
+    x: np.ndarray, y: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> Contrast:
+    """Arm X ``(G, T, S)`` vs arm Y ``(H, T, R)`` on the same T tasks; the two arms are resampled independently
+    (:func:`resample`) from one seeded generator, so the result is a function of the data and ``seed``."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence} is invalid; allowed: a number in (0, 1)")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples={n_resamples} is invalid; allowed: an integer >= 1")
+    x, y = as_arm(x), as_arm(y)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"X has {x.shape[1]} tasks and Y {y.shape[1]}; allowed: the same tasks in both")
+    rng = np.random.default_rng(seed)
+    bx, by = resample(x, n_resamples, rng), resample(y, n_resamples, rng)
+    ix, iy, bix, biy = pooled_iqm(x), pooled_iqm(y), pooled_iqm(bx), pooled_iqm(by)
+    tx, ty, btx, bty = task_iqm(x), task_iqm(y), task_iqm(bx), task_iqm(by)
+    p, bp = improvement(x, y), improvement(bx, by)  # (T,), (n, T)
+    ci = lambda point, boot: _interval(point, boot, confidence)
+    tasks = range(x.shape[1])
+    return Contrast(
+        x_iqm=ci(ix, bix),
+        y_iqm=ci(iy, biy),
+        difference=ci(ix - iy, bix - biy),
+        p_improvement=ci(p.mean(), bp.mean(-1)),
+        x_task_iqm=[ci(tx[t], btx[:, t]) for t in tasks],
+        y_task_iqm=[ci(ty[t], bty[:, t]) for t in tasks],
+        task_difference=[ci(tx[t] - ty[t], btx[:, t] - bty[:, t]) for t in tasks],
+        task_p_improvement=[ci(p[t], bp[:, t]) for t in tasks],
+    )
+
+
+def arm_iqm(x: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Interval:
+    """One arm's pooled IQM with its clustered, stratified interval."""
+    x = as_arm(x)
+    boot = pooled_iqm(resample(x, n_resamples, np.random.default_rng(seed)))
+    return _interval(pooled_iqm(x), boot, confidence)
+
+
+VERDICTS = ("better", "worse", "equivalent within ±m", "not resolved (n seeds)")
+
+
+def verdict(difference: Interval, p_improvement: Interval, margin: float, seeds: int) -> str:
+    """The verdict word for X vs Y from the 95% intervals of the IQM difference X − Y and of P(X > Y).
+
+    ``better`` / ``worse``: both intervals exclude no difference (0, and 0.5), in the same direction;
+    ``equivalent within ±margin``: the whole interval of the difference lies inside [−margin, margin] (a margin
+    stated before running); otherwise ``not resolved (seeds seeds)``.
+    """
+    if not margin > 0:
+        raise ValueError(f"margin={margin} is invalid; allowed: a positive number")
+    if difference.lo > 0 and p_improvement.lo > 0.5:
+        return "better"
+    if difference.hi < 0 and p_improvement.hi < 0.5:
+        return "worse"
+    if -margin <= difference.lo and difference.hi <= margin:
+        return f"equivalent within ±{margin:.3g}"
+    return f"not resolved ({seeds} seeds)"
