@@ -11,10 +11,8 @@ def _rliable_intervals(x: np.ndarray, y: np.ndarray, reps: int):
     from rliable import library as rly
     from rliable import metrics
 
-    np.random.seed(1)  # rliable draws from numpy's global generator
-    point, ci = rly.get_interval_estimates(
-        {"x": x, "y": y}, lambda s: np.array([metrics.aggregate_iqm(s)]), reps=reps
-    )
+    np.random.seed(1)  # noqa: NPY002 (rliable draws from numpy's global generator)
+    point, ci = rly.get_interval_estimates({"x": x, "y": y}, lambda s: np.array([metrics.aggregate_iqm(s)]), reps=reps)
     p_point, p_ci = rly.get_interval_estimates(
         {"xy": (x, y)}, lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps=reps
     )
