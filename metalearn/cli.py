@@ -1,4 +1,4 @@
-"""Command line: ``metalearn train | plan | resume | eval | inner | tune | analyze | list``."""
+"""Command line: ``metalearn train | plan | resume | compare | eval | inner | tune | analyze | list``."""
 
 from __future__ import annotations
 
@@ -148,47 +148,21 @@ def _with_budget(overrides: list[str], budget: str | None) -> list[str]:
 
 
 def _load_target(target: str, which: str = "mean", rule_kwargs: Sequence[str] = ()):
-    """(rule, meta_params, label) of a run directory, rule file, published:NAME, discovered:NAME, or the name of a
-    hand-designed objective (one without meta-parameters, e.g. dpo); ``rule_kwargs`` (``key=value``) change the
-    rule's hyper-parameters."""
-    rule, meta_params, label = _load_rule_target(target, which)
-    if rule_kwargs:
-        from metalearn.overrides import parse_value, split_assignment
-        from metalearn.rules import with_kwargs
+    """(rule, meta_params, label) of a rule reference (:func:`metalearn.rules.resolve_rule`); ``rule_kwargs``
+    (``key=value``) change the rule's hyper-parameters."""
+    from metalearn.rules import resolve_rule
 
-        kwargs = {}
-        for item in rule_kwargs:
-            key, text = split_assignment(item, "--rule-kwarg")
-            current = [rule.kwargs[key]] if key in rule.kwargs else []  # none: read as YAML
-            kwargs[key] = parse_value(key, text, *current, option="--rule-kwarg")
-        rule = with_kwargs(rule, meta_params, **kwargs)
-        label += " with " + " ".join(rule_kwargs)
-    return rule, meta_params, label
+    if not rule_kwargs:
+        return resolve_rule(target, which)
+    from metalearn.overrides import parse_value, split_assignment
 
-
-def _load_rule_target(target: str, which: str):
-    import jax
-
-    from metalearn.rules import list_rules, load_rule, make_rule, published_rule
-
-    if target.startswith("published:"):
-        rule, meta_params = published_rule(target.removeprefix("published:"))
-        return rule, meta_params, f"{rule.name} ({target})"
-    if target.startswith("discovered:"):
-        from metalearn.zoo import load_discovered
-
-        rule, meta_params, _ = load_discovered(target.removeprefix("discovered:"))
-        return rule, meta_params, f"{rule.name} ({target})"
-    path = Path(target)
-    if not path.exists() and target in list_rules():
-        rule = make_rule(target)
-        meta_params = rule.init(jax.random.PRNGKey(0))
-        if jax.tree.leaves(meta_params):
-            raise ValueError(f"rule {target!r} has meta-parameters to learn; pass a rule file or run directory of it")
-        return rule, meta_params, target
-    rule_file = path / "rules" / f"{which}.npz" if path.is_dir() else path
-    rule, meta_params, _ = load_rule(rule_file)
-    return rule, meta_params, f"{rule.name} ({rule_file.name})"
+    rule, _, _ = resolve_rule(target, which)
+    kwargs = {}
+    for item in rule_kwargs:
+        key, text = split_assignment(item, "--rule-kwarg")
+        current = [rule.kwargs[key]] if key in rule.kwargs else []  # none: read as YAML
+        kwargs[key] = parse_value(key, text, *current, option="--rule-kwarg")
+    return resolve_rule(target, which, kwargs)
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
@@ -260,6 +234,23 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         command = "metalearn " + " ".join(shlex.quote(a) for a in args.argv)
         Path(args.json).write_text(json.dumps({"command": command, "target": args.target, "evaluations": records}))
         print(f"written: {args.json}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from metalearn.evaluation import analyse, compare, load_spec
+
+    if args.analyse:
+        analyse(args.analyse)
+        out = Path(args.analyse)
+    else:
+        if not args.spec:
+            raise ValueError("no SPEC given; allowed: metalearn compare SPEC.yaml [--out DIR], or --analyse DIR")
+        spec = load_spec(args.spec)
+        out = Path(args.out) if args.out else Path("results") / spec.name
+        compare(spec, out, progress=lambda line: print(line, flush=True))
+    print((out / "table.md").read_text().rstrip())
+    print(f"results folder: {out}")
     return 0
 
 
@@ -474,6 +465,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", metavar="PATH", help="also write every task's per-seed results and summaries here")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser(
+        "compare",
+        parents=[common],
+        help="run a comparison spec: rules x tasks vs a tuned baseline, with verdicts (the evaluation engine)",
+        description="Train every arm of SPEC (rules, clustered meta-seeds, hand-designed settings) and the "
+        "hand-designed baseline (tuned here by successive halving on seeds disjoint from the evaluation seeds, and "
+        "untuned) on every task, on the spec's fixed evaluation seeds; write per-seed results, tuning tables, a "
+        "verdict table and a figure to one results folder. Resumes a folder holding the same spec.",
+    )
+    p.add_argument("spec", nargs="?", help="the comparison spec (YAML; see metalearn.evaluation.spec)")
+    p.add_argument("--out", help="the results folder (default results/NAME, NAME the spec's name)")
+    p.add_argument(
+        "--analyse", metavar="DIR", help="re-analyse a results folder from its per-seed results (no training)"
+    )
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser(
         "inner",

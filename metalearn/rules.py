@@ -167,3 +167,38 @@ def load_objective(path: str | Path) -> BoundObjective:
     if rule.objective is None:
         raise ValueError(f"{path}: holds the optimizer rule {rule.name!r}, not an objective; load it with load_rule")
     return BoundObjective(rule.objective, meta_params, rule.name, manifest)
+
+
+def resolve_rule(ref: str, which: str = "mean", kwargs: Mapping[str, Any] | None = None) -> tuple[Rule, Any, str]:
+    """(rule, meta_params, label) for a rule reference — the one place that reads them:
+
+    ``published:NAME`` (published weights, :func:`published_rule`), ``discovered:NAME`` (the zoo), a rule
+    ``.npz`` file, a meta-training run directory (its ``rules/{which}.npz``), or the name of a hand-designed
+    rule (one without meta-parameters, e.g. ``dpo``). ``kwargs`` change the rule's hyper-parameters where they
+    keep the meta-parameters' shapes (:func:`with_kwargs`).
+    """
+    if which not in ("mean", "best"):
+        raise ValueError(f"which={which!r} is invalid; allowed: mean, best")
+    if ref.startswith("published:"):
+        rule, meta_params = published_rule(ref.removeprefix("published:"))
+        label = f"{rule.name} ({ref})"
+    elif ref.startswith("discovered:"):
+        from metalearn.zoo import load_discovered
+
+        rule, meta_params, _ = load_discovered(ref.removeprefix("discovered:"))
+        label = f"{rule.name} ({ref})"
+    elif not Path(ref).exists() and ref in list_rules():
+        rule = make_rule(ref)
+        meta_params = rule.init(jax.random.PRNGKey(0))
+        if jax.tree.leaves(meta_params):
+            raise ValueError(f"rule {ref!r} has meta-parameters to learn; pass a rule file or run directory of it")
+        label = ref
+    else:
+        path = Path(ref)  # a missing file fails in load_rule: "no such file"
+        rule_file = path / "rules" / f"{which}.npz" if path.is_dir() else path
+        rule, meta_params, _ = load_rule(rule_file)
+        label = f"{rule.name} ({rule_file.name})"
+    if kwargs:
+        rule = with_kwargs(rule, meta_params, **kwargs)
+        label += " with " + " ".join(f"{k}={v}" for k, v in kwargs.items())
+    return rule, meta_params, label

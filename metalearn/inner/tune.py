@@ -101,32 +101,50 @@ def sweep(
     if not grid:
         raise ValueError("the grid is empty; allowed: at least one field with one or more values")
     keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
-    traced = {k: v for k, v in grid.items() if k in TRACED_HYPERS}
-    grouped = {k: v for k, v in grid.items() if k not in TRACED_HYPERS}
-    traced_points = grid_points(traced) if traced else [{}]
+    return sweep_points(env, config, grid_points(grid), keys, env_params, per_seed_env_params)
+
+
+def sweep_points(
+    env: Any,
+    config: TrainConfig,
+    points: Sequence[dict[str, Any]],
+    keys: jax.Array,
+    env_params: Any = None,
+    per_seed_env_params: bool = False,
+) -> Sweep:
+    """Trains one agent per key (``keys`` (S, 2)) at every point (any list of settings, e.g. the survivors of a
+    round of successive halving); points that differ only in traced hyper-parameters share one program."""
+    if not points:
+        raise ValueError("no points to sweep; allowed: at least one setting")
+    names = sorted({k for p in points for k in p})
+    if any(set(p) != set(names) for p in points):
+        raise ValueError(f"points {list(points)} set different fields; allowed: the same fields in every point")
     env_axis = 0 if per_seed_env_params else None
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for p in points:  # one program per value of the fields that shape it
+        groups.setdefault(_key({k: v for k, v in p.items() if k not in TRACED_HYPERS}), []).append(p)
 
     by_point: dict[tuple, Any] = {}
-    for group in grid_points(grouped) if grouped else [{}]:
-        trainer = Trainer(env, config.replace(**group))
+    for group_key, members in groups.items():
+        trainer = Trainer(env, config.replace(**dict(group_key)))
 
         def one(hypers, key, level, trainer=trainer):
             return trainer.train(None, key, level, hypers or None)
 
         over_seeds = jax.vmap(one, in_axes=(None, 0, env_axis))
+        traced = [k for k in names if k in TRACED_HYPERS]
         if traced:
-            hypers = {k: jnp.asarray([p[k] for p in traced_points], jnp.float32) for k in traced}
+            hypers = {k: jnp.asarray([p[k] for p in members], jnp.float32) for k in traced}
             result = jax.jit(jax.vmap(over_seeds, in_axes=(0, None, None)))(hypers, keys, env_params)
         else:
             result = jax.tree.map(lambda x: x[None], jax.jit(over_seeds)({}, keys, env_params))
         result = jax.tree.map(np.asarray, result._replace(params=None, metrics=None))
-        for i, p in enumerate(traced_points):
-            by_point[_key({**group, **p})] = jax.tree.map(lambda x, i=i: x[i], result)
+        for i, p in enumerate(members):
+            by_point[_key(p)] = jax.tree.map(lambda x, i=i: x[i], result)
 
-    points = grid_points(grid)
     rows = [by_point[_key(p)] for p in points]
     return Sweep(
-        points=points,
+        points=list(points),
         final_return=np.stack([r.final_return for r in rows]),
         eval_return=np.stack([r.eval_return for r in rows]),
         curve=np.stack([r.curve for r in rows]),

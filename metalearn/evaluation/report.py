@@ -1,0 +1,174 @@
+"""Analysis of a results folder: every contrast, per task and pooled, its verdict, the table and the figure.
+
+Reads only ``spec.json`` and ``per_seed/``, so stored results are re-analysed without training.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from metalearn.analysis import clustered
+from metalearn.evaluation.spec import CompareSpec, slug, spec_from_dict
+from metalearn.runs import write_json
+
+TUNED, PRESET = "baseline_tuned", "baseline_preset"
+
+
+def read_arm(out: Path, spec: CompareSpec, file_label: str, metric: str) -> np.ndarray:
+    """One arm's ``metric`` as ``(G, T, S/G)``: rule instances, the spec's tasks, each instance's seeds; NaN for a
+    diverged agent or a missing evaluation return."""
+    per_task = []
+    for task in spec.tasks:
+        path = out / "per_seed" / task.name / f"{file_label}.json"
+        if not path.is_file():
+            raise ValueError(f"{path}: missing; allowed: run `metalearn compare` on the spec first")
+        record = json.loads(path.read_text())
+        rows = []
+        for inst in record["instances"]:
+            values = np.asarray([np.nan if v is None else v for v in inst[metric]], np.float64)
+            rows.append(np.where(np.asarray(inst["diverged"], bool), np.nan, values))
+        per_task.append(np.stack(rows))  # (G, k)
+    return np.stack(per_task, axis=1)  # (G, T, k)
+
+
+def _normalise(x: np.ndarray, spec: CompareSpec) -> np.ndarray:
+    lo = np.asarray([t.score_range[0] for t in spec.tasks])[:, None]
+    hi = np.asarray([t.score_range[1] for t in spec.tasks])[:, None]
+    return (x - lo) / (hi - lo)
+
+
+def _margin(spec: CompareSpec, task_index: int | None, baseline_iqm: float) -> float:
+    """The equivalence margin: the spec's (score units), else ``relative_margin`` × the task's score range, else ×
+    |the tuned baseline's IQM|; pooled over normalised tasks: ``relative_margin`` of the unit range."""
+    ranged = all(t.score_range for t in spec.tasks)
+    if task_index is None and len(spec.tasks) > 1 and ranged:
+        return spec.relative_margin
+    if spec.margin is not None:
+        return spec.margin
+    task = spec.tasks[task_index] if task_index is not None else spec.tasks[0]
+    if task.score_range and (task_index is not None or len(spec.tasks) == 1):
+        return spec.relative_margin * (task.score_range[1] - task.score_range[0])
+    return max(spec.relative_margin * abs(baseline_iqm), 1e-12)
+
+
+def _contrast(x: np.ndarray, y: np.ndarray, spec: CompareSpec, xl: str, yl: str, seed: int) -> list[dict]:
+    """Rows for X vs Y: each task, then pooled over tasks (normalised by score ranges when every task has one)."""
+    rows = []
+    targets = [(t, x[:, t : t + 1], y[:, t : t + 1]) for t in range(len(spec.tasks))]
+    if len(spec.tasks) > 1:
+        ranged = all(t.score_range for t in spec.tasks)
+        targets.append((None, _normalise(x, spec) if ranged else x, _normalise(y, spec) if ranged else y))
+    for t, xs, ys in targets:
+        name = spec.tasks[t].name if t is not None else "pooled"
+        n = int(xs.shape[0] * xs.shape[2])
+        bad = int(np.sum(~np.isfinite(xs)) + np.sum(~np.isfinite(ys)))
+        row = {"task": name, "x": xl, "y": yl, "seeds": n}
+        if bad:
+            rows.append({**row, "verdict": f"n/a ({bad} agents diverged or not evaluated)"})
+            continue
+        c = clustered.contrast(xs, ys, seed=seed)
+        margin = _margin(spec, t, c.y_iqm.value)
+        rows.append(
+            {
+                **row,
+                "x_iqm": list(c.x_iqm),
+                "y_iqm": list(c.y_iqm),
+                "difference": list(c.difference),
+                "p_improvement": list(c.p_improvement),
+                "margin": margin,
+                "normalised": t is None and all(tk.score_range for tk in spec.tasks),
+                "verdict": clustered.verdict(c.difference, c.p_improvement, margin, n),
+            }
+        )
+    return rows
+
+
+def analyse(out: str | Path, seed: int = 0) -> dict:
+    """Re-reads ``out``'s per-seed results and writes ``results.json``, ``table.md`` and ``figure.png``."""
+    out = Path(out)
+    path = out / "spec.json"
+    if not path.is_file():
+        raise ValueError(f"{out}: no spec.json; allowed: a results folder written by `metalearn compare`")
+    spec = spec_from_dict(json.loads(path.read_text()))
+    m = spec.metric
+    arms = {a.label: read_arm(out, spec, slug(a.label), m) for a in spec.arms}
+    tuned, preset = read_arm(out, spec, TUNED, m), read_arm(out, spec, PRESET, m)
+    has_tuning = spec.baseline.tune is not None or spec.baseline.tuned is not None
+    contrasts = []
+    for label, x in arms.items():
+        if has_tuning:
+            contrasts += _contrast(x, tuned, spec, label, f"{spec.baseline.label} (tuned)", seed)
+        contrasts += _contrast(x, preset, spec, label, f"{spec.baseline.label} (preset)", seed)
+    if has_tuning:
+        contrasts += _contrast(
+            tuned, preset, spec, f"{spec.baseline.label} (tuned)", f"{spec.baseline.label} (preset)", seed
+        )
+    for a, b in spec.contrasts:
+        contrasts += _contrast(arms[a], arms[b], spec, a, b, seed)
+    results = {"spec": spec.name, "metric": m, "seeds": spec.seeds, "seed": spec.seed, "contrasts": contrasts}
+    write_json(out / "results.json", results)
+    (out / "table.md").write_text(table(spec, results, out) + "\n")
+    figure(spec, arms, tuned if has_tuning else None, preset, out / "figure.png")
+    return results
+
+
+def table(spec: CompareSpec, results: dict, out: Path) -> str:
+    """Markdown: the setting, the baselines' choice, then one row per contrast and task."""
+    lines = [
+        f"# {spec.name}",
+        "",
+        f"{spec.metric}; {spec.seeds} evaluation seeds per arm and task (seed {spec.seed}), fixed in the spec; "
+        "IQM and P(improvement) with 95% bootstrap intervals stratified over tasks and clustered over rule "
+        "instances. Verdicts: better / worse (the intervals of the IQM difference and of P exclude no difference), "
+        "equivalent within ±m (the difference's interval inside the margin), else not resolved.",
+        "",
+    ]
+    for task in spec.tasks:
+        tpath = out / "tuning" / f"{task.name}.json"
+        if tpath.is_file():
+            from metalearn.inner.tune import format_point
+
+            chosen = json.loads(tpath.read_text())["chosen"]
+            lines.append(
+                f"- {task.name}: {spec.baseline.label} tuned to {format_point(chosen)} (tuning/{task.name}.md)"
+            )
+    lines += [
+        "",
+        "| task | arm | vs | IQM arm | IQM vs | IQM difference [95% CI] | P(arm > vs) [95% CI] | margin | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results["contrasts"]:
+        if "difference" not in r:
+            lines.append(f"| {r['task']} | {r['x']} | {r['y']} | | | | | | {r['verdict']} |")
+            continue
+        digits = 3 if r.get("normalised") else 2
+        iv = lambda v, d=digits: clustered.Interval(*v).text(d)
+        lines.append(
+            f"| {r['task']} | {r['x']} | {r['y']} | {iv(r['x_iqm'])} | {iv(r['y_iqm'])} | {iv(r['difference'])} | "
+            f"{clustered.Interval(*r['p_improvement']).text()} | ±{r['margin']:.3g} | {r['verdict']} |"
+        )
+    return "\n".join(lines)
+
+
+def figure(spec: CompareSpec, arms: dict, tuned: np.ndarray | None, preset: np.ndarray, path: Path) -> None:
+    """IQM [95% CI] of every arm and baseline, one panel per task."""
+    from metalearn.analysis.figures import new_figure, save_figure
+
+    rows = {**arms, **({f"{spec.baseline.label} (tuned)": tuned} if tuned is not None else {})}
+    rows[f"{spec.baseline.label} (preset)"] = preset
+    fig, axes = new_figure(1, len(spec.tasks), panel=(3.4, 0.45 * len(rows) + 1.4))
+    axes = axes[0]
+    for t, (ax, task) in enumerate(zip(axes, spec.tasks, strict=True)):
+        for i, x in enumerate(rows.values()):
+            xs = x[:, t : t + 1]
+            if np.all(np.isfinite(xs)):
+                v = clustered.arm_iqm(xs)
+                ax.errorbar(v.value, i, xerr=[[v.value - v.lo], [v.hi - v.value]], fmt="o", color=f"C{i}", capsize=3)
+        ax.set_yticks(range(len(rows)), list(rows) if t == 0 else [""] * len(rows))
+        ax.set_title(task.name, fontsize=9)
+        ax.set_xlabel(f"IQM {spec.metric}")
+        ax.grid(alpha=0.3)
+    save_figure(fig, path)
