@@ -194,7 +194,16 @@ def resolve_rule(ref: str, which: str = "mean", kwargs: Mapping[str, Any] | None
             raise ValueError(f"rule {ref!r} has meta-parameters to learn; pass a rule file or run directory of it")
         label = ref
     else:
-        path = Path(ref)  # a missing file fails in load_rule: "no such file"
+        path = Path(ref)
+        if not path.exists() and path.suffix != ".npz" and len(path.parts) == 1:  # a name, not a path
+            raise unknown(
+                "rule",
+                ref,
+                list_rules(),
+                allowed="published:NAME, discovered:NAME, a rule file, a run "
+                "directory, or a rule without meta-parameters: " + ", ".join(list_rules()),
+            )
+        # a missing file fails in load_rule: "no such file"
         rule_file = path / "rules" / f"{which}.npz" if path.is_dir() else path
         rule, meta_params, _ = load_rule(rule_file)
         label = f"{rule.name} ({rule_file.name})"

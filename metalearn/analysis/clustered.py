@@ -138,12 +138,13 @@ def arm_iqm(x: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
 VERDICTS = ("better", "worse", "equivalent within ±m", "not resolved (n seeds)")
 
 
-def verdict(difference: Interval, p_improvement: Interval, margin: float, seeds: int) -> str:
+def verdict(difference: Interval, p_improvement: Interval, margin: float, seeds: int | str) -> str:
     """The verdict word for X vs Y from the 95% intervals of the IQM difference X − Y and of P(X > Y).
 
     ``better`` / ``worse``: both intervals exclude no difference (0, and 0.5), in the same direction;
     ``equivalent within ±margin``: the whole interval of the difference lies inside [−margin, margin] (a margin
-    stated before running); otherwise ``not resolved (seeds seeds)``.
+    stated before running); otherwise ``not resolved (S seeds)`` (``seeds`` an int), or ``not resolved (seeds)``
+    for a description such as ``"3 rules × 8 seeds"``.
     """
     if not margin > 0:
         raise ValueError(f"margin={margin} is invalid; allowed: a positive number")
@@ -153,4 +154,4 @@ def verdict(difference: Interval, p_improvement: Interval, margin: float, seeds:
         return "worse"
     if -margin <= difference.lo and difference.hi <= margin:
         return f"equivalent within ±{margin:.3g}"
-    return f"not resolved ({seeds} seeds)"
+    return f"not resolved ({seeds} seeds)" if isinstance(seeds, int) else f"not resolved ({seeds})"

@@ -202,9 +202,9 @@ def _write_per_seed(path: Path, task: TaskSpec, label: str, config: TrainConfig,
 def _check_folder(out: Path, spec: CompareSpec) -> None:
     stored = out / "spec.json"
     if stored.is_file():
-        old = json.loads(stored.read_text())
-        if old != json.loads(json.dumps(spec.to_dict())):
-            changed = sorted(k for k in set(old) | set(spec.to_dict()) if old.get(k) != spec.to_dict().get(k))
+        old, new = json.loads(stored.read_text()), json.loads(json.dumps(spec.to_dict()))
+        if old != new:
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise ValueError(
                 f"{out} already holds a different spec ({', '.join(changed)} differ); allowed: the same spec, or a "
                 f"new results folder and name (more seeds is a new named result, shown beside the first)"

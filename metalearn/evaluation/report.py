@@ -63,7 +63,9 @@ def _contrast(x: np.ndarray, y: np.ndarray, spec: CompareSpec, xl: str, yl: str,
         targets.append((None, _normalise(x, spec) if ranged else x, _normalise(y, spec) if ranged else y))
     for t, xs, ys in targets:
         name = spec.tasks[t].name if t is not None else "pooled"
-        n = int(xs.shape[0] * xs.shape[2])
+        n = int(xs.shape[0] * xs.shape[2])  # agents per task
+        g = max(xs.shape[0], ys.shape[0])
+        seeds = n if g == 1 else f"{xs.shape[0]} rules × {xs.shape[2]} seeds vs {ys.shape[0]} × {ys.shape[2]}"
         bad = int(np.sum(~np.isfinite(xs)) + np.sum(~np.isfinite(ys)))
         row = {"task": name, "x": xl, "y": yl, "seeds": n}
         if bad:
@@ -80,7 +82,7 @@ def _contrast(x: np.ndarray, y: np.ndarray, spec: CompareSpec, xl: str, yl: str,
                 "p_improvement": list(c.p_improvement),
                 "margin": margin,
                 "normalised": t is None and all(tk.score_range for tk in spec.tasks),
-                "verdict": clustered.verdict(c.difference, c.p_improvement, margin, n),
+                "verdict": clustered.verdict(c.difference, c.p_improvement, margin, seeds),
             }
         )
     return rows
@@ -95,8 +97,9 @@ def analyse(out: str | Path, seed: int = 0) -> dict:
     spec = spec_from_dict(json.loads(path.read_text()))
     m = spec.metric
     arms = {a.label: read_arm(out, spec, slug(a.label), m) for a in spec.arms}
-    tuned, preset = read_arm(out, spec, TUNED, m), read_arm(out, spec, PRESET, m)
     has_tuning = spec.baseline.tune is not None or spec.baseline.tuned is not None
+    preset = read_arm(out, spec, PRESET, m)
+    tuned = read_arm(out, spec, TUNED, m) if has_tuning else None
     contrasts = []
     for label, x in arms.items():
         if has_tuning:
