@@ -227,8 +227,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         )
         print(protocol.table(evaluation.rule, evaluation.baseline, args.metric))
         records.append(protocol.to_json(evaluation))
-        verdict = records[-1]["verdict"]
-        print(f"verdict (IQM 95% intervals on {args.metric}): {'loses to' if verdict == 'loses' else verdict}\n")
+        r = records[-1]
+        if r["iqm_difference"]:
+            d = r["iqm_difference"]
+            print(f"IQM difference (rule - baseline): {d[0]:.2f} [{d[1]:.2f}, {d[2]:.2f}], margin ±{r['margin']:.3g}")
+        print(f"verdict on {args.metric}: {r['verdict']}\n")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         command = "metalearn " + " ".join(shlex.quote(a) for a in args.argv)
@@ -437,7 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIELD=V1,V2,...",
         help="tune the baseline here at this budget over a grid (repeatable), on seeds apart from the evaluation seeds",
     )
-    p.add_argument("--tune-seeds", type=int, default=8, help="seeds per grid point when tuning here (default 8)")
+    p.add_argument(
+        "--tune-seeds",
+        type=int,
+        default=16,
+        help="tuning seeds a round of successive halving when tuning here (default 16; 3 rounds at most)",
+    )
     p.add_argument(
         "--metric", default="final_return", help="final_return (default) | eval_return: tuning and P(rule > baseline)"
     )

@@ -1,10 +1,13 @@
-"""The evaluation protocol: a discovered rule vs its hand-designed baseline, tuned at the same budget.
+"""``metalearn eval``: one rule vs its hand-designed baseline, tuned at the same budget, task by task.
 
 Both arms train on the same fresh seeds. The baseline's hyper-parameters come from a ``metalearn tune``
-run at the same budget (its ``chosen.json``) or from a sweep run here on *tuning* seeds, which are never
-evaluation seeds, so the seeds that score the baseline did not also pick it. Each arm is summarised by
-mean ± s.e. and the interquartile mean with a 95% percentile-bootstrap interval, and the pair by the
-probability that the rule's agent beats the baseline's (:func:`metalearn.analysis.probability_of_improvement`).
+run at the same budget (its ``chosen.json``; refused when its seeds overlap the evaluation's) or from
+successive halving run here on *tuning* seeds disjoint from the evaluation seeds, over a grid that always
+holds the preset's own point (:func:`metalearn.evaluation.tune_baseline`). Each arm is summarised by
+mean ± s.e. and the interquartile mean with a 95% percentile-bootstrap interval; the pair by the IQM
+difference and P(rule > baseline), and the verdict word of :func:`metalearn.analysis.clustered.verdict`
+(margin: ``RELATIVE_MARGIN`` of the baseline's |IQM|). For several rules, clustered meta-seeds, pooled
+tasks and a results folder, use ``metalearn compare`` (:mod:`metalearn.evaluation`).
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import jax
 import numpy as np
 
 from metalearn.inner import TrainConfig, Trainer, make_trainer, resolve_task
-from metalearn.inner.tune import METRICS, choose, format_point, parse_grid, sweep
+from metalearn.inner.tune import METRICS, format_point
 from metalearn.overrides import apply_overrides
 from metalearn.runs import to_jsonable
 
-TUNING_SEED_OFFSET = 1_000_003  # tuning seeds derive from seed + this: never an evaluation seed's key
+TUNING_SEED_OFFSET = 1_000_003  # tuning seeds derive from seed + this (checked disjoint from the evaluation's)
+RELATIVE_MARGIN = 0.05  # equivalence margin: this fraction of the baseline's |IQM|, stated before running
+TUNING_ROUNDS = 3  # successive-halving rounds when tuning here
 
 
 class Arm(NamedTuple):
@@ -92,34 +97,37 @@ def tuning_seed(seed: int) -> int:
 
 
 def tuned_here(
-    env: Any, config: TrainConfig, grid: Sequence[str], *, seeds: int, seed: int, metric: str = "final_return"
+    env: Any,
+    config: TrainConfig,
+    grid: Sequence[str],
+    *,
+    seeds: int,
+    seed: int,
+    eval_keys: jax.Array,
+    metric: str = "final_return",
 ) -> Baseline:
-    """Sweeps ``grid`` (``FIELD=V1,V2,...`` items) over ``config`` at its own budget on tuning seeds; the best
-    point by mean ``metric``."""
-    result = sweep(env, config, parse_grid(grid, config), seeds=seeds, seed=tuning_seed(seed))
-    point = result.points[choose(result, metric)]
-    return Baseline(config.replace(**point), f"tuned here on {seeds} tuning seeds: {format_point(point)}")
+    """Successive halving over ``grid`` (``FIELD=V1,V2,...`` items) plus ``config``'s own point, at its budget,
+    ``seeds`` tuning seeds a round (:func:`metalearn.evaluation.tune_baseline`); the best point by IQM."""
+    from metalearn.evaluation import check_disjoint, tune_baseline
+    from metalearn.evaluation.spec import TuneSpec
+
+    tune = TuneSpec(grid=tuple(grid), seeds=seeds, rounds=TUNING_ROUNDS)
+    keys = jax.random.split(jax.random.PRNGKey(tuning_seed(seed)), seeds * TUNING_ROUNDS)
+    check_disjoint(eval_keys, keys, f"tuning seed {tuning_seed(seed)}")
+    record = tune_baseline(env, config, tune, keys, metric)
+    used, point = record["tuning_keys_used"], format_point(record["chosen"])
+    how = f"tuned here by successive halving on {used} tuning seeds: {point}"
+    return Baseline(config.replace(**record["chosen"]), how)
 
 
-def tuned_from_run(run_dir: str | Path, preset: str, config: TrainConfig) -> Baseline:
+def tuned_from_run(run_dir: str | Path, preset: str, config: TrainConfig, eval_keys: jax.Array) -> Baseline:
     """The baseline a ``metalearn tune`` run chose, refused unless it was tuned on ``preset`` at ``config``'s
-    budget (``total_timesteps``)."""
-    path = Path(run_dir) / "chosen.json"
-    if not path.is_file():
-        raise ValueError(f"{run_dir}: no chosen.json; allowed: a run directory written by `metalearn tune`")
-    chosen = json.loads(path.read_text())
-    if chosen.get("preset") != preset:
-        raise ValueError(
-            f"{run_dir}: tuned on preset {chosen.get('preset')!r}, evaluating on {preset!r}; allowed: a tune run "
-            f"of the same preset (metalearn tune {preset} ...)"
-        )
-    tuned = TrainConfig.from_dict(chosen["train"])
-    if tuned.total_timesteps != config.total_timesteps:
-        raise ValueError(
-            f"{run_dir}: tuned at total_timesteps={tuned.total_timesteps:,}, evaluating at "
-            f"{config.total_timesteps:,}; allowed: a tune run at the same budget "
-            f"(metalearn tune {preset} --budget {config.total_timesteps} ...)"
-        )
+    budget on seeds disjoint from ``eval_keys``."""
+    from metalearn.evaluation.engine import tuned_from_run as from_run
+    from metalearn.evaluation.spec import TaskSpec
+
+    tuned = from_run(run_dir, TaskSpec(preset=preset), config, eval_keys)
+    chosen = json.loads((Path(run_dir) / "chosen.json").read_text())
     return Baseline(tuned, f"tuned by {run_dir}: {' '.join(chosen.get('set', []))}")
 
 
@@ -175,7 +183,7 @@ def evaluate(
     rule_tuned: bool = False,
     tuned: str | Path | None = None,
     tune: Sequence[str] = (),
-    tune_seeds: int = 8,
+    tune_seeds: int = 16,
     seeds: int = 16,
     seed: int = 0,
     metric: str = "final_return",
@@ -194,14 +202,14 @@ def evaluate(
     env_name, env_kwargs, config = resolve_task(preset, env=env, overrides=list(overrides))
     task_env = make_env(env_name, **env_kwargs)
     base_config = apply_overrides(config, list(baseline_overrides))
+    keys = evaluation_keys(seed, seeds)
     if tuned:
-        baseline = tuned_from_run(tuned, preset, base_config)
+        baseline = tuned_from_run(tuned, preset, base_config, keys)
     elif tune:
-        baseline = tuned_here(task_env, base_config, tune, seeds=tune_seeds, seed=seed, metric=metric)
+        baseline = tuned_here(task_env, base_config, tune, seeds=tune_seeds, seed=seed, eval_keys=keys, metric=metric)
     else:
         baseline = Baseline(base_config, "the preset's own settings, not tuned (pass --tune or --tuned)")
     b = baseline.config
-    keys = evaluation_keys(seed, seeds)
     rule_config = apply_overrides(config, list(rule_overrides))
     if rule_tuned:
         changed = [f.name for f in dataclasses.fields(b) if getattr(b, f.name) != getattr(base_config, f.name)]
@@ -221,26 +229,35 @@ def evaluate(
     )
 
 
-def verdict(evaluation: Evaluation) -> str:
-    """``beats`` / ``loses`` when the two arms' IQM 95% intervals on the evaluation's metric are apart, else
-    ``matches``; ``n/a`` when an arm has non-finite returns (diverged agents, or no evaluation rollouts)."""
-    from metalearn.analysis import summarize
+def contrast(evaluation: Evaluation) -> dict | None:
+    """The rule vs the baseline on the evaluation's metric: IQM difference and P(rule > baseline) with their 95%
+    intervals, the margin and the verdict word; None when an arm has non-finite returns."""
+    from metalearn.analysis import clustered
 
     pair = _finite_pair(evaluation.rule, evaluation.baseline, evaluation.metric)
     if not pair:
-        return "n/a"
-    return interval_verdict(summarize(pair[0]).iqm_ci, summarize(pair[1]).iqm_ci)
+        return None
+    c = clustered.contrast(pair[0], pair[1])
+    margin = max(RELATIVE_MARGIN * abs(c.y_iqm.value), 1e-12)
+    return {
+        "difference": list(c.difference),
+        "p_improvement": list(c.p_improvement),
+        "margin": margin,
+        "verdict": clustered.verdict(c.difference, c.p_improvement, margin, int(pair[0].size)),
+    }
 
 
-def interval_verdict(rule_ci: Sequence[float], baseline_ci: Sequence[float]) -> str:
-    """beats / loses when the two intervals are apart, else matches."""
-    return "beats" if rule_ci[0] > baseline_ci[1] else "loses" if rule_ci[1] < baseline_ci[0] else "matches"
+def verdict(evaluation: Evaluation) -> str:
+    """``better`` / ``worse`` / ``equivalent within ±m`` / ``not resolved (n seeds)`` (:func:`contrast`); ``n/a``
+    when an arm has non-finite returns (diverged agents, or no evaluation rollouts)."""
+    c = contrast(evaluation)
+    return c["verdict"] if c else "n/a"
 
 
 def to_json(evaluation: Evaluation) -> dict:
     """A JSON-ready record of ``evaluation``: per arm the per-seed values and their summary, P(rule > baseline)
     and the :func:`verdict` (from the same summaries)."""
-    from metalearn.analysis import probability_of_improvement, summarize
+    from metalearn.analysis import summarize
 
     def arm(a: Arm) -> dict:
         out = {"label": a.label, "diverged": a.diverged.astype(int).tolist()}
@@ -253,12 +270,8 @@ def to_json(evaluation: Evaluation) -> dict:
             }
         return out
 
-    pair = _finite_pair(evaluation.rule, evaluation.baseline, evaluation.metric)
-    p = None
-    if pair:
-        value, (lo, hi) = probability_of_improvement([pair[0]], [pair[1]])
-        p = {"p": value, "ci": [lo, hi]}
-    rule, baseline, metric = arm(evaluation.rule), arm(evaluation.baseline), evaluation.metric
+    c = contrast(evaluation)
+    p = {"p": c["p_improvement"][0], "ci": c["p_improvement"][1:]} if c else None
     return {
         "preset": evaluation.preset,
         "env": evaluation.env,
@@ -269,8 +282,10 @@ def to_json(evaluation: Evaluation) -> dict:
         "baseline_how": evaluation.baseline_how,
         "baseline_config": evaluation.baseline_config.to_dict(),
         "rule_config": evaluation.rule_config.to_dict(),
-        "rule": rule,
-        "baseline": baseline,
+        "rule": arm(evaluation.rule),
+        "baseline": arm(evaluation.baseline),
         "p_improvement": p,
-        "verdict": interval_verdict(rule[metric]["iqm_ci"], baseline[metric]["iqm_ci"]) if pair else "n/a",
+        "iqm_difference": c["difference"] if c else None,
+        "margin": c["margin"] if c else None,
+        "verdict": c["verdict"] if c else "n/a",
     }

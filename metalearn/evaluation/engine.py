@@ -91,11 +91,11 @@ def tune_baseline(env: Any, base: TrainConfig, tune: Any, keys: jax.Array, metri
             scores[i] += values[row].tolist()
             diverged[i] += int(result.diverged[row].sum())
         rounds_run = r + 1
-        ranked = sorted(alive, key=lambda i: (diverged[i] > 0, -_iqm_or_inf(scores[i])))
-        if len(alive) == 1 or r == tune.rounds - 1:
-            alive = ranked
+        alive = sorted(alive, key=lambda i: (diverged[i] > 0, -_iqm_or_inf(scores[i])))
+        if r < tune.rounds - 1:
+            alive = alive[: (len(alive) + 1) // 2]  # the better half goes on
+        if len(alive) == 1:  # one left: it is chosen, no more seeds needed
             break
-        alive = ranked[: (len(alive) + 1) // 2]
     chosen = alive[0]
     rows = []
     for i, p in enumerate(points):
