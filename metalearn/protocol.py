@@ -230,20 +230,24 @@ def evaluate(
 
 
 def contrast(evaluation: Evaluation) -> dict | None:
-    """The rule vs the baseline on the evaluation's metric: IQM difference and P(rule > baseline) with their 95%
-    intervals, the margin and the verdict word; None when an arm has non-finite returns."""
+    """The rule vs the baseline on the evaluation's metric (:func:`contrast_values`); None when an arm has
+    non-finite returns."""
+    pair = _finite_pair(evaluation.rule, evaluation.baseline, evaluation.metric)
+    return contrast_values(*pair) if pair else None
+
+
+def contrast_values(rule: np.ndarray, baseline: np.ndarray) -> dict:
+    """Per-seed scores (S,), (S',): the IQM difference and P(rule > baseline) with their 95% intervals, the margin
+    (``RELATIVE_MARGIN`` of the baseline's |IQM|) and the verdict word. Also re-words a stored record's pair."""
     from metalearn.analysis import clustered
 
-    pair = _finite_pair(evaluation.rule, evaluation.baseline, evaluation.metric)
-    if not pair:
-        return None
-    c = clustered.contrast(pair[0], pair[1])
+    c = clustered.contrast(rule, baseline)
     margin = max(RELATIVE_MARGIN * abs(c.y_iqm.value), 1e-12)
     return {
         "difference": list(c.difference),
         "p_improvement": list(c.p_improvement),
         "margin": margin,
-        "verdict": clustered.verdict(c.difference, c.p_improvement, margin, int(pair[0].size)),
+        "verdict": clustered.verdict(c.difference, c.p_improvement, margin, int(np.size(rule))),
     }
 
 
