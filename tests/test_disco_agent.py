@@ -159,24 +159,37 @@ def test_es_refuses_a_start_of_another_rule():
 
 @pytest.mark.slow  # three compilations of a generation of DiscoRL agents
 def test_es_continues_from_disco103_and_resumes_exactly(tmp_path):
-    """The search starts at the published weights, checkpoints, and a resumed run equals a straight one."""
+    """The search starts at the published weights, checkpoints, and a resumed run equals a straight one, while the
+    search mean moves in the generation after the checkpoint (so the resumed run had an optimizer state and a key
+    to get right). With the experiment's sigma (0.003) and agents' lr, a tiny budget's two members act alike and
+    tie, so the mean never moves; sigma 0.1, agents' lr 0.1 and 8 updates make their fitness differ in the second
+    generation (-0.5 vs -1 when written), so Adam moves the mean after the checkpoint."""
     from metalearn.meta import MetaConfig, MetaTrainer, resume_run, start_run
 
-    from .conftest import assert_same_checkpoints
+    from .conftest import assert_same_checkpoints, checkpoint_leaves
+
+    def config(generations: int) -> MetaConfig:
+        d = _tiny_es_dict(generations)
+        d["strategy"]["sigma"] = 0.1
+        d["tasks"][0]["train"].update(lr=0.1, total_timesteps=8 * 29 * 2)
+        return MetaConfig.from_dict(d)
 
     published = disco.load_published()
-    trainer = MetaTrainer(MetaConfig.from_dict(_tiny_es_dict(2)))
+    trainer = MetaTrainer(config(2))
     for a, b in zip(jax.tree.leaves(trainer.initial_mean), jax.tree.leaves(published), strict=True):
         np.testing.assert_array_equal(a, b)
 
-    straight = start_run(MetaConfig.from_dict(_tiny_es_dict(2)), run_dir=tmp_path / "straight", progress=False)
-    cut = start_run(MetaConfig.from_dict(_tiny_es_dict(1)), run_dir=tmp_path / "cut", progress=False)
+    straight = start_run(config(2), run_dir=tmp_path / "straight", progress=False)
+    cut = start_run(config(1), run_dir=tmp_path / "cut", progress=False)
+    at_checkpoint = checkpoint_leaves(cut)
     resume_run(cut, generations=2, progress=False)
-    assert_same_checkpoints(straight, cut)
+    at_end = assert_same_checkpoints(straight, cut)
+    means = [k for k in at_end if "mean" in k and np.issubdtype(at_end[k].dtype, np.floating)]
+    assert means, sorted(at_end)
+    moved = [k for k in means if not np.array_equal(at_checkpoint[k], at_end[k])]
+    assert moved, "the ES mean did not move after the checkpoint"
     rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
     assert [r["generation"] for r in rows] == [1, 2] and all(np.isfinite(r["mean_fitness"]) for r in rows)
-    # At this budget the members' agents act alike (their returns tie, so the mean stays); whether the search
-    # moves the rule at a real budget (experiments/disco_cartpole_es.yaml) is in experiments/reports/disco.md.
 
 
 def test_targets_along_a_trajectory_refuse_bad_input():
