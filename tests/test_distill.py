@@ -333,15 +333,36 @@ def test_open_formula_fit_recovers_a_known_step():
 
 @pytest.mark.slow
 def test_open_formula_student_end_to_end(tiny_config, cartpole, tmp_path):
-    """``distill(open, "symbolic")`` on a tiny recording: a rule file with its expression, which loads and trains."""
+    """``distill(open, "symbolic")`` on a tiny recording: a formula that beats every constant on the held-out
+    elements, and a rule file with its expression, which loads and trains.
+
+    The bound is relative to the best constant: on the held-out part no constant does better than the held-out
+    mean, whose RMSE is the teacher's std there. The search at this budget gets to about 0.70 of it (measured;
+    5 generations of 50 got only 0.85, a linear term in one feature); the bound is 0.8. Recomputed here from
+    the recording (the same samples and held-out split: ``distill`` is deterministic given its seed), a
+    constant's error is shown to fail the bound and the reported error is checked against the formula's own."""
+    from learned_optimizers import symbolic_open
     from metalearn.distill import distill, write_report
+    from metalearn.distill.optimizer import record_open_io, step_and_noise
+    from metalearn.distill.run import holdout
     from metalearn.inner import Trainer
 
     teacher = make_rule("open", use_gru=False, hidden_size=8)
     mp = teacher.init(jax.random.PRNGKey(1))
-    d = distill(teacher, mp, "symbolic", cartpole, tiny_config, seeds=1, max_samples=1000, generations=5,
-                population=50, max_length=8)  # fmt: skip
-    assert d.into == "symbolic" and d.front and np.isfinite(d.val_rmse) and d.val_rmse < 1.5 * d.teacher_std
+    d = distill(teacher, mp, "symbolic", cartpole, tiny_config, seeds=1, max_samples=1000, generations=20,
+                population=100, max_length=10)  # fmt: skip
+    assert d.into == "symbolic" and d.front and np.isfinite(d.val_rmse)
+    samples = record_open_io(teacher, mp, cartpole, tiny_config, 1, 0, max_samples=1000)
+    val, fit = holdout(len(samples.features), 0)
+    step = np.asarray(step_and_noise(jnp.asarray(samples.outputs))[0], np.float64)
+    rmse = lambda pred: float(np.sqrt(np.mean((pred - step[val]) ** 2)))
+    constant = rmse(np.full(len(val), step[fit].mean()))  # the best constant on the fitting part
+    np.testing.assert_allclose([d.teacher_std, rmse(step[val].mean())], [step[val].std()] * 2, rtol=1e-5)
+    assert constant >= d.teacher_std * (1 - 1e-6) > 0.8 * d.teacher_std  # any constant fails the bound
+    tree = symbolic_open.parse(d.student.kwargs["expression"])
+    formula = np.asarray(symbolic_open.step(tree, d.meta_params["c"], jnp.asarray(samples.features[val]).T))
+    np.testing.assert_allclose(d.val_rmse, rmse(formula), rtol=1e-4)
+    assert d.val_rmse < 0.8 * d.teacher_std, (d.val_rmse, d.teacher_std, d.front)
     write_report(d, tmp_path, teacher, mp, task="tiny")
     rule, student_mp, manifest = load_rule(tmp_path / "student.npz")
     assert rule.name == "symbolic_open" and manifest["distilled_from"] == "open"
