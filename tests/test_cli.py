@@ -109,8 +109,8 @@ def test_train_resume_and_eval_from_the_command_line(tmp_path, capsys):
             "rule 'disco' has no hyper-parameter(s) ['replay']",
         ),
         (
-            ["eval", "discovered:cartpole_lr_schedule", "--preset", "cartpole", "--rule-kwarg", "knots=abc"],
-            "--rule-kwarg knots='abc': expected an integer",
+            ["eval", "published:disco103", "--preset", "catch", "--rule-kwarg", "replay_capacity=abc"],
+            "rule 'disco' hyper-parameter replay_capacity='abc' is invalid; allowed: an integer",
         ),
         (["plan", "cartpole_lr_schedul"], "no experiment of that name"),
         (["plan", "cartpole_lr_schedule", "--repeats", "-1"], "repeats=-1 is invalid; allowed: an integer >= 0"),

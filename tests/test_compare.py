@@ -38,6 +38,7 @@ def _spec(**changes) -> dict:
         ({"metric": "iqm"}, r"unknown metric 'iqm'; .*allowed: final_return, eval_return"),
         ({"seedz": 3}, r"unknown spec field 'seedz'; did you mean: seed, seeds"),
         ({"arms": [{"label": "x", "rules": ["a.npz", "b.npz", "c.npz"]}]}, r"seeds=4 do not divide among its 3 rule"),
+        ({"instance_seeds": "all"}, r"unknown instance_seeds 'all'; .*allowed: split, shared"),
         ({"margin": 0}, r"spec.margin=0 is invalid; allowed: a positive number"),
         ({"margin": -1.5}, r"spec.margin=-1.5 is invalid; allowed: a positive number"),
         ({"baseline": {"tune": {"grid": ["lr=1e-4", "1e-2"]}}}, r"grid item '1e-2' is invalid; .*quote it"),

@@ -2,7 +2,8 @@
 
     python experiments/scripts/reverdict.py > experiments/reports/verdicts.md
 
-Reads every `metalearn eval --json` record under experiments/reports/ and metalearn/zoo/ (their old verdict:
+Reads every `metalearn eval --json` record and zoo card (withdrawn ones too) under experiments/reports/ and
+metalearn/zoo/ (their old verdict:
 beats / matches / loses on overlapping IQM intervals) and every comparison with a named baseline
 (`compare_rules.py` results with P(run > baseline)), and prints one Markdown row per contrast: the old word beside
 the new one (better / worse / equivalent within ±m / not resolved), with the IQM difference and P(improvement)
@@ -60,7 +61,8 @@ def main() -> None:
             for e in r["evaluations"]:
                 m = e["metric"]
                 task = f"{e['preset']} on {e['env']}, {e['total_timesteps']:,} steps ({e['seeds']} seeds)"
-                print(_row(source, task, e["verdict"], e["rule"][m]["per_seed"], e["baseline"][m]["per_seed"]))
+                before = e.get("verdict_before", e["verdict"])  # a withdrawn zoo card keeps its old word
+                print(_row(source, task, before, e["rule"][m]["per_seed"], e["baseline"][m]["per_seed"]))
         runs = record.get("runs")
         if isinstance(runs, list) and any(isinstance(run, dict) and "p_improvement" in run for run in runs):
             by_label = {run["label"]: run for run in runs}

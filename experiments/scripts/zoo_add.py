@@ -8,8 +8,8 @@ Copies RUN_DIR/rules/mean.npz (or RULE.npz, a rule file of an earlier run of YAM
 writes its card NAME.json (the experiment config, the commit the card was written at, the meta-training budget),
 then runs `metalearn eval discovered:NAME ...` with the --eval arguments (the card's evaluation) and the --smoke
 arguments (a tiny-budget evaluation the tests re-run), and stores both with their commands. The rule stays only
-if, on every meta-training task evaluated at the budget it was meta-trained at, the protocol's verdict is "beats"
-or "matches" (IQM 95% intervals); otherwise both files are removed and the script says why.
+if, on every meta-training task evaluated at the budget it was meta-trained at, the protocol's verdict is "better"
+or "equivalent within ±m" (metalearn.zoo.admits); otherwise both files are removed and the script says why.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from metalearn.zoo import ZOO_DIR
+from metalearn.zoo import ZOO_DIR, admits
 
 
 def budget(config: dict, generation: int) -> dict:
@@ -104,14 +104,11 @@ def main() -> None:
         npz.unlink()
         card_path.unlink()
         raise
-    trained_at = {(t["preset"], t["train"]["total_timesteps"]) for t in run["config"]["tasks"]}
-    on_train = [e for e in card["evaluation"]["evaluations"] if (e["preset"], e["total_timesteps"]) in trained_at]
-    refused = [e for e in on_train if e["verdict"] not in ("beats", "matches")]
-    if not on_train or refused:
+    admitted, why = admits(card)
+    if not admitted:
         npz.unlink()
         card_path.unlink()
-        why = "no evaluation on a meta-training task at its budget" if not on_train else "it loses to the baseline"
-        sys.exit(f"{args.name} stays out of the zoo: {why} ({[(e['preset'], e['verdict']) for e in on_train]})")
+        sys.exit(f"{args.name} stays out of the zoo: {why}")
     card_path.write_text(json.dumps(card, indent=1))
     print(f"added {args.name}: {[(e['preset'], e['verdict']) for e in card['evaluation']['evaluations']]}")
 

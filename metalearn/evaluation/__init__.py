@@ -5,7 +5,15 @@ tuned at the same budget on disjoint seeds; ``analyse(out)`` recomputes every st
 results. See :mod:`metalearn.evaluation.spec` for the spec's fields.
 """
 
-from metalearn.evaluation.engine import check_disjoint, compare, evaluation_keys, key_overlap, tune_baseline
+from metalearn.evaluation.engine import (
+    check_disjoint,
+    compare,
+    evaluation_keys,
+    key_overlap,
+    tune_baseline,
+    write_per_seed,
+    write_spec,
+)
 from metalearn.evaluation.report import analyse
 from metalearn.evaluation.spec import CompareSpec, load_spec, parse_spec
 
@@ -19,4 +27,6 @@ __all__ = [
     "load_spec",
     "parse_spec",
     "tune_baseline",
+    "write_per_seed",
+    "write_spec",
 ]

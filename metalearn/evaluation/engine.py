@@ -185,18 +185,28 @@ def _train(trainer: Any, meta_params: Any, keys: jax.Array, train: Callable | No
     }
 
 
-def _write_per_seed(path: Path, task: TaskSpec, label: str, config: TrainConfig, instances: list, t0: float) -> None:
+def write_per_seed(out: str | Path, task: str, label: str, instances: list[dict], **info: Any) -> Path:
+    """Stores one arm's agents on one task in a results folder: ``instances`` (one per rule instance) each with
+    ``final_return`` and ``eval_return`` (lists, None for not evaluated) and ``diverged`` (0/1). For results
+    trained elsewhere (a report script's own evaluation) that :func:`analyse` should read like the engine's own;
+    ``label`` is an arm's label, or ``baseline_tuned`` / ``baseline_preset``."""
+    for inst in instances:
+        n = len(inst["final_return"])
+        if any(len(inst[k]) != n for k in ("eval_return", "diverged")):
+            raise ValueError(f"{task}/{label}: final_return, eval_return and diverged differ in length")
+    path = Path(out) / "per_seed" / task / f"{label if label in (TUNED, PRESET) else slug(label)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(
-        path,
-        {
-            "task": task.name,
-            "arm": label,
-            "config": config.to_dict(),
-            "instances": instances,
-            "wall_seconds": time.time() - t0,
-        },
-    )
+    write_json(path, {"task": task, "arm": label, "instances": instances, **info})
+    return path
+
+
+def _write_per_seed(path: Path, task: TaskSpec, label: str, config: TrainConfig, instances: list, t0: float) -> None:
+    write_per_seed(path.parents[2], task.name, label, instances, config=config.to_dict(), wall_seconds=time.time() - t0)
+
+
+def write_spec(out: str | Path, spec: CompareSpec) -> None:
+    """Creates results folder ``out`` for ``spec``, or checks that it already holds this spec."""
+    _check_folder(Path(out), spec)
 
 
 def _check_folder(out: Path, spec: CompareSpec) -> None:
@@ -275,17 +285,19 @@ def compare(spec: CompareSpec | str | Path | Mapping, out: str | Path, progress:
                 cfg = cfg.replace(**{name: getattr(tuned, name) for name in changed})
             progress(f"{task.name}: {arm.label} ({spec.seeds} seeds)")
             t0 = time.time()
-            instances = _train_arm(env, cfg, arm, rules[arm.label], eval_keys)
+            instances = _train_arm(env, cfg, arm, rules[arm.label], eval_keys, spec.instance_seeds == "shared")
             _write_per_seed(path, task, arm.label, cfg, instances, t0)
     return analyse(out)
 
 
-def _train_arm(env: Any, config: TrainConfig, arm: ArmSpec, rules: list, keys: jax.Array) -> list[dict]:
+def _train_arm(
+    env: Any, config: TrainConfig, arm: ArmSpec, rules: list, keys: jax.Array, shared: bool = False
+) -> list[dict]:
     """Each rule instance on its share of the evaluation keys (instance g: keys[g*k:(g+1)*k], k = S / G), so the
-    arm's agents use the same S keys as every other arm's."""
+    arm's agents use the same S keys as every other arm's; ``shared``: every instance on all S keys."""
     if not rules:
         return [{"ref": None, **_train(make_trainer(env, config), None, keys)}]
-    k = len(keys) // len(rules)
+    k = len(keys) if shared else len(keys) // len(rules)
     rule0 = rules[0][0]
     trainer = make_trainer(env, config, optimizer=rule0.optimizer, objective=rule0.objective)
     train = jax.jit(jax.vmap(trainer.train, in_axes=(None, 0)))  # one program for every instance of one rule
@@ -298,8 +310,8 @@ def _train_arm(env: Any, config: TrainConfig, arm: ArmSpec, rules: list, keys: j
             {
                 "ref": ref,
                 "label": label,
-                "keys": [g * k, (g + 1) * k],
-                **_train(None, meta_params, keys[g * k : (g + 1) * k], train),
+                "keys": [0, k] if shared else [g * k, (g + 1) * k],
+                **_train(None, meta_params, keys[0:k] if shared else keys[g * k : (g + 1) * k], train),
             }
         )
     return out

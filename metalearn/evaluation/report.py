@@ -41,26 +41,26 @@ def _normalise(x: np.ndarray, spec: CompareSpec) -> np.ndarray:
 
 
 def _margin(spec: CompareSpec, task_index: int | None, baseline_iqm: float) -> float:
-    """The equivalence margin: the spec's (score units), else ``relative_margin`` × the task's score range, else ×
-    |the tuned baseline's IQM|; pooled over normalised tasks: ``relative_margin`` of the unit range."""
-    ranged = all(t.score_range for t in spec.tasks)
-    if task_index is None and len(spec.tasks) > 1 and ranged:
+    """The equivalence margin stated by the spec: pooled (normalised scores) ``relative_margin`` of the unit range;
+    per task the spec's ``margin`` (score units), else ``relative_margin`` × the task's score range, else × |the
+    compared-with arm's IQM| (the tuned baseline's, in the rows against it)."""
+    if task_index is None:
         return spec.relative_margin
     if spec.margin is not None:
         return spec.margin
-    task = spec.tasks[task_index] if task_index is not None else spec.tasks[0]
-    if task.score_range and (task_index is not None or len(spec.tasks) == 1):
+    task = spec.tasks[task_index]
+    if task.score_range:
         return spec.relative_margin * (task.score_range[1] - task.score_range[0])
     return max(spec.relative_margin * abs(baseline_iqm), 1e-12)
 
 
 def _contrast(x: np.ndarray, y: np.ndarray, spec: CompareSpec, xl: str, yl: str, seed: int) -> list[dict]:
-    """Rows for X vs Y: each task, then pooled over tasks (normalised by score ranges when every task has one)."""
+    """Rows for X vs Y: each task, then pooled over tasks when every task states a score range (scores are
+    normalised by it; raw returns of different tasks are not pooled)."""
     rows = []
     targets = [(t, x[:, t : t + 1], y[:, t : t + 1]) for t in range(len(spec.tasks))]
-    if len(spec.tasks) > 1:
-        ranged = all(t.score_range for t in spec.tasks)
-        targets.append((None, _normalise(x, spec) if ranged else x, _normalise(y, spec) if ranged else y))
+    if len(spec.tasks) > 1 and all(t.score_range for t in spec.tasks):  # pooled only on one normalised scale
+        targets.append((None, _normalise(x, spec), _normalise(y, spec)))
     for t, xs, ys in targets:
         name = spec.tasks[t].name if t is not None else "pooled"
         n = int(xs.shape[0] * xs.shape[2])  # agents per task

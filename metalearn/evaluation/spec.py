@@ -5,6 +5,8 @@ A spec is YAML (or a dict) with these keys; every other key is an error::
     name: lpo_cartpole            # names the result; a results folder holds one spec
     seeds: 16                     # evaluation agents per arm and task, fixed in advance
     seed: 0                       # evaluation keys: jax.random.split(PRNGKey(seed), seeds), the same for every arm
+    instance_seeds: split         # a clustered arm's G instances share the S keys out (S/G each; default), or each
+                                  # trains on all S (shared: G x S agents, the same keys for every instance)
     metric: final_return          # or eval_return
     margin: 10.0                  # optional: the equivalence margin in score units, stated before running
     relative_margin: 0.05         # else: this fraction of the task's score range, or of the baseline's |IQM|
@@ -35,6 +37,7 @@ from typing import Any
 from metalearn.validation import unknown
 
 METRICS = ("final_return", "eval_return")
+INSTANCE_SEEDS = ("split", "shared")
 TUNING_SEED_OFFSET = 1_000_003  # the default tuning seed is the evaluation seed + this
 
 
@@ -126,6 +129,7 @@ class CompareSpec:
     margin: float | None = None
     relative_margin: float = 0.05
     contrasts: tuple[tuple[str, str], ...] = ()
+    instance_seeds: str = "split"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -242,11 +246,14 @@ def parse_spec(d: Mapping[str, Any]) -> CompareSpec:
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"{kind}s {repeated} repeat; allowed: each {kind} once")
+    if d.get("instance_seeds", "split") not in INSTANCE_SEEDS:
+        raise unknown("instance_seeds", d["instance_seeds"], INSTANCE_SEEDS)
     for arm in d["arms"]:
-        if arm.rules and d["seeds"] % len(arm.rules):
+        if d.get("instance_seeds", "split") == "split" and arm.rules and d["seeds"] % len(arm.rules):
             raise ValueError(
                 f"arm {arm.label!r}: seeds={d['seeds']} do not divide among its {len(arm.rules)} rule instances; "
-                f"allowed: a multiple of {len(arm.rules)} (each instance trains seeds / instances agents)"
+                f"allowed: a multiple of {len(arm.rules)} (each instance trains seeds / instances agents), or "
+                "instance_seeds: shared"
             )
     d["baseline"] = _baseline(d.get("baseline", {}), seeds_allowed=len(d["tasks"]) == 1)
     labels = [a.label for a in d["arms"]]

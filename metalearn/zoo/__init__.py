@@ -4,10 +4,12 @@ An entry is two files in this folder, ``NAME.npz`` (a rule file, as ``metalearn.
 and ``NAME.json``, its card: what produced it (experiment config, command, commit), its meta-training
 budget, and its evaluation on the protocol of :mod:`metalearn.protocol` (the rule vs the baseline tuned at
 the same budget, on fresh seeds; meta-training task and held-out tasks), with the command that reproduces
-each table, and a tiny-budget evaluation (``smoke``) that the tests re-run. A rule enters only if the protocol
-shows it beats or matches its tuned baseline on its meta-training task at its budget
-(``experiments/scripts/zoo_add.py`` checks this and writes both files); what it does on held-out tasks is
-stated in the card, whichever way it went.
+each table, and a tiny-budget evaluation (``smoke``) that the tests re-run. A rule enters only if :func:`admits`
+its card: on every meta-training task at its budget the verdict is ``better`` or ``equivalent within ±m``
+(:func:`metalearn.analysis.clustered.verdict`; overlapping intervals, "not resolved", are not enough).
+``experiments/scripts/zoo_add.py`` checks this and writes both files; what it does on held-out tasks is stated in
+the card, whichever way it went. Entries that stopped qualifying when the verdict words changed (issue 37) were
+withdrawn to ``experiments/reports/zoo/withdrawn/`` with the reason in their cards (``zoo_withdraw.py``).
 
 Use: ``load_discovered(NAME)`` -> (rule, meta_params, card); on the command line ``discovered:NAME`` wherever a
 rule is taken (``metalearn eval``, ``analyze``, ``distill``); ``metalearn list`` lists the zoo.
@@ -26,6 +28,22 @@ ZOO_DIR = Path(__file__).parent
 CARD_KEYS = ("name", "summary", "rule_file", "produced_by", "budget")  # + "evaluation", "smoke" once evaluated
 
 
+ADMITTING = ("better", "equivalent within")  # verdicts that admit a rule (prefixes: the margin follows)
+
+
+def admits(entry: dict) -> tuple[bool, str]:
+    """(admitted, why) for a card with an ``evaluation``: admitted when it was evaluated on a meta-training task
+    at its budget and every such verdict is ``better`` or ``equivalent within ±m``."""
+    trained_at = {(t["preset"], t["train"]["total_timesteps"]) for t in entry["produced_by"]["config"]["tasks"]}
+    on_train = [e for e in entry["evaluation"]["evaluations"] if (e["preset"], e["total_timesteps"]) in trained_at]
+    if not on_train:
+        return False, "no evaluation on a meta-training task at its budget"
+    refused = [(e["preset"], e["verdict"]) for e in on_train if not e["verdict"].startswith(ADMITTING)]
+    if refused:
+        return False, f"on its meta-training task(s) the verdict is not better or equivalent: {refused}"
+    return True, f"on its meta-training task(s): {[(e['preset'], e['verdict']) for e in on_train]}"
+
+
 def discovered_names() -> list[str]:
     """The zoo's entries, by name."""
     return sorted(p.stem for p in ZOO_DIR.glob("*.json"))
@@ -34,7 +52,12 @@ def discovered_names() -> list[str]:
 def card(name: str) -> dict:
     """The card of entry ``name`` (see the module docstring)."""
     if name not in discovered_names():
-        raise unknown("discovered rule", name, discovered_names())
+        raise unknown(
+            "discovered rule",
+            name,
+            discovered_names(),
+            allowed=", ".join(discovered_names()) or "none (the zoo is empty)",
+        )
     entry = json.loads((ZOO_DIR / f"{name}.json").read_text())
     missing = [k for k in CARD_KEYS if k not in entry]
     if missing:
