@@ -15,6 +15,7 @@ Steps (each resumes or skips what is done):
     python experiments/scripts/lpg_metagrad_report.py evaluate --levels dense long longer long_dense
     python experiments/scripts/lpg_metagrad_report.py evaluate --levels sparse --factors 1
     python experiments/scripts/lpg_metagrad_report.py analyse
+    python experiments/scripts/lpg_metagrad_report.py compare
 
 ``train`` runs ``experiments/lpg_gridworld_metagrad.yaml`` (or its TA-LPG twin, on the same ``small``
 levels with their fixed 250-update lifetime) for ``--generations`` into
@@ -25,6 +26,9 @@ lifetime: A2C (GROOVE's, at 3 learning rates; the best per cell is the baseline)
 meta-training (and, at 1x, at its random initialisation); results go to
 ``experiments/reports/lpg_metagrad/eval/<level>_x<factor>.json``.
 ``analyse`` writes the tables' numbers to ``experiments/reports/data/lpg_metagrad.json``.
+``compare`` stores the same per-seed results in the evaluation engine's folders for the committed specs
+``experiments/specs/lpg_metagrad_x{0.5,1,2}.yaml`` (``experiments/reports/lpg_metagrad/compare_x*/``) and has the
+engine analyse them (clustered over meta-seeds; verdict words), without training.
 """
 
 from __future__ import annotations
@@ -234,9 +238,50 @@ def figure(cells: list[dict]) -> None:
     fig.savefig(DATA / "lpg_metagrad.png", dpi=110, bbox_inches="tight")
 
 
+# ---------------------------------------------------------------- compare (the evaluation engine)
+ARM_RULES = {"LPG": "lpg", "TA-LPG": "ta_lpg", "A2C lr 1e-3": "a2c_lr0.001", "A2C lr 1e-2": "a2c_lr0.01"}
+BASELINE_RULE = "a2c_lr0.003"  # the gridworld-a2c preset's lr: the spec's baseline
+RULES_DIR = "experiments/reports/lpg_metagrad/rules"  # as the specs name the rule files
+
+
+def compare(factor: str) -> Path:
+    """The stored results at ``factor`` x the lifetime, as the engine's results folder, analysed there."""
+    from metalearn.evaluation import analyse, load_spec, write_per_seed, write_spec
+
+    spec = load_spec(ROOT / "experiments" / "specs" / f"lpg_metagrad_x{factor}.yaml")
+    out = REPORT / f"compare_x{factor}"
+    write_spec(out, spec)
+
+    def instances(rows: list[dict]) -> list[dict]:
+        return [
+            {
+                "ref": None
+                if r["meta_seed"] is None
+                else f"experiments/reports/lpg_metagrad/rules/{r['rule']}_s{r['meta_seed']}.npz",
+                "final_return": r["per_seed"],
+                "eval_return": [None] * len(r["per_seed"]),
+                "diverged": [0] * len(r["per_seed"]),
+            }
+            for r in sorted(rows, key=lambda r: r["meta_seed"] or 0)
+        ]
+
+    for task in spec.tasks:
+        stored = json.loads((REPORT / "eval" / f"{task.name}_x{factor}.json").read_text())
+        assert stored["seeds"] == spec.seeds and stored["eval_seed"] == spec.seed, (task.name, factor)
+        by_rule = {
+            rule: [r for r in stored["rows"] if r["rule"] == rule] for rule in (*ARM_RULES.values(), BASELINE_RULE)
+        }
+        source = f"eval/{task.name}_x{factor}.json"
+        for label, rule in ARM_RULES.items():
+            write_per_seed(out, task.name, label, instances(by_rule[rule]), source=source)
+        write_per_seed(out, task.name, "baseline_preset", instances(by_rule[BASELINE_RULE]), source=source)
+    analyse(out)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["train", "evaluate", "analyse"])
+    parser.add_argument("step", choices=["train", "evaluate", "analyse", "compare"])
     parser.add_argument("--rule", choices=RULES, default="lpg")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="meta-seeds to train")
     parser.add_argument("--generations", type=int, default=80, help="of 25 meta-steps each")
@@ -252,6 +297,10 @@ def main() -> None:
         for level in args.levels:
             for factor in args.factors:
                 evaluate(level, factor, args.eval_seeds)
+    elif args.step == "compare":
+        for factor in ("0.5", "1", "2"):
+            out = compare(factor)
+            print((out / "table.md").read_text())
     else:
         print(markdown(analyse()))
 
