@@ -14,6 +14,7 @@ Arms differ only in ``curriculum`` (:data:`ARMS`). Steps (each resumes or skips 
     python experiments/scripts/groove_report.py train ar:0 dr:0 frozen:0 pvl:0 l1vl:0 ...
     python experiments/scripts/groove_report.py evaluate --levels dense sparse long longer long_dense
     python experiments/scripts/groove_report.py analyse
+    python experiments/scripts/groove_report.py compare
 
 ``train`` runs each ARM:SEED into ``runs/groove/<arm>_s<seed>`` and copies the final mean rule to
 ``experiments/reports/groove_es/rules/<arm>_s<seed>.npz`` (committed: the evaluation needs only these).
@@ -21,7 +22,10 @@ Arms differ only in ``curriculum`` (:data:`ARMS`). Steps (each resumes or skips 
 lifetime (250 updates), and on Breakout-MinAtar: every rule, each meta-seed's initial rule (``init``)
 and the tuned A2C (``gridworld-a2c``, 16 seeds); results go to
 ``experiments/reports/groove_es/eval/<level>.json`` (a rerun adds only the rows a file lacks). ``analyse`` writes
-``experiments/reports/data/groove_es.{json,png}`` and prints the report's tables.
+``experiments/reports/data/groove_es.{json,png}`` and prints the report's tables. ``compare`` stores the gridworld
+levels' per-seed results in the evaluation engine's folder for the committed spec
+``experiments/specs/groove_es_gridworld.yaml`` (``experiments/reports/groove_es/compare/``) and has the engine
+analyse them: per level and pooled, clustered over meta-seeds, with verdict words, without training.
 """
 
 from __future__ import annotations
@@ -401,6 +405,44 @@ def markdown(out: dict) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- compare (the evaluation engine)
+SPEC_ARMS = {"GROOVE (AR)": "ar", "DR": "dr", "fixed buffer": "frozen", "PVL": "pvl", "L1VL": "l1vl"}
+
+
+def compare() -> Path:
+    """The stored gridworld results as the engine's results folder, analysed there."""
+    from metalearn.evaluation import analyse, load_spec, write_per_seed, write_spec
+
+    spec = load_spec(ROOT / "experiments" / "specs" / "groove_es_gridworld.yaml")
+    out = REPORT / "compare"
+    write_spec(out, spec)
+
+    def instance(row: dict, ref: str | None) -> dict:
+        ev = row["eval_return"][: spec.seeds]  # A2C trained 2 x seeds agents; its first 8 share the rules' keys
+        return {
+            "ref": ref,
+            "eval_return": ev,
+            "final_return": row["final_return"][: spec.seeds],
+            "diverged": [0] * len(ev),
+        }
+
+    for task in spec.tasks:
+        stored = json.loads((REPORT / "eval" / f"{task.name}.json").read_text())
+        assert stored["eval_seed"] == spec.seed and stored["optimal_return"] == task.score_range[1], task.name
+        rows = stored["rows"]
+        source = f"eval/{task.name}.json"
+        for label, arm in SPEC_ARMS.items():
+            mine = sorted((r for r in rows if r["arm"] == arm), key=lambda r: r["meta_seed"])
+            refs = [f"experiments/reports/groove_es/rules/{arm}_s{r['meta_seed']}.npz" for r in mine]
+            write_per_seed(
+                out, task.name, label, [instance(r, f) for r, f in zip(mine, refs, strict=True)], source=source
+            )
+        (a2c,) = [r for r in rows if r["arm"] == "a2c"]
+        write_per_seed(out, task.name, "baseline_preset", [instance(a2c, None)], source=source)
+    analyse(out)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -410,6 +452,7 @@ def main() -> None:
     p.add_argument("--levels", nargs="+", default=[*GRID_LEVELS, *TRANSFER], choices=[*GRID_LEVELS, *TRANSFER])
     p.add_argument("--seeds", type=int, default=8, help="fresh agents per rule (A2C: twice as many)")
     sub.add_parser("analyse", help="tables, figure and experiments/reports/data/groove_es.json")
+    sub.add_parser("compare", help="the gridworld results through the evaluation engine (no training)")
     args = parser.parse_args()
     if args.step == "train":
         jobs = [(j.split(":")[0], int(j.split(":")[1])) for j in args.jobs]
@@ -421,6 +464,8 @@ def main() -> None:
     elif args.step == "evaluate":
         for level in args.levels:
             evaluate(level, args.seeds)
+    elif args.step == "compare":
+        print((compare() / "table.md").read_text())
     else:
         print(markdown(analyse()))
 
