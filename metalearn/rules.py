@@ -173,12 +173,19 @@ def resolve_rule(ref: str, which: str = "mean", kwargs: Mapping[str, Any] | None
     """(rule, meta_params, label) for a rule reference — the one place that reads them:
 
     ``published:NAME`` (published weights, :func:`published_rule`), ``discovered:NAME`` (the zoo), a rule
-    ``.npz`` file, a meta-training run directory (its ``rules/{which}.npz``), or the name of a hand-designed
-    rule (one without meta-parameters, e.g. ``dpo``). ``kwargs`` change the rule's hyper-parameters where they
-    keep the meta-parameters' shapes (:func:`with_kwargs`).
+    ``.npz`` file, a meta-training run directory (its ``rules/{which}.npz``), the name of a hand-designed
+    rule (one without meta-parameters, e.g. ``dpo``), or ``init:NAME[@SEED]`` (a learnable rule at its
+    initialisation ``init(PRNGKey(SEED))``, SEED 0 by default, as meta-training starts it). ``kwargs`` change the
+    rule's hyper-parameters where they keep the meta-parameters' shapes (:func:`with_kwargs`).
     """
     if which not in ("mean", "best"):
         raise ValueError(f"which={which!r} is invalid; allowed: mean, best")
+    if ref.startswith("init:"):
+        name, _, seed = ref.removeprefix("init:").partition("@")
+        if seed and not seed.lstrip("-").isdigit():
+            raise ValueError(f"rule reference {ref!r}: seed {seed!r} is invalid; allowed: init:NAME@INTEGER")
+        rule = make_rule(name, **(kwargs or {}))  # kwargs shape a fresh rule's meta-parameters
+        return rule, rule.init(jax.random.PRNGKey(int(seed or 0))), f"{name} at init ({ref})"
     if ref.startswith("published:"):
         rule, meta_params = published_rule(ref.removeprefix("published:"))
         label = f"{rule.name} ({ref})"

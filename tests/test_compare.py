@@ -166,3 +166,30 @@ def test_compare_tunes_with_the_presets_point_trains_every_arm_and_resumes(tmp_p
     # The CLI's re-analysis reads the same folder.
     assert main(["compare", "--analyse", str(out)]) == 0
     assert "| cartpole-512 | DPO | PPO (tuned) |" in capsys.readouterr().out
+
+
+def test_a_rule_at_its_initialisation_is_a_reference():
+    from metalearn.rules import make_rule, resolve_rule
+
+    rule, meta_params, label = resolve_rule("init:lpo@3")
+    expected = make_rule("lpo").init(jax.random.PRNGKey(3))
+    assert rule.name == "lpo" and "init" in label
+    assert all(
+        np.array_equal(a, b) for a, b in zip(jax.tree.leaves(meta_params), jax.tree.leaves(expected), strict=True)
+    )
+    seed0 = jax.tree.leaves(resolve_rule("init:lpo")[1])  # the default seed is 0, another rule
+    assert not all(np.array_equal(a, b) for a, b in zip(seed0, jax.tree.leaves(meta_params), strict=True))
+    with pytest.raises(ValueError, match=r"seed 'x' is invalid; allowed: init:NAME@INTEGER"):
+        resolve_rule("init:lpo@x")
+
+
+def test_without_a_baseline_only_the_stated_contrasts_are_drawn(tmp_path):
+    rng = np.random.default_rng(1)
+    spec = _spec(
+        baseline=None, arms=[{"label": "a", "rule": "dpo"}, {"label": "b", "rule": "dpo"}], contrasts=[["a", "b"]]
+    )
+    _write_results(tmp_path / "r", spec, {"a": rng.normal(1, 0.1, (1, 1, 4)), "b": rng.normal(0, 0.1, (1, 1, 4))})
+    rows = analyse(tmp_path / "r")["contrasts"]
+    assert [(r["x"], r["y"]) for r in rows] == [("a", "b")] and rows[0]["verdict"] == "better"
+    with pytest.raises(ValueError, match=r"tuned: true but baseline is null"):
+        parse_spec(_spec(baseline=None, arms=[{"label": "a", "rule": "dpo", "tuned": True}]))

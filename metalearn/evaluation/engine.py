@@ -8,7 +8,8 @@ untuned preset) on the same evaluation seeds, and writes::
     out/per_seed/TASK/ARM.json        every agent's scores, per rule instance (baseline_tuned, baseline_preset too)
     out/tuning/TASK.json, TASK.md     every grid point: its seeds, rounds survived, IQM [95% CI]; the choice
     out/results.json, table.md        contrasts (per task and pooled) with IQM differences, P(improvement), verdicts
-    out/figure.png                    IQM [95% CI] of every arm and baseline per task (and pooled)
+    out/figure.png                    IQM [95% CI] of every arm and baseline per task
+    out/curves.png                    mean learning curves per task (where the per-seed files hold them)
 
 Training is resumable: a per-seed file that exists is not trained again. :func:`analyse` re-reads the per-seed
 files and rewrites the analysis without training.
@@ -178,10 +179,12 @@ def tuned_from_run(run_dir: str | Path, task: TaskSpec, config: TrainConfig, eva
 def _train(trainer: Any, meta_params: Any, keys: jax.Array, train: Callable | None = None) -> dict:
     train = train or jax.jit(jax.vmap(trainer.train, in_axes=(None, 0)))
     result = jax.device_get(train(meta_params, keys))
+    curve = np.asarray(result.curve, np.float64)  # (S, U) episodic return per update
     return {
         "final_return": np.asarray(result.final_return, np.float64).tolist(),
         "eval_return": [None if not np.isfinite(v) else float(v) for v in np.asarray(result.eval_return)],
         "diverged": np.asarray(result.diverged, bool).astype(int).tolist(),
+        "curve_mean": curve.mean(0).tolist(),  # (U,) over the instance's seeds, for the learning-curve figure
     }
 
 
@@ -233,7 +236,8 @@ def compare(spec: CompareSpec | str | Path | Mapping, out: str | Path, progress:
     out = Path(out)
     eval_keys = evaluation_keys(spec.seed, spec.seeds)
     rules = {a.label: [resolve_rule(r, a.which, a.kwargs or None) for r in a.rules] for a in spec.arms}  # fail early
-    tune = spec.baseline.tune
+    baseline = spec.baseline
+    tune = baseline.tune if baseline else None
     tuning_keys = None
     if tune is not None:
         tseed = spec.seed + TUNING_SEED_OFFSET if tune.seed is None else tune.seed
@@ -242,7 +246,7 @@ def compare(spec: CompareSpec | str | Path | Mapping, out: str | Path, progress:
     resolved = []
     for task in spec.tasks:  # every task, override and grid checked before anything is written or trained
         env_name, env_kwargs, config = resolve_task(task.preset, task.env, task.env_kwargs, task.overrides)
-        base = apply_overrides(config, list(spec.baseline.set))
+        base = apply_overrides(config, list(baseline.set)) if baseline else config
         for arm in spec.arms:
             apply_overrides(config, list(arm.set))
         if tune is not None:
@@ -254,16 +258,16 @@ def compare(spec: CompareSpec | str | Path | Mapping, out: str | Path, progress:
         if tune is not None:
             tpath = out / "tuning" / f"{task.name}.json"
             if not tpath.is_file():
-                progress(f"{task.name}: tuning {spec.baseline.label} over {list(tune.grid)}")
+                progress(f"{task.name}: tuning {baseline.label} over {list(tune.grid)}")
                 tpath.parent.mkdir(parents=True, exist_ok=True)
                 record = tune_baseline(env, base, tune, tuning_keys, spec.metric)
                 write_json(tpath, record)
                 (out / "tuning" / f"{task.name}.md").write_text(tuning_table(record) + "\n")
             tuned = base.replace(**json.loads(tpath.read_text())["chosen"])
-        elif spec.baseline.tuned:
-            tuned = tuned_from_run(spec.baseline.tuned, task, base, eval_keys)
+        elif baseline and baseline.tuned:
+            tuned = tuned_from_run(baseline.tuned, task, base, eval_keys)
         folder = out / "per_seed" / task.name
-        for label, cfg in ((PRESET, base), (TUNED, tuned)):
+        for label, cfg in ((PRESET, base), (TUNED, tuned)) if baseline else ():
             path = folder / f"{label}.json"
             if path.is_file():
                 continue

@@ -97,24 +97,31 @@ def analyse(out: str | Path, seed: int = 0) -> dict:
     spec = spec_from_dict(json.loads(path.read_text()))
     m = spec.metric
     arms = {a.label: read_arm(out, spec, slug(a.label), m) for a in spec.arms}
-    has_tuning = spec.baseline.tune is not None or spec.baseline.tuned is not None
-    preset = read_arm(out, spec, PRESET, m)
+    b = spec.baseline
+    has_tuning = b is not None and (b.tune is not None or b.tuned is not None)
+    preset = read_arm(out, spec, PRESET, m) if b else None
     tuned = read_arm(out, spec, TUNED, m) if has_tuning else None
     contrasts = []
     for label, x in arms.items():
         if has_tuning:
-            contrasts += _contrast(x, tuned, spec, label, f"{spec.baseline.label} (tuned)", seed)
-        contrasts += _contrast(x, preset, spec, label, f"{spec.baseline.label} (preset)", seed)
+            contrasts += _contrast(x, tuned, spec, label, f"{b.label} (tuned)", seed)
+        if b:
+            contrasts += _contrast(x, preset, spec, label, f"{b.label} (preset)", seed)
     if has_tuning:
-        contrasts += _contrast(
-            tuned, preset, spec, f"{spec.baseline.label} (tuned)", f"{spec.baseline.label} (preset)", seed
-        )
-    for a, b in spec.contrasts:
-        contrasts += _contrast(arms[a], arms[b], spec, a, b, seed)
+        contrasts += _contrast(tuned, preset, spec, f"{b.label} (tuned)", f"{b.label} (preset)", seed)
+    for xl, yl in spec.contrasts:
+        contrasts += _contrast(arms[xl], arms[yl], spec, xl, yl, seed)
     results = {"spec": spec.name, "metric": m, "seeds": spec.seeds, "seed": spec.seed, "contrasts": contrasts}
     write_json(out / "results.json", results)
     (out / "table.md").write_text(table(spec, results, out) + "\n")
-    figure(spec, arms, tuned if has_tuning else None, preset, out / "figure.png")
+    rows = {**arms}
+    if has_tuning:
+        rows[f"{b.label} (tuned)"] = tuned
+    if b:
+        rows[f"{b.label} (preset)"] = preset
+    figure(spec, rows, out / "figure.png")
+    files = {**{a.label: slug(a.label) for a in spec.arms}, **({f"{b.label} (tuned)": TUNED} if has_tuning else {})}
+    curves(spec, out, {**files, **({f"{b.label} (preset)": PRESET} if b else {})}, out / "curves.png")
     return results
 
 
@@ -131,7 +138,7 @@ def table(spec: CompareSpec, results: dict, out: Path) -> str:
     ]
     for task in spec.tasks:
         tpath = out / "tuning" / f"{task.name}.json"
-        if tpath.is_file():
+        if spec.baseline and tpath.is_file():
             from metalearn.inner.tune import format_point
 
             chosen = json.loads(tpath.read_text())["chosen"]
@@ -156,12 +163,10 @@ def table(spec: CompareSpec, results: dict, out: Path) -> str:
     return "\n".join(lines)
 
 
-def figure(spec: CompareSpec, arms: dict, tuned: np.ndarray | None, preset: np.ndarray, path: Path) -> None:
-    """IQM [95% CI] of every arm and baseline, one panel per task."""
+def figure(spec: CompareSpec, rows: dict[str, np.ndarray], path: Path) -> None:
+    """IQM [95% CI] of every arm and baseline (``rows``: label -> (G, T, k)), one panel per task."""
     from metalearn.analysis.figures import new_figure, save_figure
 
-    rows = {**arms, **({f"{spec.baseline.label} (tuned)": tuned} if tuned is not None else {})}
-    rows[f"{spec.baseline.label} (preset)"] = preset
     fig, axes = new_figure(1, len(spec.tasks), panel=(3.4, 0.45 * len(rows) + 1.4))
     axes = axes[0]
     for t, (ax, task) in enumerate(zip(axes, spec.tasks, strict=True)):
@@ -174,4 +179,30 @@ def figure(spec: CompareSpec, arms: dict, tuned: np.ndarray | None, preset: np.n
         ax.set_title(task.name, fontsize=9)
         ax.set_xlabel(f"IQM {spec.metric}")
         ax.grid(alpha=0.3)
+    save_figure(fig, path)
+
+
+def curves(spec: CompareSpec, out: Path, files: dict[str, str], path: Path) -> None:
+    """Mean learning curve (over instances' seeds) of every arm and baseline against environment steps, one panel
+    per task; nothing when the per-seed files hold no curves (results stored from elsewhere)."""
+    from metalearn.analysis.figures import new_figure, save_figure
+
+    data = {}
+    for t, task in enumerate(spec.tasks):
+        for label, name in files.items():
+            record = json.loads((out / "per_seed" / task.name / f"{name}.json").read_text())
+            means = [inst.get("curve_mean") for inst in record["instances"]]
+            if any(m is None for m in means) or "steps_per_update" not in record:
+                return
+            data[t, label] = (np.mean(means, axis=0), record["steps_per_update"])
+    fig, axes = new_figure(1, len(spec.tasks), panel=(4.2, 3.2))
+    for t, (ax, task) in enumerate(zip(axes[0], spec.tasks, strict=True)):
+        for i, label in enumerate(files):
+            mean, steps = data[t, label]
+            ax.plot(np.arange(1, len(mean) + 1) * steps, mean, color=f"C{i}", label=label)
+        ax.set_title(task.name, fontsize=9)
+        ax.set_xlabel("environment steps")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("episodic return (mean over seeds)")
+    axes[0][0].legend(fontsize=7)
     save_figure(fig, path)

@@ -23,7 +23,8 @@ A spec is YAML (or a dict) with these keys; every other key is an error::
     contrasts: [[LPO, LPO x3]]    # optional pairs of arms compared with each other too
 
 Every arm is compared with the tuned baseline and with the untuned preset (the baseline's settings before
-tuning), per task and pooled over tasks.
+tuning), per task and pooled over tasks. ``baseline: null`` compares arms only with each other (``contrasts``),
+for comparisons where no hand-designed agent is the reference (a rule before and after further meta-training).
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class CompareSpec:
     seeds: int
     tasks: tuple[TaskSpec, ...]
     arms: tuple[ArmSpec, ...]
-    baseline: BaselineSpec = BaselineSpec()
+    baseline: BaselineSpec | None = BaselineSpec()
     seed: int = 0
     metric: str = "final_return"
     margin: float | None = None
@@ -255,7 +256,11 @@ def parse_spec(d: Mapping[str, Any]) -> CompareSpec:
                 f"allowed: a multiple of {len(arm.rules)} (each instance trains seeds / instances agents), or "
                 "instance_seeds: shared"
             )
-    d["baseline"] = _baseline(d.get("baseline", {}), seeds_allowed=len(d["tasks"]) == 1)
+    if "baseline" in d and d["baseline"] is None:  # no hand-designed reference: arms vs arms only
+        if any(a.tuned for a in d["arms"]):
+            raise ValueError("an arm has tuned: true but baseline is null; allowed: a baseline to take values from")
+    else:
+        d["baseline"] = _baseline(d.get("baseline", {}), seeds_allowed=len(d["tasks"]) == 1)
     labels = [a.label for a in d["arms"]]
     contrasts = []
     for pair in d.get("contrasts", []) or []:
@@ -297,9 +302,10 @@ def spec_from_dict(d: Mapping[str, Any]) -> CompareSpec:
         rules = a.pop("rules")
         arms.append({**a, **({"rules": rules} if rules else {})})
     d["arms"] = arms
-    b = {k: v for k, v in d.get("baseline", {}).items() if v is not None}
-    if "tune" in b:
-        b["tune"] = {k: v for k, v in b["tune"].items() if v is not None}
-    d["baseline"] = b
+    if d.get("baseline") is not None:
+        b = {k: v for k, v in d["baseline"].items() if v is not None}
+        if "tune" in b:
+            b["tune"] = {k: v for k, v in b["tune"].items() if v is not None}
+        d["baseline"] = b
     d["contrasts"] = [list(c) for c in d.get("contrasts", [])]
     return parse_spec(d)
