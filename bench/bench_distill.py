@@ -111,7 +111,11 @@ def optimizer_step_call(optimizer, params) -> tuple:
 def schedule_rows(env, config, repeats: int) -> dict:
     """label -> {step_s, update_s and their ratios over Adam's} for Adam (the trainer's default, ``config.lr``),
     the zoo's schedule and its students."""
-    rules = {"schedule (teacher, 8 knots)": load_rule(ROOT / "metalearn/zoo/cartpole_lr_schedule.npz")[:2]}
+    rules = {
+        "schedule (teacher, 8 knots)": load_rule(ROOT / "experiments/reports/zoo/withdrawn/cartpole_lr_schedule.npz")[
+            :2
+        ]
+    }
     rules |= {label: load_rule(ROOT / path)[:2] for label, path in SCHEDULE_STUDENTS.items()}
     params = Trainer(env, config).init(None, jax.random.PRNGKey(1)).params
     adam = optax.with_extra_args_support(optax.adam(config.lr, eps=config.adam_eps))

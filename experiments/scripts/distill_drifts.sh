@@ -3,7 +3,7 @@
 # MLP and a closed form, then teacher vs students vs PPO-clip/DPO side by side on CartPole (the meta-training
 # task) and Acrobot (held out), for experiments/reports/distill.md.
 #   bash experiments/scripts/distill_drifts.sh distill    # the four students (experiments/reports/distill/*/)
-#   bash experiments/scripts/distill_drifts.sh compare    # the two comparisons (compare_rules.py)
+#   bash experiments/scripts/distill_drifts.sh compare    # the two comparisons (metalearn compare)
 # Pinned to one core with single-threaded XLA (set CORE to choose it), as the report's timings assume.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,8 +23,8 @@ case "${1:?step: distill | compare}" in
     done ;;
   compare)
     for env in cartpole acrobot; do
-      pin .venv/bin/python experiments/scripts/compare_rules.py "experiments/specs/distill_${env}_32768.json" \
-        "$OUT/${env}_32768"
+      pin .venv/bin/metalearn compare "experiments/specs/distill_${env}_32768.yaml" \
+        --out "experiments/reports/compare/distill_${env}_32768"
     done ;;
   *) echo "unknown step $1; allowed: distill | compare" >&2; exit 2 ;;
 esac

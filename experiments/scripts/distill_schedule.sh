@@ -18,9 +18,9 @@ pin() { taskset -c "$CORE" "$@"; }
 GRID=(--tune "lr=1e-3,3e-3,1e-2,3e-2" --tune "anneal_lr=false,true" --tune-seeds 8 --seeds 16)
 case "${1:?step: distill | compare | horizons | report}" in
   distill)
-    pin .venv/bin/metalearn distill discovered:cartpole_lr_schedule --into symbolic --preset cartpole \
+    pin .venv/bin/metalearn distill experiments/reports/zoo/withdrawn/cartpole_lr_schedule.npz --into symbolic --preset cartpole \
       --budget 32768 --out "$OUT/schedule_symbolic"
-    pin .venv/bin/metalearn distill discovered:cartpole_lr_schedule --into symbolic --preset cartpole \
+    pin .venv/bin/metalearn distill experiments/reports/zoo/withdrawn/cartpole_lr_schedule.npz --into symbolic --preset cartpole \
       --budget 32768 --max-length 5 --out "$OUT/schedule_short" ;;
   compare)
     for student in schedule_symbolic schedule_short; do
@@ -31,7 +31,7 @@ case "${1:?step: distill | compare | horizons | report}" in
     mkdir -p "$OUT/schedule_horizons"
     for name in teacher schedule_symbolic schedule_short; do
       target="$OUT/$name/student.npz"
-      [ "$name" = teacher ] && target=discovered:cartpole_lr_schedule
+      [ "$name" = teacher ] && target=experiments/reports/zoo/withdrawn/cartpole_lr_schedule.npz
       pin .venv/bin/metalearn eval "$target" "${GRID[@]}" --preset cartpole --preset acrobot --budget 16384,65536 \
         --json "$OUT/schedule_horizons/$name.json"
     done ;;

@@ -9,7 +9,9 @@ Targets:
 * a rule file (``.npz`` from ``save_rule``, e.g. ``RUN/rules/best.npz``) or
   ``published:NAME`` (published OPEN weights; a ``.npy`` path works too) or ``discovered:NAME`` (the zoo);
   written into ``<file stem>_analysis/`` next to it, or ``published_NAME_analysis/`` / ``discovered_NAME_analysis/``;
-* a ``compare_rules.py`` output (its folder or ``results.json``): per-seed
+* a ``metalearn compare`` results folder (with ``spec.json``): re-analysed by the evaluation engine
+  (:func:`metalearn.evaluation.analyse`, its ``table.md``); or the output of the earlier ``compare_rules.py``
+  (a folder or ``results.json`` of per-seed runs, kept in ``experiments/reports/``): per-seed
   comparisons with bootstrap CIs and IQM; written next to it.
 
 Each writes PNGs and ``analysis.md`` (images linked relatively) into the output
@@ -46,8 +48,8 @@ def allowed_targets() -> str:
     return (
         "a meta-training run directory (with config.json), a rule file (.npz written by save_rule, "
         f"e.g. RUN/rules/mean.npz), published:NAME (NAME one of {', '.join(published_names())}) or a .npy of "
-        "OPEN weights, discovered:NAME (the zoo: metalearn list), or compare_rules.py output (a folder with "
-        "results.json, or the file)"
+        "OPEN weights, discovered:NAME (the zoo: metalearn list), a metalearn compare results folder (with "
+        "spec.json), or an earlier compare_rules.py output (a folder with results.json, or the file)"
     )
 
 
@@ -362,6 +364,11 @@ def analyze(target: str | Path, out: str | Path | None = None, num_updates: int 
     if path.is_dir():
         if runs.is_run_dir(path):
             return analyze_run(path, Path(out) if out else path, num_updates)
+        if (path / "spec.json").is_file():  # the evaluation engine's folder: its own analysis, in place
+            from metalearn.evaluation import analyse
+
+            analyse(path)
+            return path / "table.md"
         if (path / "results.json").is_file():
             return analyze_comparison(path, Path(out) if out else path)
         raise ValueError(f"{path}: a directory with neither config.json nor results.json; allowed: {allowed_targets()}")

@@ -235,7 +235,12 @@ def compare(spec: CompareSpec | str | Path | Mapping, out: str | Path, progress:
     spec = spec if isinstance(spec, CompareSpec) else load_spec(spec)
     out = Path(out)
     eval_keys = evaluation_keys(spec.seed, spec.seeds)
-    rules = {a.label: [resolve_rule(r, a.which, a.kwargs or None) for r in a.rules] for a in spec.arms}  # fail early
+    todo = [  # the arms a per-seed file is missing for: their rules are resolved now, so a bad one fails early
+        a
+        for a in spec.arms
+        if not all((out / "per_seed" / t.name / f"{slug(a.label)}.json").is_file() for t in spec.tasks)
+    ]
+    rules = {a.label: [resolve_rule(r, a.which, a.kwargs or None) for r in a.rules] for a in todo}
     baseline = spec.baseline
     tune = baseline.tune if baseline else None
     tuning_keys = None
@@ -267,7 +272,8 @@ def compare(spec: CompareSpec | str | Path | Mapping, out: str | Path, progress:
         elif baseline and baseline.tuned:
             tuned = tuned_from_run(baseline.tuned, task, base, eval_keys)
         folder = out / "per_seed" / task.name
-        for label, cfg in ((PRESET, base), (TUNED, tuned)) if baseline else ():
+        tuning = baseline is not None and (baseline.tune is not None or baseline.tuned is not None)
+        for label, cfg in ((PRESET, base), (TUNED, tuned))[: 2 if tuning else 1 if baseline else 0]:
             path = folder / f"{label}.json"
             if path.is_file():
                 continue
