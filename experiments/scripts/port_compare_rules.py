@@ -103,6 +103,16 @@ def new_spec(name: str, old: dict) -> tuple[dict, dict[str, list[str]]]:
         spec["contrasts"] = [[a["label"], old["baseline"]] for a in arms if a["label"] != old["baseline"]]
     elif base is None:  # no reference named: every arm against the first
         spec["contrasts"] = [[a["label"], arms[0]["label"]] for a in arms[1:]]
+    labels = [a["label"] for a in arms]
+    students = [
+        (x, t) for x in labels if " → " in x for t in labels if t.startswith(x.split(" → ")[0]) and "teacher" in t
+    ]
+    if students:  # distillation: each student against its teacher
+        spec["contrasts"] = [list(pair) for pair in students]
+    if "LPG by GROOVE" in labels and "LPG by DR" in labels:  # the earlier GROOVE report's own question
+        spec["contrasts"] = [["LPG by GROOVE", "LPG by DR"]]
+    if "TA-LPO (meta-trained, 32k)" in labels and "LPO (meta-trained, 32k)" in labels:  # across horizons
+        spec["contrasts"] = [["TA-LPO (meta-trained, 32k)", "LPO (meta-trained, 32k)"]]
     return spec, sources
 
 
