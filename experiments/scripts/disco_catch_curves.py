@@ -19,7 +19,8 @@ last finished episode's return), the final return (mean of the last 50 updates) 
 
 ``compare`` reads both and writes ``OUT/compare.json`` (per side: final return mean ± s.e., IQM with its 95%
 bootstrap interval, seeds above 0, each seed's take-off update; P(port > reference) with its interval; the
-protocol's interval verdict) and ``OUT/curves.png`` (each side's mean ± s.e. over seeds, smoothed over 25 updates).
+engine's verdict word, IQM difference and margin) and ``OUT/curves.png`` (each side's mean ± s.e. over seeds,
+smoothed over 25 updates).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def ours(args: argparse.Namespace) -> None:
 
 
 def compare(args: argparse.Namespace) -> None:
-    from metalearn.analysis import probability_of_improvement, summarize
-    from metalearn.protocol import interval_verdict
+    from metalearn.analysis import summarize
+    from metalearn.protocol import contrast_values
 
     sides = {"reference": json.loads(args.reference.read_text()), "port": json.loads(args.port.read_text())}
     finals = {k: np.array([r["final_return"] for r in v["runs"]]) for k, v in sides.items()}
@@ -83,10 +84,9 @@ def compare(args: argparse.Namespace) -> None:
             "per_seed": x.tolist(),
             "seconds_per_seed": float(np.mean([r["seconds"] for r in sides[name]["runs"]])),
         }
-    p, ci = probability_of_improvement([finals["port"]], [finals["reference"]])
-    out["p_port_above_reference"] = {"p": p, "ci": list(ci)}
-    port, ref = out["sides"]["port"], out["sides"]["reference"]
-    out["verdict"] = interval_verdict(port["iqm_ci"], ref["iqm_ci"])
+    c = contrast_values(finals["port"], finals["reference"])  # the engine's statistics and verdict words
+    out["p_port_above_reference"] = {"p": c["p_improvement"][0], "ci": c["p_improvement"][1:]}
+    out["iqm_difference"], out["margin"], out["verdict"] = c["difference"], c["margin"], c["verdict"]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "compare.json").write_text(json.dumps(out, indent=1) + "\n")
     for name, s in out["sides"].items():
@@ -95,7 +95,8 @@ def compare(args: argparse.Namespace) -> None:
             f"[{s['iqm_ci'][0]:.2f}, {s['iqm_ci'][1]:.2f}]  {s['seeds_above_0']}/{s['seeds']} above 0; "
             f"take-off update per seed: {s['takeoff_update']}"
         )
-    print(f"P(port > reference) = {p:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]; verdict: port {out['verdict']} reference")
+    p, lo, hi = c["p_improvement"]
+    print(f"P(port > reference) = {p:.2f} [{lo:.2f}, {hi:.2f}]; verdict (port vs reference): {out['verdict']}")
     plot(sides, args.out / "curves.png")
 
 

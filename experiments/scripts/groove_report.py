@@ -229,14 +229,13 @@ def analyse() -> dict:
             cell[arm] = {"meta_seeds": [r["meta_seed"] for r in mine], **analysis.over_meta_seeds(scores)}
             if result["optimal_return"]:  # gridworld levels: pooled across levels (normalised)
                 pooled[arm].append(np.stack(scores))  # (meta-seeds, seeds)
-        if "a2c_tuned" in cell and "ar" in cell:  # the protocol's verdict on this level: IQM intervals apart?
+        if "a2c_tuned" in cell and "ar" in cell:  # the protocol's verdict on this level (the engine's words)
             ar = np.concatenate([_normalised(result, r) for r in result["rows"] if r["arm"] == "ar"])
-            p, ci = analysis.probability_of_improvement([ar], [baselines["a2c_tuned"]])
-            summary = analysis.summarize(ar)
+            c = protocol.contrast_values(ar, baselines["a2c_tuned"])
             cell["protocol"] = {
-                "ar": summary._asdict(),
-                "p_ar_better": {"p": p, "ci": list(ci)},
-                "verdict": protocol.interval_verdict(summary.iqm_ci, cell["a2c_tuned"]["iqm_ci"]),
+                "ar": analysis.summarize(ar)._asdict(),
+                "p_ar_better": {"p": c["p_improvement"][0], "ci": c["p_improvement"][1:]},
+                "verdict": c["verdict"],
             }
         cells.append(cell)
     aggregate = {}
