@@ -13,11 +13,12 @@ regret of the levels each curriculum trained on).
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from metalearn.analysis.stats import mean_stderr
 
 
 def _rows(path: Path) -> list[dict]:
@@ -25,9 +26,8 @@ def _rows(path: Path) -> list[dict]:
 
 
 def _mean_se(values: list[float]) -> dict[str, float]:
-    v = np.asarray(values, np.float64)
-    se = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else 0.0
-    return {"mean": float(v.mean()), "stderr": se, "per_seed": v.tolist()}
+    mean, se = mean_stderr(np.asarray(values, np.float64))  # the package's statistics, not the script's
+    return {"mean": mean, "stderr": se, "per_seed": list(map(float, values))}
 
 
 def summarise(runs: dict[str, list[Path]]) -> dict:
@@ -45,14 +45,13 @@ def summarise(runs: dict[str, list[Path]]) -> dict:
             per_task[task] = {"held_out": evals[0][0]["tasks"][task]["held_out"], "curve": curve}
         metrics = [_rows(d / "metrics.jsonl") for d in dirs]
         regret = np.array([[r["curriculum"]["batch_score"] for r in m] for m in metrics], np.float64)
+        per_generation = [mean_stderr(regret[:, g]) for g in range(regret.shape[1])]  # over meta-seeds
         out["curricula"][label] = {
             "runs": [d.name for d in dirs],
             "generations": generations,
             "tasks": per_task,
-            "batch_regret_mean": regret.mean(0).tolist(),
-            "batch_regret_stderr": (regret.std(0, ddof=1) / math.sqrt(len(dirs))).tolist()
-            if len(dirs) > 1
-            else [0.0] * regret.shape[1],
+            "batch_regret_mean": [m for m, _ in per_generation],
+            "batch_regret_stderr": [se for _, se in per_generation],
         }
     return out
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 import jax
 import numpy as np
 
+from metalearn.analysis.stats import mean_stderr
 from metalearn.meta import MetaConfig, MetaTrainer, load_config_dict
 from metalearn.overrides import apply_dotted_overrides
 from metalearn.rules import load_rule
@@ -28,9 +28,8 @@ from metalearn.validation import invalid
 
 def _summary(values: np.ndarray) -> dict[str, float]:
     """Mean and standard error of one task's per-seed values, as eval.jsonl has them."""
-    values = np.asarray(values, np.float64)
-    stderr = float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else 0.0
-    return {"mean": float(values.mean()), "stderr": stderr}
+    mean, stderr = mean_stderr(np.asarray(values, np.float64))  # the package's statistics
+    return {"mean": mean, "stderr": stderr}
 
 
 def eval_row(config: MetaConfig, rule_file: str | None = None) -> dict:
