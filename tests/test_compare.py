@@ -159,6 +159,7 @@ def test_compare_tunes_with_the_presets_point_trains_every_arm_and_resumes(tmp_p
     stored = json.loads((out / "per_seed" / "cartpole-512" / "DPO.json").read_text())["instances"][0]
     np.testing.assert_allclose(stored["final_return"], expected, rtol=1e-6)
     assert {r["x"] for r in results["contrasts"]} == {"DPO", "Adam lr 1e-2", "PPO (tuned)"}
+    assert len(stored["curve_mean"]) == 8 and (out / "curves.png").is_file()  # 8 updates' mean learning curve
     # Resuming a complete folder trains nothing and gives the same analysis.
     again = []
     assert compare(_spec(), out, progress=again.append) == json.loads((out / "results.json").read_text())

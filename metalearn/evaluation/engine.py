@@ -204,7 +204,8 @@ def write_per_seed(out: str | Path, task: str, label: str, instances: list[dict]
 
 
 def _write_per_seed(path: Path, task: TaskSpec, label: str, config: TrainConfig, instances: list, t0: float) -> None:
-    write_per_seed(path.parents[2], task.name, label, instances, config=config.to_dict(), wall_seconds=time.time() - t0)
+    info = {"config": config.to_dict(), "steps_per_update": config.batch_size, "wall_seconds": time.time() - t0}
+    write_per_seed(path.parents[2], task.name, label, instances, **info)
 
 
 def write_spec(out: str | Path, spec: CompareSpec) -> None:
