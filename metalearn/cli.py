@@ -50,7 +50,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         "experiments (metalearn train NAME)": list_experiments(),
         "rules": list_rules(),
         "published rules (published:NAME in eval / analyze)": published_names(),
-        "the zoo: discovered rules (discovered:NAME in eval, analyze)": list(map(describe, discovered_names())),
+        "the zoo: discovered rules (discovered:NAME in eval, analyze)": list(map(describe, discovered_names()))
+        or ["(empty: no rule meta-trained here is better than, or equivalent to, its tuned baseline yet)"],
         "strategies": list_strategies(),
         "objectives": list(OBJECTIVES),
         "inner presets (metalearn inner NAME)": [f"{n:<14} {p.env:<22} {p.description}" for n, p in PRESETS.items()],
