@@ -28,6 +28,7 @@ import jax
 import numpy as np
 
 from metalearn.analysis import clustered
+from metalearn.analysis.stats import iqm
 from metalearn.evaluation.report import PRESET, TUNED, analyse
 from metalearn.evaluation.spec import (
     TUNING_SEED_OFFSET,
@@ -126,8 +127,8 @@ def tune_baseline(env: Any, base: TrainConfig, tune: Any, keys: jax.Array, metri
 
 
 def _iqm_or_inf(values: list[float]) -> float:
-    x = np.asarray(values)
-    return float(clustered.pooled_iqm(x.reshape(1, 1, -1))) if np.all(np.isfinite(x)) else -np.inf
+    x = np.asarray(values, np.float64)
+    return float(iqm(x)) if np.all(np.isfinite(x)) else -np.inf
 
 
 def tuning_table(record: dict) -> str:
@@ -210,10 +211,7 @@ def _write_per_seed(path: Path, task: TaskSpec, label: str, config: TrainConfig,
 
 def write_spec(out: str | Path, spec: CompareSpec) -> None:
     """Creates results folder ``out`` for ``spec``, or checks that it already holds this spec."""
-    _check_folder(Path(out), spec)
-
-
-def _check_folder(out: Path, spec: CompareSpec) -> None:
+    out = Path(out)
     stored = out / "spec.json"
     if stored.is_file():
         old, new = json.loads(stored.read_text()), json.loads(json.dumps(spec.to_dict()))
@@ -258,7 +256,7 @@ def compare(spec: CompareSpec | str | Path | Mapping, out: str | Path, progress:
         if tune is not None:
             parse_grid(tune.grid, base)
         resolved.append((task, make_env(env_name, **env_kwargs), config, base))
-    _check_folder(out, spec)
+    write_spec(out, spec)
     for task, env, config, base in resolved:
         tuned = base
         if tune is not None:
@@ -273,8 +271,9 @@ def compare(spec: CompareSpec | str | Path | Mapping, out: str | Path, progress:
         elif baseline and baseline.tuned:
             tuned = tuned_from_run(baseline.tuned, task, base, eval_keys)
         folder = out / "per_seed" / task.name
-        tuning = baseline is not None and (baseline.tune is not None or baseline.tuned is not None)
-        for label, cfg in ((PRESET, base), (TUNED, tuned))[: 2 if tuning else 1 if baseline else 0]:
+        baselines = [(PRESET, base)] if baseline else []
+        baselines += [(TUNED, tuned)] if baseline and baseline.tunes else []
+        for label, cfg in baselines:
             path = folder / f"{label}.json"
             if path.is_file():
                 continue

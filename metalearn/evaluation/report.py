@@ -17,15 +17,22 @@ from metalearn.runs import write_json
 TUNED, PRESET = "baseline_tuned", "baseline_preset"
 
 
-def read_arm(out: Path, spec: CompareSpec, file_label: str, metric: str) -> np.ndarray:
-    """One arm's ``metric`` as ``(G, T, S/G)``: rule instances, the spec's tasks, each instance's seeds; NaN for a
-    diverged agent or a missing evaluation return."""
-    per_task = []
+def read_records(out: Path, spec: CompareSpec, file_label: str) -> list[dict]:
+    """One arm's per-seed records, one per task of the spec (each file read once, for scores and curves)."""
+    records = []
     for task in spec.tasks:
         path = out / "per_seed" / task.name / f"{file_label}.json"
         if not path.is_file():
             raise ValueError(f"{path}: missing; allowed: run `metalearn compare` on the spec first")
-        record = json.loads(path.read_text())
+        records.append(json.loads(path.read_text()))
+    return records
+
+
+def scores(records: list[dict], metric: str) -> np.ndarray:
+    """An arm's ``metric`` as ``(G, T, S/G)``: rule instances, the spec's tasks (``records``, one per task), each
+    instance's seeds; NaN for a diverged agent or a missing evaluation return."""
+    per_task = []
+    for record in records:
         rows = []
         for inst in record["instances"]:
             values = np.asarray([np.nan if v is None else v for v in inst[metric]], np.float64)
@@ -96,32 +103,32 @@ def analyse(out: str | Path, seed: int = 0) -> dict:
         raise ValueError(f"{out}: no spec.json; allowed: a results folder written by `metalearn compare`")
     spec = spec_from_dict(json.loads(path.read_text()))
     m = spec.metric
-    arms = {a.label: read_arm(out, spec, slug(a.label), m) for a in spec.arms}
     b = spec.baseline
-    has_tuning = b is not None and (b.tune is not None or b.tuned is not None)
-    preset = read_arm(out, spec, PRESET, m) if b else None
-    tuned = read_arm(out, spec, TUNED, m) if has_tuning else None
+    files = {a.label: slug(a.label) for a in spec.arms}  # every arm and baseline: label -> per-seed file name
+    if b and b.tunes:
+        files[f"{b.label} (tuned)"] = TUNED
+    if b:
+        files[f"{b.label} (preset)"] = PRESET
+    records = {label: read_records(out, spec, name) for label, name in files.items()}
+    rows = {label: scores(r, m) for label, r in records.items()}
     contrasts = []
-    for label, x in arms.items():
-        if has_tuning:
-            contrasts += _contrast(x, tuned, spec, label, f"{b.label} (tuned)", seed)
+    for a in spec.arms:
+        if b and b.tunes:
+            contrasts += _contrast(rows[a.label], rows[f"{b.label} (tuned)"], spec, a.label, f"{b.label} (tuned)", seed)
         if b:
-            contrasts += _contrast(x, preset, spec, label, f"{b.label} (preset)", seed)
-    if has_tuning:
-        contrasts += _contrast(tuned, preset, spec, f"{b.label} (tuned)", f"{b.label} (preset)", seed)
+            contrasts += _contrast(
+                rows[a.label], rows[f"{b.label} (preset)"], spec, a.label, f"{b.label} (preset)", seed
+            )
+    if b and b.tunes:
+        tuned, preset = f"{b.label} (tuned)", f"{b.label} (preset)"
+        contrasts += _contrast(rows[tuned], rows[preset], spec, tuned, preset, seed)
     for xl, yl in spec.contrasts:
-        contrasts += _contrast(arms[xl], arms[yl], spec, xl, yl, seed)
+        contrasts += _contrast(rows[xl], rows[yl], spec, xl, yl, seed)
     results = {"spec": spec.name, "metric": m, "seeds": spec.seeds, "seed": spec.seed, "contrasts": contrasts}
     write_json(out / "results.json", results)
     (out / "table.md").write_text(table(spec, results, out) + "\n")
-    rows = {**arms}
-    if has_tuning:
-        rows[f"{b.label} (tuned)"] = tuned
-    if b:
-        rows[f"{b.label} (preset)"] = preset
     figure(spec, rows, out / "figure.png")
-    files = {**{a.label: slug(a.label) for a in spec.arms}, **({f"{b.label} (tuned)": TUNED} if has_tuning else {})}
-    curves(spec, out, {**files, **({f"{b.label} (preset)": PRESET} if b else {})}, out / "curves.png")
+    curves(spec, records, out / "curves.png")
     return results
 
 
@@ -182,22 +189,22 @@ def figure(spec: CompareSpec, rows: dict[str, np.ndarray], path: Path) -> None:
     save_figure(fig, path)
 
 
-def curves(spec: CompareSpec, out: Path, files: dict[str, str], path: Path) -> None:
-    """Mean learning curve (over instances' seeds) of every arm and baseline against environment steps, one panel
-    per task; nothing when the per-seed files hold no curves (results stored from elsewhere)."""
+def curves(spec: CompareSpec, records: dict[str, list[dict]], path: Path) -> None:
+    """Mean learning curve (over instances' seeds) of every arm and baseline (``records``: label -> its per-seed
+    records, one per task) against environment steps, one panel per task; nothing when the records hold no curves
+    (results stored from elsewhere)."""
     from metalearn.analysis.figures import new_figure, save_figure
 
     data = {}
-    for t, task in enumerate(spec.tasks):
-        for label, name in files.items():
-            record = json.loads((out / "per_seed" / task.name / f"{name}.json").read_text())
+    for label, per_task in records.items():
+        for t, record in enumerate(per_task):
             means = [inst.get("curve_mean") for inst in record["instances"]]
             if any(m is None for m in means) or "steps_per_update" not in record:
                 return
             data[t, label] = (np.mean(means, axis=0), record["steps_per_update"])
     fig, axes = new_figure(1, len(spec.tasks), panel=(4.2, 3.2))
     for t, (ax, task) in enumerate(zip(axes[0], spec.tasks, strict=True)):
-        for i, label in enumerate(files):
+        for i, label in enumerate(records):
             mean, steps = data[t, label]
             ax.plot(np.arange(1, len(mean) + 1) * steps, mean, color=f"C{i}", label=label)
         ax.set_title(task.name, fontsize=9)

@@ -117,6 +117,11 @@ class BaselineSpec:
     tune: TuneSpec | None = None
     tuned: str | None = None  # a `metalearn tune` run directory (one task only)
 
+    @property
+    def tunes(self) -> bool:
+        """Whether a tuned baseline exists beside the untuned preset (tuned here, or by a tune run)."""
+        return self.tune is not None or self.tuned is not None
+
 
 @dataclasses.dataclass(frozen=True)
 class CompareSpec:

@@ -120,6 +120,7 @@ def sweep_points(
     if any(set(p) != set(names) for p in points):
         raise ValueError(f"points {list(points)} set different fields; allowed: the same fields in every point")
     env_axis = 0 if per_seed_env_params else None
+    traced = [k for k in names if k in TRACED_HYPERS]
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for p in points:  # one program per value of the fields that shape it
         groups.setdefault(_key({k: v for k, v in p.items() if k not in TRACED_HYPERS}), []).append(p)
@@ -132,7 +133,6 @@ def sweep_points(
             return trainer.train(None, key, level, hypers or None)
 
         over_seeds = jax.vmap(one, in_axes=(None, 0, env_axis))
-        traced = [k for k in names if k in TRACED_HYPERS]
         if traced:
             hypers = {k: jnp.asarray([p[k] for p in members], jnp.float32) for k in traced}
             result = jax.jit(jax.vmap(over_seeds, in_axes=(0, None, None)))(hypers, keys, env_params)
