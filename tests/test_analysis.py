@@ -224,6 +224,23 @@ def test_iqm_mean_stderr_and_bootstrap_by_hand():
         analysis.summarize([])
 
 
+def test_curve_mean_stderr_is_each_points_mean_stderr_over_runs_with_a_value():
+    rng = np.random.default_rng(2)
+    curves = rng.normal(size=(5, 7))
+    curves[1:, 2] = np.nan  # one run logged this point: error 0
+    curves[:, 5] = np.nan  # no run did: NaN
+    curves[[0, 3], 6] = np.nan
+    mean, se = analysis.curve_mean_stderr(curves)
+    assert mean.shape == se.shape == (7,)
+    for u in (0, 1, 3, 4, 6):
+        ok = np.isfinite(curves[:, u])
+        assert (mean[u], se[u]) == pytest.approx(analysis.mean_stderr(curves[ok, u]), rel=1e-12)
+    assert (mean[2], se[2]) == (curves[0, 2], 0.0)
+    assert np.isnan(mean[5]) and np.isnan(se[5])
+    with pytest.raises(ValueError, match=r"curves of shape \(3,\); allowed: \(runs, points\)"):
+        analysis.curve_mean_stderr(np.zeros(3))
+
+
 def test_stats_agree_with_scipy():
     """An independent implementation: scipy's trimmed mean is the IQM, and its percentile bootstrap interval
     matches ours up to resampling noise."""

@@ -92,6 +92,55 @@ def test_verdict_words():
         clustered.verdict(iv(0, 0, 0), iv(0.5, 0.5, 0.5), margin=0, seeds=8)
 
 
+def test_unit_mean_stderr_is_over_instances_or_else_over_seeds():
+    # G > 1: instance g holds only the value g, so the units are 0, 1, 2: mean 1, s.e. 1 / sqrt(3), whatever T, S.
+    x = np.broadcast_to(np.arange(3.0)[:, None, None], (3, 4, 5))
+    mean, se = clustered.unit_mean_stderr(x)
+    assert mean == pytest.approx(1.0) and se == pytest.approx(1 / np.sqrt(3))
+    # G = 1: each seed's mean over the tasks is a unit; a per-task offset moves the mean, not the error.
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(1, 3, 8))
+    seeds = y[0].mean(axis=0)  # (8,)
+    expected = (seeds.mean(), seeds.std(ddof=1) / np.sqrt(8))
+    assert clustered.unit_mean_stderr(y) == pytest.approx(expected, rel=1e-12)
+    shifted = clustered.unit_mean_stderr(y + np.array([0.0, 3.0, 6.0])[None, :, None])
+    assert shifted == pytest.approx((expected[0] + 3.0, expected[1]), rel=1e-12)
+    assert clustered.unit_mean_stderr([2.0, 4.0]) == pytest.approx((3.0, 1.0))  # (S,): one task, the seeds
+    np.testing.assert_allclose(clustered.unit_means(x), [0.0, 1.0, 2.0])
+    np.testing.assert_allclose(clustered.unit_means(y), seeds, rtol=1e-12)
+    summary = clustered.arm_summary(x + rng.normal(0, 0.1, x.shape))
+    assert summary["unit_means"] == pytest.approx([0.0, 1.0, 2.0], abs=0.1) and len(summary["iqm"]) == 3
+    assert summary["iqm"][1] < 0.5 < 1.5 < summary["iqm"][2]  # clustered: a resample can draw one instance thrice
+
+
+def test_judge_is_the_engines_row_for_the_same_scores(tmp_path):
+    from metalearn.evaluation import analyse, parse_spec, write_per_seed, write_spec
+
+    rng = np.random.default_rng(5)
+    rules = np.array([0.2, 0.5, 0.8])[:, None, None] + rng.normal(0, 0.05, (3, 1, 4))  # (G=3, T=1, S=4)
+    preset = rng.normal(0.45, 0.05, (1, 1, 12))
+    spec = {
+        "name": "judge",
+        "seeds": 12,
+        "tasks": [{"preset": "cartpole", "name": "level", "score_range": [0, 1]}],
+        "arms": [{"label": "AR", "rules": ["dpo", "dpo", "dpo"]}],
+        "baseline": {"label": "A2C"},
+    }
+    write_spec(tmp_path, parse_spec(spec))
+    for label, x in (("AR", rules), ("baseline_preset", preset)):
+        agents = lambda v: {"final_return": v.tolist(), "eval_return": [None] * v.size, "diverged": [0] * v.size}
+        write_per_seed(tmp_path, "level", label, [agents(x[g, 0]) for g in range(x.shape[0])])
+    (row,) = analyse(tmp_path)["contrasts"]
+    ours = clustered.judge(rules, preset, margin=0.05)  # the spec's margin: 5% of the score range
+    for key in ("x_iqm", "y_iqm", "difference", "p_improvement", "margin", "verdict"):
+        assert ours[key] == row[key], key
+    assert ours["verdict"] == "not resolved (3 rules × 4 seeds vs 1 × 12)"
+    # No margin stated: 5% of |Y's IQM|; arms of one instance each state their agents per task.
+    far = clustered.judge(preset + 1.0, preset)
+    assert far["margin"] == pytest.approx(0.05 * abs(far["y_iqm"][0])) and far["verdict"] == "better"
+    assert clustered.design(preset[:, :, :8], preset) == 8
+
+
 def test_bad_scores_are_refused_in_one_line():
     with pytest.raises(ValueError, match=r"scores must be finite; 1 are NaN"):
         clustered.as_arm([1.0, np.nan])

@@ -61,7 +61,7 @@ def _train(preset: str, overrides: list[str], seeds: int) -> dict:
         done += n
         steps.append(done * config.batch_size)
         returns.append(evaluation(len(steps)))
-        print(preset, steps[-1], np.mean(returns[-1]), flush=True)
+        print(preset, steps[-1], _ms(returns[-1]), flush=True)
     return {
         "preset": preset,
         "env": env_name,
@@ -89,6 +89,8 @@ def report() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from metalearn.analysis import curve_mean_stderr
+
     fig, axes = plt.subplots(1, len(ENVS), figsize=(5 * len(ENVS), 3.5))
     rows = []
     for ax, preset in zip(axes, ENVS, strict=True):
@@ -101,7 +103,7 @@ def report() -> None:
         )
         for c in returns:
             ax.plot(steps, c, lw=0.8, alpha=0.5, marker=".")
-        ax.plot(steps, returns.mean(0), color="k", lw=1.5, label="mean")
+        ax.plot(steps, curve_mean_stderr(returns)[0], color="k", lw=1.5, label="mean")
         ax.set(title=f"PPO on {r['env']} ({r['seeds']} seeds)", xlabel="env steps", ylabel="evaluation return")
         ax.legend()
     fig.tight_layout()

@@ -37,8 +37,9 @@ import numpy as np
 def ours(args: argparse.Namespace) -> None:
     import jax
 
+    from metalearn.analysis import mean_stderr
+    from metalearn.evaluation import evaluation_keys
     from metalearn.inner import get_preset, make_trainer
-    from metalearn.protocol import evaluation_keys
     from metalearn.rules import published_rule, with_kwargs
 
     preset = get_preset("catch")
@@ -57,12 +58,12 @@ def ours(args: argparse.Namespace) -> None:
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": runs}, indent=1) + "\n")
-    print(f"final return {np.mean([r['final_return'] for r in runs]):.2f} ({seconds:.0f} s for {args.seeds} seeds)")
+    mean, se = mean_stderr([r["final_return"] for r in runs])
+    print(f"final return {mean:.2f} ± {se:.2f} ({seconds:.0f} s for {args.seeds} seeds)")
 
 
 def compare(args: argparse.Namespace) -> None:
-    from metalearn.analysis import summarize
-    from metalearn.protocol import contrast_values
+    from metalearn.analysis import clustered, mean_stderr, summarize
 
     sides = {"reference": json.loads(args.reference.read_text()), "port": json.loads(args.port.read_text())}
     finals = {k: np.array([r["final_return"] for r in v["runs"]]) for k, v in sides.items()}
@@ -82,9 +83,10 @@ def compare(args: argparse.Namespace) -> None:
                 int(np.argmax(c > -0.3)) + 25 if (c > -0.3).any() else None for c in smoothed(sides[name]["runs"])
             ],
             "per_seed": x.tolist(),
-            "seconds_per_seed": float(np.mean([r["seconds"] for r in sides[name]["runs"]])),
+            "seconds_per_seed": mean_stderr([r["seconds"] for r in sides[name]["runs"]])[0],
         }
-    c = contrast_values(finals["port"], finals["reference"])  # the engine's statistics and verdict words
+    # The engine's statistics and verdict words; the margin is 5% of the reference's |IQM|, the engine's rule.
+    c = clustered.judge(finals["port"], finals["reference"])
     out["p_port_above_reference"] = {"p": c["p_improvement"][0], "ci": c["p_improvement"][1:]}
     out["iqm_difference"], out["margin"], out["verdict"] = c["difference"], c["margin"], c["verdict"]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -117,10 +119,12 @@ def plot(sides: dict, path: Path, window: int = 25) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from metalearn.analysis import curve_mean_stderr
+
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
     for i, (name, data) in enumerate(sides.items()):
         smooth = smoothed(data["runs"], window)
-        mean, se = smooth.mean(0), smooth.std(0, ddof=1) / np.sqrt(len(smooth))
+        mean, se = curve_mean_stderr(smooth)
         x = np.arange(window, smooth.shape[1] + window)
         ax.plot(x, mean, color=f"C{i}", label=f"{name} ({len(smooth)} seeds)")
         ax.fill_between(x, mean - se, mean + se, color=f"C{i}", alpha=0.2)

@@ -127,6 +127,7 @@ def evaluate(level: str, seeds: int) -> dict:
     level's optimal return (value iteration); MinAtar: the LPG agent's shape on the game, raw return.
     """
     from metalearn import protocol
+    from metalearn.analysis import mean_stderr
     from metalearn.envs import make_env
     from metalearn.envs.value_iteration import optimal_return
     from metalearn.inner import Trainer, get_preset
@@ -170,12 +171,9 @@ def evaluate(level: str, seeds: int) -> dict:
                 "final_return": final.tolist(),
             }
         )
-        norm = f" ({ev.mean() / optimum:.3f} of optimal)" if optimum else ""
-        print(
-            f"{level:<14} {label:<22} eval {ev.mean():8.3f} ± {ev.std(ddof=1) / np.sqrt(ev.size):.3f}{norm}"
-            f"  ({seconds:.0f}s)",
-            flush=True,
-        )
+        mean, se = mean_stderr(ev)
+        norm = f" ({mean / optimum:.3f} of optimal)" if optimum else ""
+        print(f"{level:<14} {label:<22} eval {mean:8.3f} ± {se:.3f}{norm}  ({seconds:.0f}s)", flush=True)
 
     def a2c(config) -> object:  # the A2C agents on every evaluation key
         return jax.block_until_ready(jax.jit(jax.vmap(Trainer(env, config).train, in_axes=(None, 0)))(None, keys))
@@ -202,68 +200,56 @@ def evaluate(level: str, seeds: int) -> dict:
 
 
 # ---------------------------------------------------------------- analyse
+MARGIN = 0.05  # equivalence margin on the normalised scale: 5% of the levels' range [0, optimal], as the engine's
+
+
 def _normalised(result: dict, row: dict) -> np.ndarray:
     ev = np.asarray(row["eval_return"], np.float64)
     return ev / result["optimal_return"] if result["optimal_return"] else ev
 
 
-def analyse() -> dict:
-    from metalearn import analysis, protocol
+def _arms(result: dict) -> dict[str, np.ndarray]:
+    """One level's stored agents as arms ``(G, 1, S)``: each rule's meta-seeds (G of them), each A2C (G = 1)."""
+    out = {}
+    for arm in [*BASELINES, *ROWS]:
+        mine = sorted((r for r in result["rows"] if r["arm"] == arm), key=lambda r: r["meta_seed"] or 0)
+        if mine:
+            out[arm] = np.stack([_normalised(result, r) for r in mine])[:, None, :]
+    return out
 
-    cells, pooled, a2c_pooled = [], {arm: [] for arm in ROWS}, {b: [] for b in BASELINES}
+
+def analyse() -> dict:
+    """Every statistic from the stored per-seed results (``eval/<level>.json``), by :mod:`metalearn.analysis.clustered`:
+    per level and pooled over the gridworld levels (normalised), each rule one clustered arm of its meta-seeds."""
+    from metalearn.analysis import clustered
+
+    cells, grids = [], {}  # grids: arm -> its (G, 1, S) on every gridworld level
     for path in sorted((REPORT / "eval").glob("*.json")):
         result = json.loads(path.read_text())
         cell = {k: result[k] for k in ("level", "steps", "optimal_return", "seeds")}
-        baselines = {r["arm"]: _normalised(result, r) for r in result["rows"] if r["arm"] in BASELINES}
-        for b, scores in baselines.items():
-            cell[b] = analysis.summarize(scores)._asdict()
-            if result["optimal_return"]:
-                a2c_pooled[b].append(scores)
+        arms = _arms(result)
+        for arm, x in arms.items():
+            meta_seeds = [r["meta_seed"] for r in result["rows"] if r["arm"] == arm and arm in ROWS]
+            cell[arm] = {**({"meta_seeds": sorted(meta_seeds)} if meta_seeds else {}), **clustered.arm_summary(x)}
+            if result["optimal_return"]:  # gridworld levels: pooled across levels (normalised)
+                grids.setdefault(arm, []).append(x)
         if "a2c_tuned" in result:
             cell["a2c_tuned_setting"] = result["a2c_tuned"]
-        for arm in ROWS:
-            mine = [r for r in result["rows"] if r["arm"] == arm]
-            if not mine:
-                continue
-            scores = [_normalised(result, r) for r in mine]
-            cell[arm] = {"meta_seeds": [r["meta_seed"] for r in mine], **analysis.over_meta_seeds(scores)}
-            if result["optimal_return"]:  # gridworld levels: pooled across levels (normalised)
-                pooled[arm].append(np.stack(scores))  # (meta-seeds, seeds)
-        if "a2c_tuned" in cell and "ar" in cell:  # the protocol's verdict on this level (the engine's words)
-            ar = np.concatenate([_normalised(result, r) for r in result["rows"] if r["arm"] == "ar"])
-            c = protocol.contrast_values(ar, baselines["a2c_tuned"])
-            cell["protocol"] = {
-                "ar": analysis.summarize(ar)._asdict(),
-                "p_ar_better": {"p": c["p_improvement"][0], "ci": c["p_improvement"][1:]},
-                "verdict": c["verdict"],
-            }
+        if "a2c_tuned" in arms and "ar" in arms:  # the protocol's verdict on this level: GROOVE vs A2C tuned on it
+            cell["protocol"] = clustered.judge(arms["ar"], arms["a2c_tuned"], margin=MARGIN)
         cells.append(cell)
-    aggregate = {}
-    for arm, blocks in pooled.items():
-        if blocks:  # each meta-seed's rule: its agents on every level (the same seeds per level)
-            per_rule = list(np.concatenate(blocks, axis=1))
-            aggregate[arm] = {"levels": len(blocks), **analysis.over_meta_seeds(per_rule)}
-    for b, blocks in a2c_pooled.items():  # one agent per seed on every level: its mean over levels, then over seeds
-        if not blocks:
-            continue
-        mean, se = analysis.mean_stderr(np.stack(blocks).mean(axis=0))
-        aggregate[b] = {
-            "levels": len(blocks),
-            "mean_over_seeds": mean,
-            "stderr_over_seeds": se,
-            "pooled": analysis.summarize(np.concatenate(blocks))._asdict(),
-        }
-    if pooled["ar"]:  # P(an AR agent beats one of this rule's), averaged over the gridworld levels
-        ar = [b.reshape(-1) for b in pooled["ar"]]
+    pooled = {arm: np.concatenate(blocks, axis=1) for arm, blocks in grids.items()}  # (G, levels, S)
+    aggregate = {arm: {"levels": x.shape[1], **clustered.arm_summary(x)} for arm, x in pooled.items()}
+    if "ar" in pooled:  # AR vs every other arm, pooled over the levels: difference, P(AR > arm), verdict
         for arm, a in aggregate.items():
             if arm != "ar":
-                other = a2c_pooled[arm] if arm in BASELINES else [b.reshape(-1) for b in pooled[arm]]
-                p, ci = analysis.probability_of_improvement(ar, other)
-                a["p_ar_better"] = {"p": p, "ci": list(ci)}
+                a["ar_vs"] = clustered.judge(pooled["ar"], pooled[arm], margin=MARGIN)
     out = {
         "question": "GROOVE (algorithmic regret) vs DR, and AR vs PVL vs L1VL vs a fixed random buffer",
         "config": CONFIG,
         "arms": {arm: {"label": LABELS[arm], "curriculum": ARMS[arm]} for arm in ARMS},
+        "statistics": "mean ± s.e. over meta-seeds (A2C: over seeds); IQM, difference and P(AR > rule) with 95% "
+        f"bootstrap intervals clustered over meta-seeds, stratified over levels; margin ±{MARGIN} (normalised)",
         "cells": cells,
         "aggregate_gridworld": aggregate,
         "buffer": buffer_statistics() or _committed_buffer_statistics(),
@@ -283,6 +269,9 @@ def _committed_buffer_statistics() -> dict:
 def buffer_statistics() -> dict:
     """From the runs' metrics.jsonl: per generation, the mean score of replayed and of fresh levels (per arm,
     over meta-seeds), the fraction replayed, and the levels' mean features."""
+    from metalearn.analysis import curve_mean_stderr
+
+    over_runs = lambda x: curve_mean_stderr(x)[0].tolist()  # (runs, G) -> (G,) the mean over meta-seeds
     out = {}
     for arm in ARMS:
         runs = sorted(RUNS.glob(f"{arm}_s*"))
@@ -298,9 +287,9 @@ def buffer_statistics() -> dict:
                 "generations": g,
                 "replayed_score": np.nanmean(np.where(replayed, scores, np.nan), axis=2).tolist(),
                 "fresh_score": np.nanmean(np.where(~replayed, scores, np.nan), axis=2).tolist(),
-                "replayed_fraction": replayed.mean(axis=2).mean(axis=0).tolist(),
+                "replayed_fraction": over_runs(replayed.mean(axis=2)),  # each run's fraction a generation
                 **{
-                    f: np.array([[c[f] for c in r[:g]] for r in rows]).mean(0).tolist()
+                    f: over_runs(np.array([[c[f] for c in r[:g]] for r in rows]))
                     for f in ("grid_size", "objects", "walls")
                 },
             }
@@ -308,9 +297,10 @@ def buffer_statistics() -> dict:
 
 
 def figure(out: dict) -> None:
-    """Left: normalised held-out return per level and arm (mean ± s.e. over meta-seeds). Middle: the AR
+    """Left: normalised held-out return per level and arm (mean ± s.e. over meta-seeds; A2C over seeds). Middle: the AR
     arm's buffer: the algorithmic regret of replayed vs fresh levels over meta-training. Right: the
     levels each arm trained on: mean walls per level over meta-training."""
+    from metalearn.analysis import curve_mean_stderr
     from metalearn.analysis.figures import new_figure
 
     fig, axes = new_figure(1, 3, panel=(6.0, 3.4))
@@ -319,11 +309,7 @@ def figure(out: dict) -> None:
     width = 0.8 / (len(ROWS) + len(BASELINES))
     for j, arm in enumerate([*BASELINES, *ROWS]):
         have = [(i, c) for i, c in enumerate(cells) if arm in c]
-        if arm in BASELINES:
-            y, e = [c[arm]["mean"] for _, c in have], [c[arm]["stderr"] for _, c in have]
-        else:
-            y = [c[arm]["mean_over_meta_seeds"] for _, c in have]
-            e = [c[arm]["stderr_over_meta_seeds"] for _, c in have]
+        y, e = [c[arm]["mean"] for _, c in have], [c[arm]["stderr"] for _, c in have]
         ax.bar([i + j * width for i, _ in have], y, width, yerr=e, label={**BASELINES, **LABELS}[arm], capsize=2)
     ax.set_xticks([i + 0.4 for i in range(len(cells))], [c["level"] for c in cells], rotation=30)
     ax.set_ylabel("eval return / optimal return")
@@ -333,10 +319,7 @@ def figure(out: dict) -> None:
     if buf:
         g = np.arange(1, buf["generations"] + 1)
         for key, label in (("replayed_score", "replayed levels"), ("fresh_score", "fresh levels")):
-            x = np.asarray(buf[key], np.float64)
-            with warnings.catch_warnings():  # generation 1 replays nothing
-                warnings.simplefilter("ignore", RuntimeWarning)
-                ax.plot(g, np.nanmean(x, axis=0), label=label)
+            ax.plot(g, curve_mean_stderr(buf[key])[0], label=label)  # NaN where no run replayed (generation 1)
         ax.set_xlabel("generation")
         ax.set_ylabel("algorithmic regret (mean over meta-seeds)")
         ax.set_title("GROOVE's buffer")
@@ -350,44 +333,40 @@ def figure(out: dict) -> None:
     fig.savefig(DATA / "groove_es.png", dpi=110, bbox_inches="tight")
 
 
-def _iqm(summary: dict) -> str:
-    return f"{summary['iqm']:.3f} [{summary['iqm_ci'][0]:.3f}, {summary['iqm_ci'][1]:.3f}]"
+def _iv(v: list[float], digits: int = 3) -> str:
+    """[value, lo, hi] as ``value [lo, hi]``."""
+    return f"{v[0]:.{digits}f} [{v[1]:.{digits}f}, {v[2]:.{digits}f}]"
 
 
-def _p(summary: dict) -> str:
-    if "p_ar_better" not in summary:
-        return ""
-    p = summary["p_ar_better"]
-    return f"{p['p']:.2f} [{p['ci'][0]:.2f}, {p['ci'][1]:.2f}]"
-
-
-def _over_meta_seeds(summary: dict) -> str:
-    return f"{summary['mean_over_meta_seeds']:.3f} ± {summary['stderr_over_meta_seeds']:.3f}"
+def _ms(summary: dict) -> str:
+    return f"{summary['mean']:.3f} ± {summary['stderr']:.3f}"
 
 
 def markdown(out: dict) -> str:
-    """The report's tables: per level (columns) and rule (rows), then pooled over the gridworld levels."""
+    """The report's tables: per level (columns) and rule (rows), then pooled over the gridworld levels, then the
+    protocol's verdict per level."""
     cells = out["cells"]
     head = "| rule | " + " | ".join(c["level"] + ("" if c["optimal_return"] else " (raw)") for c in cells) + " |"
     lines = [head, "|" + " --- |" * (1 + len(cells))]
     for b, label in [(b, label) for b, label in BASELINES.items() if any(b in c for c in cells)]:
-        a2c = [f"{c[b]['mean']:.3f} ± {c[b]['stderr']:.3f}" if b in c else "" for c in cells]
-        lines.append(f"| {label}, over seeds | " + " | ".join(a2c) + " |")
+        lines.append(f"| {label}, over seeds | " + " | ".join(_ms(c[b]) if b in c else "" for c in cells) + " |")
     for a in ROWS:
-        row = [_over_meta_seeds(c[a]) if a in c else "" for c in cells]
-        lines.append(f"| {LABELS[a]} | " + " | ".join(row) + " |")
+        lines.append(f"| {LABELS[a]} | " + " | ".join(_ms(c[a]) if a in c else "" for c in cells) + " |")
     agg = out["aggregate_gridworld"]
     if agg:
-        head = "| rule | mean ± s.e. over meta-seeds | IQM [95% CI], every agent | P(AR > rule) [95% CI] |"
-        lines += ["", head, "| --- | --- | --- | --- |"]
-        for b, label in BASELINES.items():
-            if b in agg:
-                a = agg[b]
-                m, se = a["mean_over_seeds"], a["stderr_over_seeds"]
-                lines.append(f"| {label}; ± s.e. over seeds | {m:.3f} ± {se:.3f} | {_iqm(a['pooled'])} | {_p(a)} |")
-        for a in ROWS:
-            if a in agg:
-                lines.append(f"| {LABELS[a]} | {_over_meta_seeds(agg[a])} | {_iqm(agg[a]['pooled'])} | {_p(agg[a])} |")
+        lines += [
+            "",
+            "| rule | mean ± s.e. over meta-seeds | IQM [95% CI] | AR − rule, IQM [95% CI] | P(AR > rule) [95% CI] | "
+            "AR vs rule |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for a in [*BASELINES, *ROWS]:
+            if a not in agg:
+                continue
+            label = f"{BASELINES[a]}; ± s.e. over seeds" if a in BASELINES else LABELS[a]
+            v = agg[a].get("ar_vs")
+            judged = f"{_iv(v['difference'])} | {_iv(v['p_improvement'], 2)} | {v['verdict']}" if v else " | | "
+            lines.append(f"| {label} | {_ms(agg[a])} | {_iv(agg[a]['iqm'])} | {judged} |")
     judged = [c for c in cells if "protocol" in c]
     if judged:  # the evaluation protocol, per level: GROOVE's rule vs A2C tuned on that level
         lines += [
@@ -396,10 +375,12 @@ def markdown(out: dict) -> str:
             "| --- | --- | --- | --- | --- | --- |",
         ]
         for c in judged:
+            p = c["protocol"]
             setting = c["a2c_tuned_setting"].split(": ", 1)[-1]
             lines.append(
-                f"| {c['level']} | {setting} | {_iqm(c['a2c_tuned'])} | {_iqm(c['protocol']['ar'])} | "
-                f"{_p(c['protocol'])} | **{c['protocol']['verdict']}** |"
+                f"| {c['level']} | {setting} | {_iv(c['a2c_tuned']['iqm'])} | {_iv(c['ar']['iqm'])} | "
+                f"{_iv(p['p_improvement'], 2)} | "
+                f"**{p['verdict']}** |"
             )
     return "\n".join(lines)
 

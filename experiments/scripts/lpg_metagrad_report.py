@@ -22,10 +22,11 @@ levels with their fixed 250-update lifetime) for ``--generations`` into
 ``runs/lpg_metagrad/<rule>_s<seed>`` and copies the final mean rule to
 ``experiments/reports/lpg_metagrad/rules/<rule>_s<seed>.npz`` (committed: the evaluation needs only
 these). ``evaluate`` trains fresh agents on each held-out level for ½×, 1× and 2× the training
-lifetime: A2C (GROOVE's, at 3 learning rates; the best per cell is the baseline), and each rule after
+lifetime: A2C (GROOVE's, at 3 learning rates, each reported), and each rule after
 meta-training (and, at 1x, at its random initialisation); results go to
 ``experiments/reports/lpg_metagrad/eval/<level>_x<factor>.json``.
-``analyse`` writes the tables' numbers to ``experiments/reports/data/lpg_metagrad.json``.
+``analyse`` writes the tables' numbers (:mod:`metalearn.analysis.clustered`: each rule's meta-seeds one clustered arm)
+to ``experiments/reports/data/lpg_metagrad.json``.
 ``compare`` stores the same per-seed results in the evaluation engine's folders for the committed specs
 ``experiments/specs/lpg_metagrad_x{0.5,1,2}.yaml`` (``experiments/reports/lpg_metagrad/compare_x*/``) and has the
 engine analyse them (clustered over meta-seeds; verdict words), without training.
@@ -151,29 +152,27 @@ def evaluate(level: str, factor: float, seeds: int) -> dict:
 
 # ---------------------------------------------------------------- analyse
 def analyse() -> dict:
+    """Every statistic from the stored per-seed results (``eval/<level>_x<factor>.json``), by
+    :func:`metalearn.analysis.clustered.arm_summary`: per cell and arm, a rule's meta-seeds one clustered arm."""
+    from metalearn.analysis import clustered
+
     cells = []
     for path in sorted((REPORT / "eval").glob("*_x*.json")):
         result = json.loads(path.read_text())
-        rows = result["rows"]
         cell = {k: result[k] for k in ("level", "factor", "updates", "seeds")}
-        a2c = {r["rule"]: np.asarray(r["per_seed"]) for r in rows if r["rule"].startswith("a2c")}
-        cell["A2C_by_lr"] = {rule: analysis.summarize(x)._asdict() for rule, x in a2c.items()}
-        # tuned on these same seeds: a best case for A2C, so a rule that matches it does so conservatively
-        best = max(a2c, key=lambda rule: a2c[rule].mean())
-        cell["A2C"] = {"lr": best.removeprefix("a2c_lr"), **analysis.summarize(a2c[best])._asdict()}
-        for rule in ("lpg_init", "lpg", "ta_lpg_init", "ta_lpg"):
-            mine = [r for r in rows if r["rule"] == rule]
+        for key in ARMS:  # A2C at each of its 3 learning rates (none picked), each rule at its end and start
+            mine = sorted((r for r in result["rows"] if r["rule"] == key), key=lambda r: r["meta_seed"] or 0)
             if not mine:
                 continue
-            # per meta-seed, and every agent (meta-seeds x seeds) pooled: IQM with a bootstrap interval
-            cell[rule] = {
-                "meta_seeds": [r["meta_seed"] for r in mine],
-                **analysis.over_meta_seeds([np.asarray(r["per_seed"]) for r in mine]),
-            }
+            x = np.stack([r["per_seed"] for r in mine])[:, None, :]  # (meta-seeds or 1, 1, seeds)
+            meta_seeds = {"meta_seeds": [r["meta_seed"] for r in mine]} if mine[0]["meta_seed"] is not None else {}
+            cell[key] = {**meta_seeds, **clustered.arm_summary(x)}
         cells.append(cell)
     out = {
         "question": "LPG / TA-LPG meta-trained by meta-gradients vs A2C on held-out levels and lifetimes",
         "train": {"distribution": DISTRIBUTION, "lifetime_updates": TRAIN_UPDATES},
+        "statistics": "mean ± s.e. over meta-seeds (A2C: over seeds) of the final return; IQM with a 95% bootstrap "
+        "interval clustered over meta-seeds (meta-seeds, then seeds within each)",
         "cells": cells,
         "ta_lpg_progress_dependence": progress_dependence(),
     }
@@ -202,7 +201,9 @@ def progress_dependence() -> dict:
 
 
 ARMS = {  # key in a cell -> (label, style)
-    "A2C": ("A2C (best lr of 3)", dict(color="k", ls="--")),
+    "a2c_lr0.001": ("A2C lr 1e-3", dict(color="0.55", ls=":")),
+    "a2c_lr0.003": ("A2C lr 3e-3 (preset)", dict(color="k", ls="--")),
+    "a2c_lr0.01": ("A2C lr 1e-2", dict(color="0.55", ls="-.")),
     "lpg_init": ("LPG, random init", dict(color="C0", ls="none", marker="x")),
     "lpg": ("LPG, meta-gradients", dict(color="C0")),
     "ta_lpg_init": ("TA-LPG, random init", dict(color="C1", ls="none", marker="x")),
@@ -211,7 +212,8 @@ ARMS = {  # key in a cell -> (label, style)
 
 
 def figure(cells: list[dict]) -> None:
-    """Final return against lifetime (x the training lifetime), one panel per held-out level."""
+    """Final return against lifetime (x the training lifetime), one panel per held-out level: mean ± s.e. over
+    meta-seeds (A2C: over seeds)."""
     from metalearn.analysis.figures import new_figure
 
     fig, axes = new_figure(1, len(LEVELS), panel=(3.4, 2.9))
@@ -222,11 +224,7 @@ def figure(cells: list[dict]) -> None:
             have = [c for c in mine if key in c]
             if not have:
                 continue
-            if key == "A2C":
-                y, e = [c[key]["mean"] for c in have], [c[key]["stderr"] for c in have]
-            else:
-                y = [c[key]["mean_over_meta_seeds"] for c in have]
-                e = [c[key]["stderr_over_meta_seeds"] for c in have]
+            y, e = [c[key]["mean"] for c in have], [c[key]["stderr"] for c in have]
             style = {"marker": "o", **style}
             ax.errorbar([c["factor"] for c in have], y, yerr=e, label=label, ms=4, capsize=2, **style)
         ax.set_xscale("log", base=2)
@@ -306,30 +304,20 @@ def main() -> None:
 
 
 def markdown(out: dict) -> str:
-    """The report's tables: mean ± s.e. per cell (rules: over meta-seeds), then pooled IQMs at 1x."""
+    """The report's tables: mean ± s.e. per cell (rules: over meta-seeds; A2C: over seeds), then IQMs at 1x."""
     order = {level: i for i, level in enumerate(LEVELS)}
     cells = sorted(out["cells"], key=lambda c: (order[c["level"]], c["factor"]))
     arms = [k for k in ARMS if any(k in c for c in cells)]
     lines = ["| level | lifetime | " + " | ".join(ARMS[k][0] for k in arms) + " |", "|" + " --- |" * (2 + len(arms))]
     for c in cells:
         row = [c["level"], f"{c['factor']:g}x ({c['updates']})"]
-        for k in arms:
-            if k not in c:
-                row.append("")
-            elif k == "A2C":
-                row.append(f"{c[k]['mean']:.2f} ± {c[k]['stderr']:.2f} (lr {c[k]['lr']})")
-            else:
-                row.append(f"{c[k]['mean_over_meta_seeds']:.2f} ± {c[k]['stderr_over_meta_seeds']:.2f}")
+        row += [f"{c[k]['mean']:.2f} ± {c[k]['stderr']:.2f}" if k in c else "" for k in arms]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "| level (1x) | " + " | ".join(f"{ARMS[k][0]}: IQM [95% CI]" for k in arms) + " |"]
     lines.append("|" + " --- |" * (1 + len(arms)))
     for c in (c for c in cells if c["factor"] == 1):
-        iqms = [c[k] if k == "A2C" else c[k]["pooled"] for k in arms]
-        lines.append(
-            f"| {c['level']} | "
-            + " | ".join(f"{x['iqm']:.2f} [{x['iqm_ci'][0]:.2f}, {x['iqm_ci'][1]:.2f}]" for x in iqms)
-            + " |"
-        )
+        iqms = [c[k]["iqm"] for k in arms]
+        lines.append(f"| {c['level']} | " + " | ".join(f"{v:.2f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in iqms) + " |")
     return "\n".join(lines)
 
 

@@ -18,7 +18,8 @@ Each final mean rule's targets π̂ and ŷ are computed along the same synthetic
     python experiments/scripts/ta_lpg_es_vs_metagrad.py --regime meta_gradient --seeds 0 1 2
     python experiments/scripts/ta_lpg_es_vs_metagrad.py --analyse   # table, JSON and figure
 
-Writes ``experiments/reports/data/ta_lpg_es_vs_metagrad.json`` and ``.../ta_lpg_es_vs_metagrad.png``.
+Writes ``experiments/reports/data/ta_lpg_es_vs_metagrad.json`` and ``.../ta_lpg_es_vs_metagrad.png``; without the
+run directories (not committed), ``--analyse`` re-summarises the per-run measurements stored in that JSON.
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ def run(regime: str, seed: int, distribution: str, generations: int) -> Path:
     return start_run(config(regime, seed, distribution, generations), run_dir=run_dir, progress=False)
 
 
-def analyse() -> dict:
-    rows, targets_of = [], {}  # targets_of: (regime, seed) -> the final rule's LpgTargets, for the figure
+def measure() -> tuple[list[dict], dict]:
+    """Per finished run (under ``RUNS``): its final and starting rule's progress dependence and returns; and the
+    final rule's targets by (regime, seed), for the figure."""
+    rows, targets_of = [], {}
     for run_dir in sorted(RUNS.glob("*_s*")):
         if not (run_dir / "result.json").is_file():
             continue
@@ -90,6 +93,23 @@ def analyse() -> dict:
                 "eval_return_final": final,
             }
         )
+    return rows, targets_of
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Per regime and target (π̂, ŷ), over meta-seeds (the units: one rule each): the final rules' dependence and
+    the starting rules', each mean ± s.e., and each rule's change from its own start with the percentile-bootstrap
+    95% interval of the mean change (3 meta-seeds give a rough interval: about their smallest to largest change)."""
+
+    def described(values: list[float], interval: bool = False) -> dict:
+        mean, se = analysis.mean_stderr(values)
+        return {
+            "values": values,
+            "mean": mean,
+            "stderr": se,
+            **({"ci": analysis.bootstrap_ci(values)} if interval else {}),
+        }
+
     summary = {}
     for regime in CONFIGS:
         mine = [r for r in rows if r["regime"] == regime]
@@ -97,21 +117,34 @@ def analyse() -> dict:
             continue
         summary[regime] = {"seeds": [r["seed"] for r in mine]}
         for target in ("pi_hat", "y_hat"):
-            for key in ("dependence", "dependence_initial"):
-                values = [r[key][target] for r in mine]
-                mean, se = analysis.mean_stderr(values)
-                name = target if key == "dependence" else f"{target}_initial"
-                summary[regime][name] = {"values": values, "mean": mean, "stderr": se}
+            end = [r["dependence"][target] for r in mine]
+            start = [r["dependence_initial"][target] for r in mine]
+            summary[regime][target] = described(end)
+            summary[regime][f"{target}_initial"] = described(start)
+            summary[regime][f"{target}_change"] = described([e - s for e, s in zip(end, start, strict=True)], True)
+    return summary
+
+
+def analyse() -> dict:
+    """Measures the finished runs, or, where their directories are absent (they are not committed), re-summarises
+    the per-run measurements stored in ``ta_lpg_es_vs_metagrad.json`` (the figure is then left as it is)."""
+    rows, targets_of = measure()
+    path = DATA / "ta_lpg_es_vs_metagrad.json"
+    if not rows:
+        if not path.is_file():
+            raise SystemExit(f"no finished runs under {RUNS} and no {path}; run --regime first")
+        rows = json.loads(path.read_text())["runs"]
     out = {
         "question": "how much do TA-LPG's targets depend on lifetime progress, by ES vs by meta-gradients",
         "progresses": PROGRESSES,
         "lifetime": LIFETIME,
         "runs": rows,
-        "summary": summary,
+        "summary": summarise(rows),
     }
     DATA.mkdir(parents=True, exist_ok=True)
-    (DATA / "ta_lpg_es_vs_metagrad.json").write_text(json.dumps(out, indent=2))
-    figure(rows, targets_of)
+    path.write_text(json.dumps(out, indent=2))
+    if targets_of:
+        figure(rows, targets_of)
     return out
 
 
@@ -154,10 +187,13 @@ def main() -> None:
     if args.analyse:
         out = analyse()
         for regime, s in out["summary"].items():
+            change = lambda t, s=s: f"{s[t]['mean']:+.3f} [{s[t]['ci'][0]:+.3f}, {s[t]['ci'][1]:+.3f}]"
             print(
                 f"{regime:>14}: π̂ dependence {s['pi_hat']['mean']:.3f} ± {s['pi_hat']['stderr']:.3f}, "
                 f"ŷ dependence {s['y_hat']['mean']:.3f} ± {s['y_hat']['stderr']:.3f} (at the start: π̂ "
-                f"{s['pi_hat_initial']['mean']:.3f}, ŷ {s['y_hat_initial']['mean']:.3f}; seeds {s['seeds']})"
+                f"{s['pi_hat_initial']['mean']:.3f} ± {s['pi_hat_initial']['stderr']:.3f}, ŷ "
+                f"{s['y_hat_initial']['mean']:.3f} ± {s['y_hat_initial']['stderr']:.3f}); change from the start: π̂ "
+                f"{change('pi_hat_change')}, ŷ {change('y_hat_change')} (95% CI; meta-seeds {s['seeds']})"
             )
 
 

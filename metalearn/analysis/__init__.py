@@ -65,9 +65,9 @@ from metalearn.analysis.runs import (
 from metalearn.analysis.stats import (
     Summary,
     bootstrap_ci,
+    curve_mean_stderr,
     iqm,
     mean_stderr,
-    over_meta_seeds,
     probability_of_improvement,
     summarize,
 )
@@ -87,6 +87,7 @@ __all__ = [
     "compare",
     "comparison_figure",
     "comparison_table",
+    "curve_mean_stderr",
     "drift_figure",
     "drift_over_progress",
     "drift_progress_figure",
@@ -105,7 +106,6 @@ __all__ = [
     "mean_stderr",
     "new_figure",
     "noise_figure",
-    "over_meta_seeds",
     "per_layer_figure",
     "per_layer_updates",
     "probability_of_improvement",

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from metalearn.analysis.stats import iqm
+from metalearn.analysis.stats import iqm, mean_stderr
 
 
 def as_arm(scores: np.ndarray | list) -> np.ndarray:
@@ -65,6 +65,32 @@ def improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         ai, bi = a[..., t, :, None], b[..., t, None, :]
         out[..., t] = (np.greater(ai, bi) + 0.5 * np.equal(ai, bi)).mean(axis=(-2, -1))
     return out
+
+
+def unit_means(scores: np.ndarray | list) -> np.ndarray:
+    """An arm's ``(G, T, S)`` (or ``(T, S)``, ``(S,)``) independent units, each its mean: the G rule instances when
+    G > 1 (each over its tasks and seeds) -> ``(G,)``, else the S seeds (each over the tasks, whose agents share that
+    seed's key) -> ``(S,)``."""
+    x = as_arm(scores)
+    return x.mean(axis=(1, 2)) if x.shape[0] > 1 else x[0].mean(axis=0)
+
+
+def unit_mean_stderr(scores: np.ndarray | list) -> tuple[float, float]:
+    """Descriptive mean ± standard error of an arm ``(G, T, S)`` over its units (:func:`unit_means`): a summary to
+    show, not to read a verdict from (:func:`contrast`, :func:`judge`)."""
+    return mean_stderr(unit_means(scores))
+
+
+def arm_summary(scores: np.ndarray | list, *, seed: int = 0) -> dict:
+    """An arm ``(G, T, S)`` described, JSON-ready: ``unit_means`` (:func:`unit_means`), their ``mean`` and ``stderr``,
+    and ``iqm`` [value, lo, hi] (:func:`arm_iqm`: clustered over instances, stratified over tasks)."""
+    mean, se = unit_mean_stderr(scores)
+    return {
+        "unit_means": unit_means(scores).tolist(),
+        "mean": mean,
+        "stderr": se,
+        "iqm": list(arm_iqm(scores, seed=seed)),
+    }
 
 
 class Interval(NamedTuple):
@@ -133,6 +159,43 @@ def arm_iqm(x: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
     x = as_arm(x)
     boot = pooled_iqm(resample(x, n_resamples, np.random.default_rng(seed)))
     return _interval(pooled_iqm(x), boot, confidence)
+
+
+def design(x: np.ndarray, y: np.ndarray) -> int | str:
+    """What a contrast of arms ``x`` ``(G, T, S)`` and ``y`` ``(H, T, R)`` rests on, as its verdict states it: the
+    agents per task G·S (an int) when both arms are one instance, else ``"G rules × S seeds vs H × R"``."""
+    x, y = as_arm(x), as_arm(y)
+    if max(x.shape[0], y.shape[0]) == 1:
+        return int(x.shape[2])
+    return f"{x.shape[0]} rules × {x.shape[2]} seeds vs {y.shape[0]} × {y.shape[2]}"
+
+
+def judge(
+    x: np.ndarray,
+    y: np.ndarray,
+    margin: float | None = None,
+    *,
+    relative_margin: float = 0.05,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """X ``(G, T, S)`` vs Y ``(H, T, R)`` pooled over their tasks (:func:`contrast`) with its verdict, JSON-ready:
+    ``x_iqm``, ``y_iqm``, ``difference`` (X − Y), ``p_improvement`` as [value, lo, hi], ``margin`` and ``verdict``.
+
+    ``margin`` in score units, stated before looking (e.g. 5% of a known score range); None: ``relative_margin`` of
+    |Y's IQM| (at least 1e-12), the engine's rule for a task without a score range."""
+    c = contrast(x, y, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    if margin is None:
+        margin = max(relative_margin * abs(c.y_iqm.value), 1e-12)
+    return {
+        "x_iqm": list(c.x_iqm),
+        "y_iqm": list(c.y_iqm),
+        "difference": list(c.difference),
+        "p_improvement": list(c.p_improvement),
+        "margin": margin,
+        "verdict": verdict(c.difference, c.p_improvement, margin, design(x, y)),
+    }
 
 
 VERDICTS = ("better", "worse", "equivalent within ±m", "not resolved (n seeds)")

@@ -23,6 +23,21 @@ def mean_stderr(values: np.ndarray) -> tuple[float, float]:
     return float(x.mean()), se
 
 
+def curve_mean_stderr(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-point mean and standard error over runs of curves ``(S, U)`` -> ``(U,)``, ``(U,)``, each point from its
+    finite values (a NaN, an update where a run logged nothing, is left out): NaN where no run has a value, error 0
+    where one has."""
+    x = np.asarray(curves, np.float64)
+    if x.ndim != 2 or 0 in x.shape:
+        raise ValueError(f"curves of shape {x.shape}; allowed: (runs, points), neither empty")
+    ok = np.isfinite(x)
+    n = ok.sum(axis=0)  # (U,) runs with a value at each point
+    mean = np.where(ok, x, 0.0).sum(axis=0) / np.maximum(n, 1)
+    var = np.where(ok, x - mean, 0.0) ** 2
+    se = np.sqrt(var.sum(axis=0) / np.maximum(n - 1, 1)) / np.sqrt(np.maximum(n, 1))
+    return np.where(n > 0, mean, np.nan), np.where(n > 1, se, np.where(n == 1, 0.0, np.nan))
+
+
 def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray | float:
     """Interquartile mean along ``axis``: sort, drop ``floor(n/4)`` values at each end, average the rest."""
     x = np.sort(np.asarray(values, np.float64), axis=axis)
@@ -80,19 +95,6 @@ def summarize(values: np.ndarray, confidence: float = 0.95, n_resamples: int = 2
         iqm=iqm(x),
         iqm_ci=bootstrap_ci(x, iqm, **kw),
     )
-
-
-def over_meta_seeds(scores: list[np.ndarray]) -> dict:
-    """One rule per meta-seed, each with per-seed scores: the mean ± s.e. over meta-seeds of each rule's mean
-    (the spread that matters when a rule is what is compared), and every agent pooled (:func:`summarize`)."""
-    per_meta_seed = [float(np.mean(s)) for s in scores]
-    mean, se = mean_stderr(np.asarray(per_meta_seed))
-    return {
-        "per_meta_seed": per_meta_seed,
-        "mean_over_meta_seeds": mean,
-        "stderr_over_meta_seeds": se,
-        "pooled": summarize(np.concatenate([np.asarray(s).reshape(-1) for s in scores]))._asdict(),
-    }
 
 
 def probability_of_improvement(
