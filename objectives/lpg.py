@@ -16,7 +16,10 @@ end. Its outputs are π̂_t = w·relu(h_t) + b (a scalar) and
     −π̂_t · log π(a_t|s_t) + y_coef · KL(ŷ_t ‖ y(s_t))
 
 (the trainer adds its entropy bonus). Widths follow GROOVE's defaults: GRU
-256, embedding 16, k = 8, y_coef 0.5.
+256, embedding 16, k = 8, y_coef 0.5. The GROOVE reference's KL runs the
+other way, KL(y(s_t) ‖ ŷ_t) (its agents/lpg_agent.py:61, util/metrics.py:12-14):
+``kl_direction="y_yhat"`` selects it; the default ``"yhat_y"`` stays because
+the stored rules (zoo, reports) were meta-trained with it.
 
 meta_params = {"embed":  {"w1": (k, E), "b1": (E,), "w2": (E,), "b2": ()},
                "gru":    {"wi": (F, 3H), "wh": (H, 3H), "bi": (3H,), "bh": (3H,)},
@@ -35,6 +38,8 @@ KIND = "trajectory"
 
 NUM_FEATURES = 5
 NUM_TEMPORAL_FEATURES = 2
+# KL(ŷ ‖ y) (ours, the default) and KL(y ‖ ŷ) (the GROOVE reference's).
+KL_DIRECTIONS = ("yhat_y", "y_yhat")
 
 
 def _normal(key: jax.Array, shape: tuple[int, ...], fan_in: int) -> jax.Array:
@@ -83,6 +88,12 @@ def _gru_cell(p: dict, h: jax.Array, x: jax.Array) -> jax.Array:
     return (1.0 - z) * n + z * h
 
 
+def _dtype(meta_params: dict, traj: TrajectoryInputs) -> jnp.dtype:
+    """The float type the rule computes in: its parameters' and the agent's predictions', promoted (float32
+    normally; float64 when both are, for a float64 check of the meta-gradient)."""
+    return jnp.result_type(meta_params["gru"]["wi"], traj.prediction)
+
+
 def inputs_features(meta_params: dict, traj: TrajectoryInputs) -> jax.Array:
     """x_t for every step: (T, E, F)."""
     k = meta_params["y_head"]["w"].shape[1]
@@ -91,17 +102,18 @@ def inputs_features(meta_params: dict, traj: TrajectoryInputs) -> jax.Array:
             f"LPG meta-parameters predict k={k} values but the agent's prediction head has "
             f"{traj.prediction.shape[-1]}; set TrainConfig.aux_head_dim={k}"
         )
-    done = traj.done.astype(jnp.float32)
+    dtype = _dtype(meta_params, traj)
+    done = traj.done.astype(dtype)
     cols = [
-        traj.reward.astype(jnp.float32),
+        traj.reward.astype(dtype),
         done,
-        traj.pi.astype(jnp.float32),
+        traj.pi.astype(dtype),
         _embed(meta_params["embed"], traj.prediction),
         (1.0 - done) * _embed(meta_params["embed"], traj.next_prediction),
     ]
     n_in = meta_params["gru"]["wi"].shape[0]
     if n_in == NUM_FEATURES + NUM_TEMPORAL_FEATURES:
-        log_n = jnp.log(jnp.maximum(jnp.asarray(traj.num_updates, jnp.float32), 1.0))
+        log_n = jnp.log(jnp.maximum(jnp.asarray(traj.num_updates, dtype), 1.0))
         cols += [jnp.full_like(done, traj.progress), jnp.full_like(done, log_n)]
     elif n_in != NUM_FEATURES:
         raise ValueError(
@@ -122,7 +134,7 @@ def targets(meta_params: dict, traj: TrajectoryInputs) -> dict[str, jax.Array]:
         h = _gru_cell(meta_params["gru"], h, x_t)
         return h, h
 
-    h0 = jnp.zeros((x.shape[1], hidden), jnp.float32)
+    h0 = jnp.zeros((x.shape[1], hidden), x.dtype)
     _, hs = jax.lax.scan(step, h0, (x, traj.done), reverse=True)
     out = jax.nn.relu(hs)
     pi_hat = out @ meta_params["pi_head"]["w"] + meta_params["pi_head"]["b"]
@@ -130,8 +142,9 @@ def targets(meta_params: dict, traj: TrajectoryInputs) -> dict[str, jax.Array]:
     return {"pi_hat": pi_hat, "y_hat": y_hat}
 
 
-def agent_loss(x: ObjectiveInputs, y_coef: float = 0.5) -> jax.Array:
-    """Per-sample −π̂·log π(a|s) + y_coef·KL(ŷ ‖ y(s)), (B,).
+def agent_loss(x: ObjectiveInputs, y_coef: float = 0.5, kl_direction: str = "yhat_y") -> jax.Array:
+    """Per-sample −π̂·log π(a|s) + y_coef·KL, (B,): KL(ŷ ‖ y(s)) for ``kl_direction="yhat_y"`` (the default),
+    KL(y(s) ‖ ŷ) for ``"y_yhat"`` (the GROOVE reference's).
 
     π̂ and ŷ are computed from the agent's outputs held constant (the trainer
     does so), so they carry no gradient to the agent but do carry one to the
@@ -144,18 +157,27 @@ def agent_loss(x: ObjectiveInputs, y_coef: float = 0.5) -> jax.Array:
         )
     pi_hat, y_hat = x.rule_targets["pi_hat"], x.rule_targets["y_hat"]
     log_y = jax.nn.log_softmax(x.prediction, axis=-1)
-    kl = jnp.sum(jax.scipy.special.xlogy(y_hat, y_hat) - y_hat * log_y, axis=-1)
+    if kl_direction == "yhat_y":
+        kl = jnp.sum(jax.scipy.special.xlogy(y_hat, y_hat) - y_hat * log_y, axis=-1)
+    else:  # "y_yhat"; a ŷ that underflowed to 0 counts as the smallest normal number (log 0 = −inf)
+        log_y_hat = jnp.log(jnp.maximum(y_hat, jnp.finfo(y_hat.dtype).tiny))
+        kl = jnp.sum(jnp.exp(log_y) * (log_y - log_y_hat), axis=-1)
     return -pi_hat * x.log_prob + y_coef * kl
 
 
 # The rule interface (see objectives/__init__.py).
-def to_objective(y_coef: float = 0.5) -> Objective:
-    """:func:`targets` per rollout, then :func:`agent_loss` (reads ``inputs.rule_targets``, ``inputs.prediction``)."""
+def to_objective(y_coef: float = 0.5, kl_direction: str = "yhat_y") -> Objective:
+    """:func:`targets` per rollout, then :func:`agent_loss` (reads ``inputs.rule_targets``, ``inputs.prediction``).
+
+    ``kl_direction``: ``"yhat_y"`` (default, KL(ŷ ‖ y); every stored LPG rule was meta-trained with it) or
+    ``"y_yhat"`` (KL(y ‖ ŷ), as the GROOVE reference)."""
     if not y_coef >= 0:
         raise ValueError(f"y_coef={y_coef} must be >= 0")
+    if kl_direction not in KL_DIRECTIONS:
+        raise ValueError(f"LPG kl_direction={kl_direction!r} is invalid; allowed: {' | '.join(KL_DIRECTIONS)}")
 
     def loss(meta_params: dict, x: ObjectiveInputs) -> jax.Array:
         del meta_params  # the meta-parameters act through the targets
-        return agent_loss(x, y_coef)
+        return agent_loss(x, y_coef, kl_direction)
 
     return Objective(loss, KIND, targets)

@@ -26,6 +26,13 @@ class TrainConfig:
     for its level's own lifetime (``env_params.lifetime`` of GridWorld levels,
     in updates) instead of ``num_updates``; updates past it are discarded, so
     ``num_updates`` should be at least the longest lifetime.
+
+    The prediction head (``aux_head_dim`` > 0, LPG's y(s)): ``separate_prediction``
+    gives it its own torso (its own parameters, so its loss never moves the
+    policy's features) and its own gradient clip at ``max_grad_norm``, as the
+    GROOVE reference's separate y network and optimizer; ``prediction_lr_scale``
+    multiplies the optimizer's updates of its parameters (the learning rate, for
+    SGD and Adam; the reference's y learns at 1/10 of π's rate).
     """
 
     algorithm: str = "ppo"
@@ -51,6 +58,8 @@ class TrainConfig:
     num_hidden_layers: int = 2
     activation: str = "tanh"
     aux_head_dim: int = 0
+    separate_prediction: bool = False
+    prediction_lr_scale: float = 1.0
     shared_init_key: bool = False
     normalize_obs: bool = False
     normalize_reward: bool = False
@@ -87,9 +96,13 @@ class TrainConfig:
         for f in ("ent_coef", "vf_coef", "clip_eps", "max_grad_norm", "adam_eps_root"):
             if not getattr(self, f) >= 0:
                 raise field_error(self, f, "a number >= 0")
-        for f in ("lr", "adam_eps"):
+        for f in ("lr", "adam_eps", "prediction_lr_scale"):
             if not getattr(self, f) > 0:
                 raise field_error(self, f, "a number > 0")
+        if not self.aux_head_dim and self.separate_prediction:
+            raise field_error(self, "separate_prediction", "False with aux_head_dim=0 (no prediction head)")
+        if not self.aux_head_dim and self.prediction_lr_scale != 1:
+            raise field_error(self, "prediction_lr_scale", "1.0 with aux_head_dim=0 (no prediction head)")
         if not 0 < self.gamma <= 1:
             raise field_error(self, "gamma", "a number in (0, 1]")
         if not 0 <= self.gae_lambda <= 1:

@@ -10,6 +10,9 @@ dormancy from it (OPEN feature 9); when no rule reads it, XLA drops it.
 
 Parameter names are ``Dense_0 … Dense_L`` (L hidden layers, then the output
 layer), then ``log_std`` (continuous) and ``aux_head`` (extra head, if any).
+An actor whose prediction head has its own torso (``separate_prediction``)
+also has ``aux_Dense_0 … aux_Dense_{L-1}``: every prediction parameter's
+name starts with :data:`PREDICTION_PREFIX`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from flax.linen.initializers import constant, orthogonal
 from metalearn.inner.distributions import Categorical, DiagGaussian
 
 _ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
+PREDICTION_PREFIX = "aux_"  # the prediction head's parameters (and its own torso's, when separate)
 
 
 def _unit_activity(x: jax.Array) -> jax.Array:
@@ -38,12 +42,13 @@ def _dense_activity(x: jax.Array) -> dict[str, jax.Array]:
     return {"kernel": a, "bias": a}
 
 
-def _torso(x: jax.Array, hidden: int, layers: int, activation: str) -> tuple[jax.Array, dict]:
+def _torso(x: jax.Array, hidden: int, layers: int, activation: str, prefix: str = "") -> tuple[jax.Array, dict]:
     act = _ACTIVATIONS[activation]
     acts = {}
     for i in range(layers):
-        x = act(nn.Dense(hidden, kernel_init=orthogonal(math.sqrt(2)), bias_init=constant(0.0), name=f"Dense_{i}")(x))
-        acts[f"Dense_{i}"] = _dense_activity(x)
+        name = f"{prefix}Dense_{i}"
+        x = act(nn.Dense(hidden, kernel_init=orthogonal(math.sqrt(2)), bias_init=constant(0.0), name=name)(x))
+        acts[name] = _dense_activity(x)
     return x, acts
 
 
@@ -53,7 +58,10 @@ class Actor(nn.Module):
     ``prediction`` is the prediction head's logits (..., aux_head_dim), or None:
     LPG-style agents use it as their prediction vector y(s). The head's
     parameters keep the name ``aux_head`` (as the config field ``aux_head_dim``):
-    flax derives their initial values from that name.
+    flax derives their initial values from that name. With ``separate_prediction``
+    the head reads its own torso (``aux_Dense_i``, the policy's shape) instead of
+    the policy's, so a loss on the prediction moves none of the policy's
+    parameters (the GROOVE reference's separate y network).
     """
 
     action_dim: int
@@ -62,6 +70,7 @@ class Actor(nn.Module):
     num_hidden_layers: int = 2
     activation: str = "tanh"
     aux_head_dim: int = 0
+    separate_prediction: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array):
@@ -77,6 +86,10 @@ class Actor(nn.Module):
             dist = DiagGaussian(out, log_std)
         prediction = None
         if self.aux_head_dim:
+            if self.separate_prediction:
+                prefix = PREDICTION_PREFIX
+                h, y_acts = _torso(obs, self.hidden_size, self.num_hidden_layers, self.activation, prefix)
+                acts.update(y_acts)
             head = nn.Dense(self.aux_head_dim, kernel_init=orthogonal(0.01), bias_init=constant(0.0), name="aux_head")
             prediction = head(h)
             acts["aux_head"] = _dense_activity(prediction)
@@ -104,7 +117,8 @@ def layer_proportions(net_params: Any) -> Any:
 
     Layers are ``Dense_i`` in index order, then ``log_std`` as the last layer
     (as OPEN counts a continuous actor). ``aux_head`` shares the output
-    layer's proportion. Kernel and bias of a layer share it. Returns float32
+    layer's proportion, and a separate prediction torso's ``aux_Dense_i`` that
+    of ``Dense_i``. Kernel and bias of a layer share it. Returns float32
     scalars in a pytree like ``net_params``.
     """
     layers = net_params["params"]
@@ -114,6 +128,9 @@ def layer_proportions(net_params: Any) -> Any:
     prop = {name: i / denom for i, name in enumerate(order)}
     if "aux_head" in layers:
         prop["aux_head"] = prop[f"Dense_{dense[-1]}"]
+    for name in layers:
+        if re.fullmatch(rf"{PREDICTION_PREFIX}Dense_\d+", name):
+            prop[name] = prop[name.removeprefix(PREDICTION_PREFIX)]
     return {
         "params": {
             name: jax.tree.map(lambda _, p=prop[name]: jnp.asarray(p, jnp.float32), leaf)

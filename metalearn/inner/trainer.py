@@ -43,7 +43,7 @@ from metalearn.envs.wrappers import LogState, NormObsState, find_wrapper_state
 from metalearn.inner.advantage import gae
 from metalearn.inner.config import TrainConfig
 from metalearn.inner.disco_agent import DiscoTrainer
-from metalearn.inner.networks import Actor, Critic, layer_proportions
+from metalearn.inner.networks import PREDICTION_PREFIX, Actor, Critic, layer_proportions
 from metalearn.inner.results import TrainResult, UpdateMetrics, all_finite
 from objectives import Objective, ObjectiveInputs, TrajectoryInputs, a2c, ppo_clip
 
@@ -123,6 +123,32 @@ def _clip_by_global_norm(grads: Any, max_norm: float | jax.Array) -> tuple[Any, 
     return jax.tree.map(lambda g: g * scale, grads), norm
 
 
+def _split_prediction(actor_tree: Any) -> tuple[dict, dict]:
+    """An actor-shaped tree's layers as (policy's, prediction's): the latter those named ``aux_*``."""
+    layers = actor_tree["params"]
+    pred = {k: v for k, v in layers.items() if k.startswith(PREDICTION_PREFIX)}
+    return {k: v for k, v in layers.items() if k not in pred}, pred
+
+
+def _clip_actor(grads: Any, max_norm: float | jax.Array, separate: bool) -> tuple[Any, jax.Array]:
+    """The actor's gradients clipped to ``max_norm`` as one, or (``separate``) the policy's and the prediction
+    network's each by its own global norm; and the norm before clipping."""
+    if not separate:
+        return _clip_by_global_norm(grads, max_norm)
+    policy, pred = _split_prediction(grads)
+    policy, norm_pi = _clip_by_global_norm(policy, max_norm)
+    pred, norm_y = _clip_by_global_norm(pred, max_norm)
+    return {**grads, "params": {**policy, **pred}}, _safe_norm([norm_pi, norm_y])
+
+
+def _scale_prediction(actor_tree: Any, scale: float) -> Any:
+    """An actor-shaped tree with its prediction layers' leaves multiplied by ``scale``."""
+    if scale == 1:
+        return actor_tree
+    policy, pred = _split_prediction(actor_tree)
+    return {**actor_tree, "params": {**policy, **jax.tree.map(lambda u: u * scale, pred)}}
+
+
 def _rollout_mean(x: jax.Array) -> jax.Array:
     """Mean of a (num_steps, num_envs) rollout statistic, summed step by step in a scan: the same additions in
     the same order whatever vmap adds around it (one flat reduction is tiled differently under vmap)."""
@@ -177,6 +203,7 @@ class Trainer:
             num_hidden_layers=config.num_hidden_layers,
             activation=config.activation,
             aux_head_dim=config.aux_head_dim,
+            separate_prediction=config.separate_prediction,
         )
         self.critic = Critic(config.hidden_size, config.num_hidden_layers, config.activation)
         self._optimizer = _resolve_optimizer(optimizer, config)
@@ -383,7 +410,7 @@ class Trainer:
             params, opt_state = carry
             (_, (activations, metrics)), grads = grad_fn(params, batch, progress, lifetime, meta_params, state.hypers)
             max_norm = self._hp(state.hypers, "max_grad_norm")
-            grads_a, norm_a = _clip_by_global_norm(grads["actor"], max_norm)
+            grads_a, norm_a = _clip_actor(grads["actor"], max_norm, cfg.separate_prediction)
             grads_c, norm_c = _clip_by_global_norm(grads["critic"], max_norm)
             updates, opt_state = opt.update(
                 {"actor": grads_a, "critic": grads_c},
@@ -396,6 +423,7 @@ class Trainer:
                 actor_mask=actor_mask,
                 key=k_opt,
             )
+            updates = {**updates, "actor": _scale_prediction(updates["actor"], cfg.prediction_lr_scale)}
             params = optax.apply_updates(params, updates)
             metrics["grad_norm"] = _safe_norm([norm_a, norm_c])
             return (params, opt_state), metrics

@@ -21,6 +21,8 @@ TASK_SAMPLINGS = ("shared", "antithetic")
 FITNESS_SHAPINGS = ("strategy", "pair_winner")
 # The antithetic-pair options and their defaults (the behaviour from before they existed).
 _PAIR_OPTIONS = {"task_sampling": "shared", "fitness_shaping": "strategy"}
+# meta_gradient options added after runs were stored, and their defaults (the behaviour from before them).
+_MG_ADDED = {"freeze_critic": False}
 
 # Fields that do not change the search itself (only how long it runs, how it is
 # observed and logged); a run may be resumed with different values for them.
@@ -82,7 +84,11 @@ class MetaGradientConfig:
     meta-steps. ``adam_eps_root`` goes inside the square root of the agents'
     Adam when their task leaves ``train.adam_eps_root`` at 0 (optax's advice
     for differentiating through Adam: at 0 the meta-gradient is NaN wherever
-    an agent's gradient is exactly zero). See :mod:`metalearn.meta.metagrad`.
+    an agent's gradient is exactly zero). ``freeze_critic`` keeps every
+    agent's value critic at its random initialisation (its advantages come
+    from that fixed baseline): the GROOVE reference's behaviour, by a bug
+    there (its critic update discards the new parameters), for replication
+    only. See :mod:`metalearn.meta.metagrad`.
     """
 
     num_agents: int = 8
@@ -96,6 +102,7 @@ class MetaGradientConfig:
     target_l2_coef: float = 1e-3
     agent_batches: int = 1
     adam_eps_root: float = 1e-8
+    freeze_critic: bool = False
 
     def __post_init__(self) -> None:
         for f in ("num_agents", "updates_per_step", "steps_per_generation", "agent_batches"):
@@ -305,6 +312,9 @@ class MetaConfig:
         for field, default in _PAIR_OPTIONS.items():
             if d[field] == default:
                 del d[field]  # and runs from before the antithetic-pair options (at their defaults) too
+        for field, default in _MG_ADDED.items():
+            if d.get("meta_gradient", {}).get(field) == default:
+                del d["meta_gradient"][field]  # and meta-gradient runs from before these options
         if d["rule"].get("start") is None:
             d["rule"] = {k: v for k, v in d["rule"].items() if k != "start"}  # and from before rule.start
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -7,7 +7,9 @@ state, update count, and a separately trained value critic. One meta-step:
 
 1. every agent does K updates with the current rule η (vmapped over agents);
 2. the updated agent θ_K(η) acts for one more rollout; its value critic is
-   trained on the K rollouts and then gives GAE advantages Â on the new one;
+   trained on the K rollouts and then gives GAE advantages Â on the new one
+   (``freeze_critic``: it keeps its initialisation, as the reference's code
+   does by a bug);
 3. the meta-loss of the agent is the policy-gradient loss of θ_K on that
    rollout, regularised as the reference does (means over the K updates)::
 
@@ -46,7 +48,7 @@ from metalearn.inner import RunnerState, TrainConfig
 from metalearn.inner.advantage import gae
 from metalearn.inner.distributions import Categorical
 from metalearn.inner.trainer import Rollout, Transition
-from metalearn.meta.config import MetaConfig
+from metalearn.meta.config import MetaConfig, MetaGradientConfig
 from metalearn.meta.trainer import MetaTrainer
 
 
@@ -91,15 +93,19 @@ class StepMetrics(NamedTuple):
     score_sum: jax.Array  # the sum of their scores
 
 
+def meta_optimizer(mg: MetaGradientConfig) -> optax.GradientTransformation:
+    """Adam at ``mg.lr`` on the mean meta-gradient clipped to global norm ``mg.max_grad_norm``; 0: unclipped
+    (the reference's meta-Adam, whose optimizer ignores its max_grad_norm)."""
+    clip = optax.clip_by_global_norm(mg.max_grad_norm) if mg.max_grad_norm > 0 else optax.identity()
+    return optax.chain(clip, optax.adam(mg.lr))
+
+
 class MetaGradientTrainer(MetaTrainer):
     """:class:`MetaTrainer` for ``regime: meta_gradient``; ``generation`` runs a chunk of meta-steps."""
 
     def __init__(self, config: MetaConfig, devices: list | None = None):
         self.mg = config.meta_gradient
-        self.meta_optimizer = optax.chain(
-            optax.clip_by_global_norm(self.mg.max_grad_norm) if self.mg.max_grad_norm > 0 else optax.identity(),
-            optax.adam(self.mg.lr),
-        )
+        self.meta_optimizer = meta_optimizer(self.mg)
         super().__init__(config, devices)
         self.task = self.tasks[0].trainer
         self._check_curriculum()
@@ -183,7 +189,8 @@ class MetaGradientTrainer(MetaTrainer):
         return jnp.stack([dist.entropy().mean(), target_entropy, pi_l2, y_l2])
 
     def _critic_step(self, carry: tuple[Any, Any], xs: tuple[Transition, jax.Array]):
-        """One Adam step of the value critic on a rollout; returns its GAE advantages before the step."""
+        """One Adam step of the value critic on a rollout (none with ``freeze_critic``); returns its value loss
+        and GAE advantages before the step."""
         critic, opt_state = carry
         traj, last_obs = xs
         cfg = self.task.config
@@ -197,6 +204,8 @@ class MetaGradientTrainer(MetaTrainer):
             return 0.5 * jnp.mean((value - jax.lax.stop_gradient(returns)) ** 2), jax.lax.stop_gradient(advantages)
 
         (value_loss, advantages), grads = jax.value_and_grad(loss, has_aux=True)(critic)
+        if self.mg.freeze_critic:
+            return carry, (value_loss, advantages)
         updates, opt_state = self.critic_optimizer.update(grads, opt_state, critic)
         return (optax.apply_updates(critic, updates), opt_state), (value_loss, advantages)
 
