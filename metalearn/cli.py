@@ -150,20 +150,26 @@ def _with_budget(overrides: list[str], budget: str | None) -> list[str]:
 
 def _load_target(target: str, which: str = "mean", rule_kwargs: Sequence[str] = ()):
     """(rule, meta_params, label) of a rule reference (:func:`metalearn.rules.resolve_rule`); ``rule_kwargs``
-    (``key=value``) change the rule's hyper-parameters."""
+    (``key=value``) change the rule's hyper-parameters (:func:`_rule_kwargs`)."""
     from metalearn.rules import resolve_rule
 
-    if not rule_kwargs:
-        return resolve_rule(target, which)
+    return resolve_rule(target, which, _rule_kwargs(target, which, rule_kwargs) or None)
+
+
+def _rule_kwargs(target: str, which: str, items: Sequence[str]) -> dict:
+    """``--rule-kwarg key=value`` items as a dict, each value read as the type of the rule's current value."""
+    if not items:
+        return {}
     from metalearn.overrides import parse_value, split_assignment
+    from metalearn.rules import resolve_rule
 
     rule, _, _ = resolve_rule(target, which)
     kwargs = {}
-    for item in rule_kwargs:
+    for item in items:
         key, text = split_assignment(item, "--rule-kwarg")
         current = [rule.kwargs[key]] if key in rule.kwargs else []  # none: read as YAML
         kwargs[key] = parse_value(key, text, *current, option="--rule-kwarg")
-    return resolve_rule(target, which, kwargs)
+    return kwargs
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
@@ -197,46 +203,44 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from metalearn import protocol
+    from metalearn.evaluation import compare
+    from metalearn.evaluation.one_rule import default_out, evaluations, one_rule_spec
+    from metalearn.rules import resolve_rule
 
     budgets = [None] if args.budget is None else args.budget.split(",")  # None: the preset's own budget
-    protocol.check_baseline_options(args.tuned, args.tune, len(args.preset) * len(budgets))  # before any training
-    protocol.check_metric(args.metric)
-    rule, meta_params, label = _load_target(args.target, args.which, args.rule_kwarg)
-    records = []
-    for preset, budget in [(p, b) for p in args.preset for b in budgets]:
-        evaluation = protocol.evaluate(
-            rule,
-            meta_params,
-            label,
-            preset,
-            env=args.env,
-            overrides=_with_budget(args.set, budget),
-            rule_overrides=args.rule_set,
-            baseline_overrides=args.baseline_set,
-            rule_tuned=args.rule_tuned,
-            tuned=args.tuned,
-            tune=args.tune,
-            tune_seeds=args.tune_seeds,
-            seeds=args.seeds,
-            seed=args.seed,
-            metric=args.metric,
-        )
-        print(
-            f"{evaluation.env}, {evaluation.total_timesteps:,} steps, {args.seeds} fresh seeds; "
-            f"baseline {evaluation.baseline_how}"
-        )
-        print(protocol.table(evaluation.rule, evaluation.baseline, args.metric))
-        records.append(protocol.to_json(evaluation))
-        r = records[-1]
-        if r["iqm_difference"]:
-            d = r["iqm_difference"]
-            print(f"IQM difference (rule - baseline): {d[0]:.2f} [{d[1]:.2f}, {d[2]:.2f}], margin ±{r['margin']:.3g}")
-        print(f"verdict on {args.metric}: {r['verdict']}\n")
+    kwargs = _rule_kwargs(args.target, args.which, args.rule_kwarg)
+    _, _, label = resolve_rule(args.target, args.which, kwargs or None)  # a bad reference fails before any spec
+    spec = one_rule_spec(
+        args.target,
+        label,
+        args.preset,
+        budgets=budgets,
+        env=args.env,
+        overrides=args.set,
+        rule_overrides=args.rule_set,
+        baseline_overrides=args.baseline_set,
+        rule_kwargs=kwargs,
+        which=args.which,
+        rule_tuned=args.rule_tuned,
+        tuned=args.tuned,
+        tune=args.tune,
+        tune_seeds=args.tune_seeds,
+        seeds=args.seeds,
+        seed=args.seed,
+        metric=args.metric,
+    )
+    out = Path(args.out) if args.out else default_out(spec)
+    results = compare(spec, out, progress=lambda line: print(line, flush=True))
+    print((out / "table.md").read_text().rstrip())
+    records = evaluations(spec, results, out)
+    for r in records:
+        print(f"verdict on {r['task']} ({r['metric']}, vs {r['baseline']}): {r['verdict']}")
+    print(f"results folder: {out}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         command = "metalearn " + " ".join(shlex.quote(a) for a in args.argv)
-        Path(args.json).write_text(json.dumps({"command": command, "target": args.target, "evaluations": records}))
+        record = {"command": command, "target": args.target, "out": str(out), "evaluations": records}
+        Path(args.json).write_text(json.dumps(record))
         print(f"written: {args.json}")
     return 0
 
@@ -406,10 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval",
         parents=[common],
-        help="train agents with a rule (from a run directory or rule file) next to a tuned baseline",
-        description="Train agents on an inner preset with a discovered rule and with the hand-designed baseline "
-        "(tuned at the same budget by --tuned or --tune, else the preset's own), on the same fresh seeds; prints "
-        "mean ± s.e., IQM with 95% bootstrap CIs, and the probability that the rule's agent beats the baseline's.",
+        help="one rule vs the hand-designed baseline tuned at the same budget (a one-rule `metalearn compare`)",
+        description="Train agents on each preset with a rule and with the hand-designed baseline (tuned at the same "
+        "budget by successive halving here with --tune, by a tune run with --tuned; the untuned preset is reported "
+        "too), on the same fresh seeds apart from the tuning seeds; writes a results folder like `metalearn "
+        "compare` (per-seed results, tuning tables, IQM and P(rule > baseline) with 95% intervals, verdicts).",
     )
     p.add_argument(
         "target",
@@ -472,7 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the rule's arm also takes the values tuning chose (e.g. a learned objective at PPO's tuned lr)",
     )
-    p.add_argument("--json", metavar="PATH", help="also write every task's per-seed results and summaries here")
+    p.add_argument(
+        "--out",
+        help="the results folder (default results/eval_RULE-HASH: the same command resumes it, another gets a new one)",
+    )
+    p.add_argument("--json", metavar="PATH", help="also write every task's verdict and its contrast here")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser(

@@ -79,9 +79,11 @@ def test_train_resume_and_eval_from_the_command_line(tmp_path, capsys):
     assert json.loads((run_dir / "config.json").read_text())["config"]["generations"] == 3
 
     capsys.readouterr()
-    assert main(["eval", str(run_dir), "--preset", "cartpole", "--seeds", "2", "--set", "total_timesteps=2048"]) == 0
+    args = ["eval", str(run_dir), "--preset", "cartpole", "--seeds", "2", "--set", "total_timesteps=2048"]
+    assert main([*args, "--out", str(tmp_path / "eval")]) == 0
     out = capsys.readouterr().out
-    assert "lr_schedule (mean.npz)" in out and "baseline (ppo, adam lr 0.00025)" in out and "final_return" in out
+    assert "| cartpole | lr_schedule (mean.npz) | PPO (preset) |" in out
+    assert "verdict on cartpole (final_return, vs PPO (preset)): " in out
 
 
 @pytest.mark.parametrize(
@@ -93,12 +95,12 @@ def test_train_resume_and_eval_from_the_command_line(tmp_path, capsys):
         (["resume", "/nonexistent/run"], "not a run directory"),
         (["eval", "/nonexistent/rule.npz", "--preset", "cartpole"], "no such file"),
         (
-            ["eval", "r.npz", "--preset", "cartpole", "--metric", "iqm"],
-            "metric='iqm' is invalid; allowed: final_return, eval_return",
+            ["eval", "dpo", "--preset", "cartpole", "--metric", "iqm"],
+            "unknown metric 'iqm'; allowed: final_return, eval_return",
         ),
-        (["eval", "r.npz", "--preset", "cartpole", "--tune", "lr=1e-3", "--tuned", "d"], "--tuned and --tune both"),
-        (["eval", "r.npz", "--preset", "cartpole", "--preset", "acrobot", "--tuned", "d"], "--tuned with 2 tasks"),
-        (["eval", "r.npz", "--preset", "cartpole", "--budget", "1024,2048", "--tuned", "d"], "--tuned with 2 tasks"),
+        (["eval", "dpo", "--preset", "cartpole", "--tune", "lr=1e-3", "--tuned", "d"], "--tuned and --tune both"),
+        (["eval", "dpo", "--preset", "cartpole", "--preset", "acrobot", "--tuned", "d"], "--tuned with 2 tasks"),
+        (["eval", "dpo", "--preset", "cartpole", "--budget", "1024,2048", "--tuned", "d"], "--tuned with 2 tasks"),
         (["eval", "discovered:cartpole_lr_schedul", "--preset", "cartpole"], "unknown discovered rule"),
         (
             ["eval", "published:disco103", "--preset", "catch", "--rule-kwarg", "replay_capacity"],
@@ -126,9 +128,9 @@ def test_bad_meta_input_gives_one_clear_line(args, message, capsys):
 
 
 @pytest.mark.slow  # trains PPO with OPEN and with Adam
-def test_eval_published_open_weights(capsys):
+def test_eval_published_open_weights(tmp_path, capsys):
     args = ["eval", "published:breakout", "--preset", "cartpole", "--seeds", "2", "--set", "total_timesteps=1024"]
-    assert main(args) == 0
+    assert main([*args, "--out", str(tmp_path / "eval")]) == 0
     assert "open (published:breakout)" in capsys.readouterr().out
 
 

@@ -386,7 +386,9 @@ def test_eval_reports_divergence_per_seed(tmp_path, capsys):
     rule = make_rule("lr_schedule", knots=4, init_lr=1e20)
     save_rule(tmp_path / "wild.npz", rule, rule.init(jax.random.PRNGKey(0)))
     args = ["eval", str(tmp_path / "wild.npz"), "--preset", "cartpole", "--seeds", "2", "--set", "total_timesteps=512"]
-    assert main([*args, "--set", "num_envs=4", "--set", "num_steps=32", "--set", "num_minibatches=2"]) == 0
-    rows = {line.split(" | ")[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
-    assert "DIVERGED on 2/2 seeds [0, 1]" in rows["| lr_schedule (wild.npz)"]
-    assert "DIVERGED" not in rows["| baseline (ppo, adam lr 0.00025)"]  # the rule diverged, not Adam
+    tiny = ["--set", "num_envs=4", "--set", "num_steps=32", "--set", "num_minibatches=2", "--out", str(tmp_path / "e")]
+    assert main([*args, *tiny]) == 0
+    out = capsys.readouterr().out
+    assert "| cartpole | lr_schedule (wild.npz) | 2 | n/a | 2/2 [0, 1] |" in out
+    assert "| cartpole | PPO (preset) | 2 | " in out and "| 0/2 |" in out  # the rule diverged, not Adam
+    assert "verdict on cartpole (final_return, vs PPO (preset)): n/a (2 agents diverged or not evaluated)" in out

@@ -7,12 +7,11 @@ import shlex
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from metalearn import zoo
+from metalearn.analysis.clustered import judge
 from metalearn.cli import main
-from metalearn.protocol import contrast_values
 from metalearn.rules import load_rule
 
 NAMES = zoo.discovered_names()
@@ -69,7 +68,7 @@ def test_a_withdrawn_entry_keeps_its_rule_and_says_why_from_its_stored_values(pa
     assert not zoo.admits(card)[0] and "matches" in card["withdrawn"]["why"]
     # Every re-worded verdict follows from the card's own per-seed values.
     for e in card["evaluation"]["evaluations"]:
-        c = contrast_values(e["rule"][e["metric"]]["per_seed"], e["baseline"][e["metric"]]["per_seed"])
+        c = judge(e["rule"][e["metric"]]["per_seed"], e["baseline"][e["metric"]]["per_seed"])
         assert e["verdict"] == c["verdict"] and e["verdict_before"] in ("beats", "matches", "loses")
 
 
@@ -102,9 +101,10 @@ def test_an_entrys_stored_smoke_evaluation_is_reproduced_by_its_command(name, tm
     smoke = zoo.card(name)["smoke"]
     argv = shlex.split(smoke["command"])
     assert argv[:2] == ["metalearn", "eval"] and argv[2] == f"discovered:{name}"
-    assert main([*argv[1:], "--json", str(tmp_path / "again.json")]) == 0
+    assert main([*argv[1:], "--out", str(tmp_path / "out"), "--json", str(tmp_path / "again.json")]) == 0
     again = json.loads((tmp_path / "again.json").read_text())["evaluations"]
     for new, old in zip(again, copy.deepcopy(smoke["evaluations"]), strict=True):
         assert new["baseline_config"] == old["baseline_config"] and new["verdict"] == old["verdict"]
-        for arm in ("rule", "baseline"):
-            np.testing.assert_array_equal(new[arm]["final_return"]["per_seed"], old[arm]["final_return"]["per_seed"])
+        # The contrast's IQMs, difference and P (intervals from a seeded bootstrap) are functions of the per-seed
+        # values: equal only when every agent's return is reproduced.
+        assert new["contrast"] == old["contrast"]

@@ -13,7 +13,8 @@ export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_thread
 run() {  # run ROW ARGS...: one `metalearn eval` call, its output kept
   local row=$1; shift
   { echo "\$ metalearn eval $* --json $OUT/$row.json"
-    /usr/bin/time -f "wall %e s" taskset -c "$CORE" .venv/bin/metalearn eval "$@" --json "$OUT/$row.json"; } \
+    /usr/bin/time -f "wall %e s" taskset -c "$CORE" .venv/bin/metalearn eval "$@" --out "$OUT/$row" \
+      --json "$OUT/$row.json"; } \
     2>&1 | grep -v -e Warning -e warn -e SIGILL | tee "$OUT/$row.txt"
 }
 # The baseline's learning rate, tuned on 4 seeds apart from the 8 evaluation seeds; scored by evaluation episodes.

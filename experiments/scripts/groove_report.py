@@ -92,8 +92,9 @@ GRID_LEVELS = ("dense", "sparse", "long", "longer", "long_dense", "labyrinth", "
 TRANSFER = {"breakout": ("Breakout-MinAtar", 500_000)}  # MinAtar transfer: env, steps per agent
 TRAIN_UPDATES = 250  # the `small` levels' lifetime, the held-out agents' too
 EVAL_SEED = 2468
-# The evaluation protocol's baseline (metalearn.protocol): A2C tuned on each held-out level at its budget, on
-# tuning seeds apart from the evaluation seeds, over the antagonist sweep's learning rates and entropy costs.
+# The evaluation protocol's baseline (metalearn.evaluation.tune_baseline): A2C tuned on each held-out level at its
+# budget, on tuning seeds apart from the evaluation seeds, over the antagonist sweep's learning rates and entropy
+# costs.
 A2C_GRID = ("lr=1e-3,3e-3,1e-2", "ent_coef=0,0.01,0.05")
 BASELINES = {"a2c": "A2C (tuned on `small`)", "a2c_tuned": "A2C (tuned on the level)"}
 
@@ -126,11 +127,13 @@ def evaluate(level: str, seeds: int) -> dict:
     Gridworld levels: 250 updates, scored by the final policy's evaluation-rollout return divided by the
     level's optimal return (value iteration); MinAtar: the LPG agent's shape on the game, raw return.
     """
-    from metalearn import protocol
     from metalearn.analysis import mean_stderr
     from metalearn.envs import make_env
     from metalearn.envs.value_iteration import optimal_return
+    from metalearn.evaluation import check_disjoint, tune_baseline
+    from metalearn.evaluation.spec import TUNING_SEED_OFFSET, TuneSpec
     from metalearn.inner import Trainer, get_preset
+    from metalearn.inner.tune import format_point
 
     out_path = REPORT / "eval" / f"{level}.json"
     lpg, a2c = get_preset("gridworld-lpg"), get_preset("gridworld-a2c")
@@ -183,9 +186,13 @@ def evaluate(level: str, seeds: int) -> dict:
         record("a2c", None, a2c(baseline), time.time() - start)
     if ("a2c_tuned", None) not in done:
         start = time.time()
-        tuned = protocol.tuned_here(env, baseline, A2C_GRID, seeds=seeds, seed=EVAL_SEED, metric="eval_return")
-        out["a2c_tuned"] = tuned.how
-        record("a2c_tuned", None, a2c(tuned.config), time.time() - start)
+        tune = TuneSpec(grid=tuple(A2C_GRID), seeds=seeds)  # the engine's successive halving, disjoint seeds
+        tuning_seed = EVAL_SEED + TUNING_SEED_OFFSET
+        tuning_keys = jax.random.split(jax.random.PRNGKey(tuning_seed), seeds * tune.rounds)
+        check_disjoint(keys, tuning_keys, f"tuning seed {tuning_seed}")
+        chosen = tune_baseline(env, baseline, tune, tuning_keys, "eval_return")["chosen"]
+        out["a2c_tuned"] = f"tuned by successive halving on seed {tuning_seed}: {format_point(chosen)}"
+        record("a2c_tuned", None, a2c(baseline.replace(**chosen)), time.time() - start)
     if todo:
         start = time.time()
         train = jax.vmap(Trainer(env, agent, objective=rule.objective).train, in_axes=(None, 0))

@@ -11,17 +11,19 @@ Two claims of the LPG / TA-LPG papers, tested at CPU scale:
 Steps (each resumes or skips what is done):
 
     python experiments/scripts/lpg_metagrad_report.py train --rule lpg --seeds 0 1 2
-    python experiments/scripts/lpg_metagrad_report.py train --rule ta_lpg --seeds 0 1 2
+    python experiments/scripts/lpg_metagrad_report.py train --rule ta_lpg --seeds 0 1 2 --ta-lpg-small
     python experiments/scripts/lpg_metagrad_report.py evaluate --levels dense long longer long_dense
     python experiments/scripts/lpg_metagrad_report.py evaluate --levels sparse --factors 1
     python experiments/scripts/lpg_metagrad_report.py analyse
     python experiments/scripts/lpg_metagrad_report.py compare
 
-``train`` runs ``experiments/lpg_gridworld_metagrad.yaml`` (or its TA-LPG twin, on the same ``small``
-levels with their fixed 250-update lifetime) for ``--generations`` into
+``train`` runs ``experiments/lpg_gridworld_metagrad.yaml`` (or its TA-LPG twin) for ``--generations`` into
 ``runs/lpg_metagrad/<rule>_s<seed>`` and copies the final mean rule to
 ``experiments/reports/lpg_metagrad/rules/<rule>_s<seed>.npz`` (committed: the evaluation needs only
-these). ``evaluate`` trains fresh agents on each held-out level for ½×, 1× and 2× the training
+these). The stored TA-LPG runs were trained on LPG's ``small`` levels (fixed 250-update lifetimes), not the
+``all_vrandlife`` levels its yaml names: ``--ta-lpg-small`` reproduces them. Without it TA-LPG trains on
+``all_vrandlife`` into ``<rule>_all_vrandlife_s<seed>`` (run and rule file), which ``evaluate`` does not read.
+``evaluate`` trains fresh agents on each held-out level for ½×, 1× and 2× the training
 lifetime: A2C (GROOVE's, at 3 learning rates, each reported), and each rule after
 meta-training (and, at 1x, at its random initialisation); results go to
 ``experiments/reports/lpg_metagrad/eval/<level>_x<factor>.json``.
@@ -68,24 +70,32 @@ EVAL_SEED = 4321
 
 
 # ------------------------------------------------------------------ train
-def config(rule: str, seed: int, generations: int, meta_lr: float) -> MetaConfig:
+def config(rule: str, seed: int, generations: int, meta_lr: float, small: bool = True) -> MetaConfig:
+    """``rule``'s yaml; on DISTRIBUTION's levels when ``small`` (the stored runs), else on the yaml's own."""
     d = load_config_dict(CONFIGS[rule])
     d.update(seed=seed, generations=generations, eval_every=generations, eval_seeds=8)
     d["meta_gradient"] = {**d["meta_gradient"], "lr": meta_lr}
-    d["curriculum"] = {**d["curriculum"], "distribution": DISTRIBUTION, "score": "random"}
+    distribution = DISTRIBUTION if small else d["curriculum"]["distribution"]
+    d["curriculum"] = {**d["curriculum"], "distribution": distribution, "score": "random"}
     d["held_out_tasks"] = d["held_out_tasks"][:1]  # dense, at the start and the end: a progress check only
     return MetaConfig.from_dict(d)
 
 
-def train(rule: str, seed: int, generations: int, meta_lr: float) -> Path:
-    run_dir = RUNS / f"{rule}_s{seed}"
+def train(rule: str, seed: int, generations: int, meta_lr: float, ta_lpg_small: bool = False) -> Path:
+    small = rule == "lpg" or ta_lpg_small  # LPG's yaml is on `small` itself
+    name = (
+        f"{rule}_s{seed}"
+        if small
+        else f"{rule}_{load_config_dict(CONFIGS[rule])['curriculum']['distribution']}_s{seed}"
+    )
+    run_dir = RUNS / name
     if not (run_dir / "result.json").is_file():
         if (run_dir / "config.json").is_file():
             resume_run(run_dir, generations=generations, progress=False)
         else:
-            start_run(config(rule, seed, generations, meta_lr), run_dir=run_dir, progress=False)
+            start_run(config(rule, seed, generations, meta_lr, small), run_dir=run_dir, progress=False)
     (REPORT / "rules").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run_dir / "rules" / "mean.npz", REPORT / "rules" / f"{rule}_s{seed}.npz")
+    shutil.copyfile(run_dir / "rules" / "mean.npz", REPORT / "rules" / f"{name}.npz")
     return run_dir
 
 
@@ -284,13 +294,19 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="meta-seeds to train")
     parser.add_argument("--generations", type=int, default=80, help="of 25 meta-steps each")
     parser.add_argument("--meta-lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--ta-lpg-small",
+        action="store_true",
+        help="TA-LPG on `small` levels, as the stored runs (default: all_vrandlife)",
+    )
     parser.add_argument("--levels", nargs="+", default=list(LEVELS), choices=LEVELS)
     parser.add_argument("--factors", type=float, nargs="+", default=list(FACTORS))
     parser.add_argument("--eval-seeds", type=int, default=8, help="fresh agents per rule and cell")
     args = parser.parse_args()
     if args.step == "train":
         for seed in args.seeds:
-            print(f"{args.rule} seed {seed}: {train(args.rule, seed, args.generations, args.meta_lr)}", flush=True)
+            run = train(args.rule, seed, args.generations, args.meta_lr, args.ta_lpg_small)
+            print(f"{args.rule} seed {seed}: {run}", flush=True)
     elif args.step == "evaluate":
         for level in args.levels:
             for factor in args.factors:

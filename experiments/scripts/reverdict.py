@@ -7,7 +7,7 @@ metalearn/zoo/ (their old verdict:
 beats / matches / loses on overlapping IQM intervals) and every comparison with a named baseline
 (`compare_rules.py` results with P(run > baseline)), and prints one Markdown row per contrast: the old word beside
 the new one (better / worse / equivalent within ±m / not resolved), with the IQM difference and P(improvement)
-and their 95% intervals from :func:`metalearn.protocol.contrast_values`. The programs and seeds are those stored;
+and their 95% intervals from :func:`metalearn.analysis.clustered.judge`. The programs and seeds are those stored;
 the tuned baselines are those the old protocol chose (8 tuning seeds, by mean), which the new protocol would
 re-tune, so an "after" here re-words the stored evidence and does not re-run it.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from metalearn.protocol import contrast_values
+from metalearn.analysis.clustered import judge
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def _row(source: str, task: str, before: str, x: list, y: list) -> str:
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         return f"| {source} | {task} | {before} | n/a | n/a | | n/a (non-finite returns) |"
-    c = contrast_values(x, y)
+    c = judge(x, y)
     return (
         f"| {source} | {task} | {before} | {_fmt(c['difference'])} | {_fmt(c['p_improvement'])} | "
         f"±{c['margin']:.3g} | **{c['verdict']}** |"

@@ -6,8 +6,9 @@
 
 Copies RUN_DIR/rules/mean.npz (or RULE.npz, a rule file of an earlier run of YAML) to metalearn/zoo/NAME.npz,
 writes its card NAME.json (the experiment config, the commit the card was written at, the meta-training budget),
-then runs `metalearn eval discovered:NAME ...` with the --eval arguments (the card's evaluation) and the --smoke
-arguments (a tiny-budget evaluation the tests re-run), and stores both with their commands. The rule stays only
+then runs `metalearn eval discovered:NAME ...` with the --eval arguments (the card's evaluation, its results folder
+kept in experiments/reports/zoo/evaluations/NAME/) and the --smoke arguments (a tiny-budget evaluation the tests
+re-run), and stores both verdict records with their commands. The rule stays only
 if, on every meta-training task evaluated at the budget it was meta-trained at, the protocol's verdict is "better"
 or "equivalent within ±m" (metalearn.zoo.admits); otherwise both files are removed and the script says why.
 """
@@ -26,6 +27,8 @@ from pathlib import Path
 
 from metalearn.zoo import ZOO_DIR, admits
 
+EVALUATIONS = Path(__file__).resolve().parents[1] / "reports" / "zoo" / "evaluations"  # the cards' results folders
+
 
 def budget(config: dict, generation: int) -> dict:
     """The meta-training budget of a run's config at ``generation``."""
@@ -41,16 +44,20 @@ def budget(config: dict, generation: int) -> dict:
     }
 
 
-def evaluate(name: str, args: str, *, as_tests: bool = False) -> dict:
-    """Runs `metalearn eval discovered:NAME ARGS --json ...` and returns what it wrote. ``as_tests``: without
-    XLA_FLAGS, as the test suite re-runs it (XLA's threading can change the floats, and so the returns)."""
+def evaluate(name: str, args: str, *, as_tests: bool = False, out: Path | None = None) -> dict:
+    """Runs `metalearn eval discovered:NAME ARGS --json ...` (its results folder: ``out``, else a temporary one) and
+    returns what it wrote. ``as_tests``: without XLA_FLAGS, as the test suite re-runs it (XLA's threading can
+    change the floats, and so the returns)."""
     env = {k: v for k, v in os.environ.items() if not (as_tests and k == "XLA_FLAGS")}
     argv = ["eval", f"discovered:{name}", *shlex.split(args)]
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "eval.json"
-        subprocess.run([str(Path(sys.executable).parent / "metalearn"), *argv, "--json", str(out)], env=env, check=True)
-        record = json.loads(out.read_text())
-    record["command"] = "metalearn " + " ".join(shlex.quote(a) for a in argv)  # without the temporary --json
+        where = ["--out", str(out or Path(tmp) / "out"), "--json", str(Path(tmp) / "eval.json")]
+        subprocess.run([str(Path(sys.executable).parent / "metalearn"), *argv, *where], env=env, check=True)
+        record = json.loads((Path(tmp) / "eval.json").read_text())
+    record["command"] = "metalearn " + " ".join(shlex.quote(a) for a in argv)  # without the temporary paths
+    record.pop("out")
+    if out is not None:
+        record["results"] = str(out)
     return record
 
 
@@ -98,7 +105,7 @@ def main() -> None:
     shutil.copyfile(rule_file, npz)
     card_path.write_text(json.dumps(card, indent=1))
     try:
-        card["evaluation"] = evaluate(args.name, args.eval)
+        card["evaluation"] = evaluate(args.name, args.eval, out=EVALUATIONS / args.name)
         card["smoke"] = evaluate(args.name, args.smoke, as_tests=True)
     except BaseException:
         npz.unlink()

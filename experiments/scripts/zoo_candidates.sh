@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The zoo's candidates under the evaluation protocol (issue 19; experiments/reports/zoo.md): each rule the
-# project meta-trained on CartPole vs the baseline tuned at the same budget (lr x annealing, 8 tuning seeds),
+# project meta-trained on CartPole vs the baseline tuned at the same budget (lr x annealing, successive halving),
 # on 16 fresh seeds, on CartPole (its meta-training task) and Acrobot (held out).
 #   bash experiments/scripts/zoo_candidates.sh STEP...   steps: demo lpo ta_lpo lpg tuned_schedule horizons catch zoo
-# Writes experiments/reports/zoo/candidates/STEP*.json (the tables: experiments/scripts/zoo_report.py); `zoo`
+# Writes experiments/reports/zoo/candidates/STEP*.json and the results folder STEP*/ (its table.md); `zoo`
 # adds the candidates that earn it to metalearn/zoo/ (experiments/scripts/zoo_add.py). Pinned to one core with
 # single-threaded XLA (CORE chooses it).
 set -euo pipefail
@@ -17,7 +17,7 @@ LPG_A2C="--baseline-set algorithm=a2c --baseline-set vf_coef=0.5 --baseline-set 
 GRID=(--tune "lr=1e-3,3e-3,1e-2,3e-2" --tune "anneal_lr=false,true" --tune-seeds 8 --seeds 16)
 protocol() {  # NAME TARGET ARGS...: one `metalearn eval` on the protocol, its table and its JSON
   local name=$1 target=$2; shift 2
-  pin .venv/bin/metalearn eval "$target" "${GRID[@]}" "$@" --json "$OUT/$name.json"
+  pin .venv/bin/metalearn eval "$target" "${GRID[@]}" "$@" --out "$OUT/$name" --json "$OUT/$name.json"
 }
 train() {  # EXPERIMENT RUN_DIR: meta-train unless the run is there (resume it if it stopped)
   if [ -f "$2/result.json" ]; then return; fi

@@ -3,7 +3,7 @@
     python experiments/scripts/zoo_withdraw.py [NAME ...]
 
 For each entry (default: all) its card's stored evaluation is re-worded from the stored per-seed values
-(:func:`metalearn.protocol.contrast_values`: better / worse / equivalent within ±m / not resolved); an entry that
+(:func:`metalearn.analysis.clustered.judge`: better / worse / equivalent within ±m / not resolved); an entry that
 :func:`metalearn.zoo.admits` no longer admits moves, rule file and card, to experiments/reports/zoo/withdrawn/, its
 card holding the old and new verdicts and why. An entry still admitted stays, its card re-worded.
 """
@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from metalearn.protocol import contrast_values
+from metalearn.analysis.clustered import judge
 from metalearn.zoo import ZOO_DIR, admits, discovered_names
 
 WITHDRAWN = Path(__file__).resolve().parents[2] / "experiments" / "reports" / "zoo" / "withdrawn"
@@ -26,7 +26,7 @@ def reword(card: dict) -> list[dict]:
     changes = []
     for e in card["evaluation"]["evaluations"]:
         m = e["metric"]
-        c = contrast_values(e["rule"][m]["per_seed"], e["baseline"][m]["per_seed"])
+        c = judge(e["rule"][m]["per_seed"], e["baseline"][m]["per_seed"])
         before = e.get("verdict_before", e["verdict"])
         e.update(verdict_before=before, verdict=c["verdict"], iqm_difference=c["difference"], margin=c["margin"])
         e["p_improvement"] = {"p": c["p_improvement"][0], "ci": c["p_improvement"][1:]}

@@ -47,10 +47,11 @@ def _normalise(x: np.ndarray, spec: CompareSpec) -> np.ndarray:
     return (x - lo) / (hi - lo)
 
 
-def _margin(spec: CompareSpec, task_index: int | None, baseline_iqm: float) -> float:
+def _margin(spec: CompareSpec, task_index: int | None) -> float | None:
     """The equivalence margin stated by the spec: pooled (normalised scores) ``relative_margin`` of the unit range;
-    per task the spec's ``margin`` (score units), else ``relative_margin`` × the task's score range, else × |the
-    compared-with arm's IQM| (the tuned baseline's, in the rows against it)."""
+    per task the spec's ``margin`` (score units), else ``relative_margin`` × the task's score range, else None:
+    ``relative_margin`` × |the compared-with arm's IQM| (:func:`clustered.judge`; the tuned baseline's, in the rows
+    against it)."""
     if task_index is None:
         return spec.relative_margin
     if spec.margin is not None:
@@ -58,7 +59,7 @@ def _margin(spec: CompareSpec, task_index: int | None, baseline_iqm: float) -> f
     task = spec.tasks[task_index]
     if task.score_range:
         return spec.relative_margin * (task.score_range[1] - task.score_range[0])
-    return max(spec.relative_margin * abs(baseline_iqm), 1e-12)
+    return None
 
 
 def _contrast(x: np.ndarray, y: np.ndarray, spec: CompareSpec, xl: str, yl: str, seed: int) -> list[dict]:
@@ -70,28 +71,15 @@ def _contrast(x: np.ndarray, y: np.ndarray, spec: CompareSpec, xl: str, yl: str,
         targets.append((None, _normalise(x, spec), _normalise(y, spec)))
     for t, xs, ys in targets:
         name = spec.tasks[t].name if t is not None else "pooled"
-        n = int(xs.shape[0] * xs.shape[2])  # agents per task
-        g = max(xs.shape[0], ys.shape[0])
-        seeds = n if g == 1 else f"{xs.shape[0]} rules × {xs.shape[2]} seeds vs {ys.shape[0]} × {ys.shape[2]}"
+        row = {"task": name, "x": xl, "y": yl, "seeds": int(xs.shape[0] * xs.shape[2])}  # agents per task
         bad = int(np.sum(~np.isfinite(xs)) + np.sum(~np.isfinite(ys)))
-        row = {"task": name, "x": xl, "y": yl, "seeds": n}
         if bad:
             rows.append({**row, "verdict": f"n/a ({bad} agents diverged or not evaluated)"})
             continue
-        c = clustered.contrast(xs, ys, seed=seed)
-        margin = _margin(spec, t, c.y_iqm.value)
-        rows.append(
-            {
-                **row,
-                "x_iqm": list(c.x_iqm),
-                "y_iqm": list(c.y_iqm),
-                "difference": list(c.difference),
-                "p_improvement": list(c.p_improvement),
-                "margin": margin,
-                "normalised": t is None and all(tk.score_range for tk in spec.tasks),
-                "verdict": clustered.verdict(c.difference, c.p_improvement, margin, seeds),
-            }
-        )
+        judged = clustered.judge(xs, ys, _margin(spec, t), relative_margin=spec.relative_margin, seed=seed)
+        verdict = judged.pop("verdict")
+        normalised = t is None and all(tk.score_range for tk in spec.tasks)
+        rows.append({**row, **judged, "normalised": normalised, "verdict": verdict})
     return rows
 
 
@@ -125,11 +113,32 @@ def analyse(out: str | Path, seed: int = 0) -> dict:
     for xl, yl in spec.contrasts:
         contrasts += _contrast(rows[xl], rows[yl], spec, xl, yl, seed)
     results = {"spec": spec.name, "metric": m, "seeds": spec.seeds, "seed": spec.seed, "contrasts": contrasts}
+    results["arms"] = arm_rows(spec, records)
     write_json(out / "results.json", results)
     (out / "table.md").write_text(table(spec, results, out) + "\n")
     figure(spec, rows, out / "figure.png")
     curves(spec, records, out / "curves.png")
     return results
+
+
+def arm_rows(spec: CompareSpec, records: dict[str, list[dict]]) -> list[dict]:
+    """Per task and arm (baselines included): agents, the IQM [95% CI] of the spec's metric (clustered over rule
+    instances; None when an agent diverged or was not evaluated) and the diverged agents' indices in the arm."""
+    rows = []
+    for t, task in enumerate(spec.tasks):
+        for label, per_task in records.items():
+            x = scores([per_task[t]], spec.metric)  # (G, 1, k)
+            diverged = np.concatenate([np.asarray(i["diverged"], bool) for i in per_task[t]["instances"]])
+            rows.append(
+                {
+                    "task": task.name,
+                    "arm": label,
+                    "agents": int(x.size),
+                    "iqm": list(clustered.arm_iqm(x)) if np.all(np.isfinite(x)) else None,
+                    "diverged": np.flatnonzero(diverged).tolist(),
+                }
+            )
+    return rows
 
 
 def table(spec: CompareSpec, results: dict, out: Path) -> str:
@@ -152,6 +161,13 @@ def table(spec: CompareSpec, results: dict, out: Path) -> str:
             lines.append(
                 f"- {task.name}: {spec.baseline.label} tuned to {format_point(chosen)} (tuning/{task.name}.md)"
             )
+    if "arms" in results:
+        head = f"| task | arm | agents | IQM {spec.metric} [95% CI] | diverged |"
+        lines += ["", head, "| --- | --- | --- | --- | --- |"]
+        for r in results["arms"]:
+            iqm = clustered.Interval(*r["iqm"]).text() if r["iqm"] else "n/a"
+            bad = f"{len(r['diverged'])}/{r['agents']} {r['diverged']}" if r["diverged"] else f"0/{r['agents']}"
+            lines.append(f"| {r['task']} | {r['arm']} | {r['agents']} | {iqm} | {bad} |")
     lines += [
         "",
         "| task | arm | vs | IQM arm | IQM vs | IQM difference [95% CI] | P(arm > vs) [95% CI] | margin | verdict |",

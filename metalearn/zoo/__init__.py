@@ -2,7 +2,7 @@
 
 An entry is two files in this folder, ``NAME.npz`` (a rule file, as ``metalearn.rules.save_rule`` writes)
 and ``NAME.json``, its card: what produced it (experiment config, command, commit), its meta-training
-budget, and its evaluation on the protocol of :mod:`metalearn.protocol` (the rule vs the baseline tuned at
+budget, and its evaluation by `metalearn eval` (:mod:`metalearn.evaluation.one_rule`: the rule vs the baseline tuned at
 the same budget, on fresh seeds; meta-training task and held-out tasks), with the command that reproduces
 each table, and a tiny-budget evaluation (``smoke``) that the tests re-run. A rule enters only if :func:`admits`
 its card: on every meta-training task at its budget the verdict is ``better`` or ``equivalent within ±m``
