@@ -83,11 +83,8 @@ def config(rule: str, seed: int, generations: int, meta_lr: float, small: bool =
 
 def train(rule: str, seed: int, generations: int, meta_lr: float, ta_lpg_small: bool = False) -> Path:
     small = rule == "lpg" or ta_lpg_small  # LPG's yaml is on `small` itself
-    name = (
-        f"{rule}_s{seed}"
-        if small
-        else f"{rule}_{load_config_dict(CONFIGS[rule])['curriculum']['distribution']}_s{seed}"
-    )
+    levels = load_config_dict(CONFIGS[rule])["curriculum"]["distribution"]
+    name = f"{rule}_s{seed}" if small else f"{rule}_{levels}_s{seed}"
     run_dir = RUNS / name
     if not (run_dir / "result.json").is_file():
         if (run_dir / "config.json").is_file():
