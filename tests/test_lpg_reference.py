@@ -76,6 +76,8 @@ def test_a_separate_prediction_network_takes_no_gradient_from_the_y_loss_to_the_
 
 def test_layer_proportions_give_the_prediction_torso_its_policy_twins_proportion():
     params = _actor(True).init(jax.random.PRNGKey(0), jnp.zeros(5))
+    _, _, acts = _actor(True).apply(params, jnp.ones((3, 5)))
+    assert jax.tree.structure(acts) == jax.tree.structure(params)  # a learned optimizer reads both alike (OPEN)
     props = {k: float(jax.tree.leaves(v)[0]) for k, v in layer_proportions(params)["params"].items()}
     # three dense layers 0, 1/2, 1; y's hidden layers as the policy's, its head as the output layer
     want = {"Dense_0": 0.0, "Dense_1": 0.5, "Dense_2": 1.0, "aux_Dense_0": 0.0, "aux_Dense_1": 0.5, "aux_head": 1.0}
