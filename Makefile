@@ -22,7 +22,8 @@ demo: $(STAMP)
 # Tests run on JOBS pytest-xdist workers (one per core on the 2-core CI machine). --dist loadfile keeps
 # each test file on one worker, so a file's module and session fixtures compile once (except the files
 # tests/conftest.py lists in SPREAD_FILES, whose independent tests are shared out one by one); both workers
-# share compiled functions through JAX's persistent cache in .jax_cache/ (set in tests/conftest.py).
+# share compiled functions through JAX's persistent cache in $XDG_CACHE_HOME/metalearn/jax-tests (set in
+# tests/conftest.py), which every clone on the machine shares.
 JOBS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
 

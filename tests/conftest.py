@@ -17,13 +17,15 @@ import jax
 import numpy as np
 import pytest
 
+from metalearn.cli import compile_cache_dir
 from metalearn.envs import make_env
 from metalearn.inner import TrainConfig, make_train
 
-# Settings, before anything compiles: JAX's persistent compilation cache under the repo (.jax_cache/,
-# gitignored), so the other xdist worker and the CLI subprocesses some tests start (which inherit the
-# environment) load what one process compiled instead of compiling it again.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".jax_cache"))
+# Settings, before anything compiles: JAX's persistent compilation cache in the user's cache directory beside the
+# CLI's ($XDG_CACHE_HOME/metalearn/jax-tests), so the other xdist worker, the CLI subprocesses some tests start
+# (which inherit the environment) and every other clone on this machine (CI's included) load what one process
+# compiled instead of compiling it again. Entries are keyed by program, compile options, flags and jax version.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(compile_cache_dir().with_name("jax-tests")))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update(
