@@ -551,9 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Writes the standard pictures and analysis.md. TARGET: a meta-training run directory "
         "(fitness, held-out evaluations, and the pictures of rules/mean.npz; written into the run directory), "
         "a rule file (.npz from save_rule; written to <stem>_analysis/ next to it), published:NAME (published "
-        "OPEN weights; written to published_NAME_analysis/), a metalearn compare results folder (re-analysed in "
-        "place), or an earlier compare_rules.py output (a folder with results.json: per-seed comparison with "
-        "bootstrap CIs and IQM).",
+        "OPEN weights; written to published_NAME_analysis/), or a metalearn compare / eval results folder "
+        "(re-analysed in place).",
     )
     p.add_argument(
         "target", help="RUN_DIR | RULE_FILE.npz | published:NAME | discovered:NAME | a compare results folder"

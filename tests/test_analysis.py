@@ -14,6 +14,7 @@ import pytest
 from learned_optimizers import lr_schedule
 from metalearn import analysis
 from metalearn.cli import main
+from metalearn.evaluation import parse_spec, write_per_seed
 from metalearn.rules import make_rule, published_rule, save_rule
 
 LR, B1, B2, EPS = 1e-3, 0.9, 0.999, 1e-5
@@ -336,23 +337,26 @@ def test_analyze_a_published_rule(tmp_path):
     assert _linked_images(tmp_path / "pub" / "analysis.md") == OPTIMIZER_PNGS
 
 
-def test_analyze_a_drift_rule_file_and_a_comparison(tmp_path):
+def test_analyze_a_drift_rule_file_and_a_results_folder(tmp_path):
     rule = make_rule("ta_lpo", zero_init=False)
     save_rule(tmp_path / "ta.npz", rule, rule.init(jax.random.PRNGKey(0)), generation=7, num_updates=64)
     assert main(["analyze", str(tmp_path / "ta.npz")]) == 0
     report = tmp_path / "ta_analysis" / "analysis.md"
     assert _linked_images(report) == {"drift.png", "drift_over_progress.png"}
     assert "N = 64 updates (the horizon the rule file records)" in report.read_text()
-    results = {"env": "CartPole-v1", "preset": "cartpole", "runs": [
-        {"label": "Adam", "final_return": {"per_seed": [10.0, 12.0, 11.0, 30.0]}},
-        {"label": "OPEN", "final_return": {"per_seed": [9.0, 14.0, 13.0, 12.0]}},
-    ]}  # fmt: skip
+    # An engine results folder is re-analysed in place; a folder of neither kind is refused in one line.
+    spec = {"name": "c", "seeds": 4, "tasks": [{"preset": "cartpole"}], "arms": [{"label": "OPEN", "set": []}]}
     (tmp_path / "cmp").mkdir()
-    (tmp_path / "cmp" / "results.json").write_text(json.dumps(results))
+    (tmp_path / "cmp" / "spec.json").write_text(json.dumps(parse_spec(spec).to_dict()))
+    for label, x in (("OPEN", [9.0, 14.0, 13.0, 12.0]), ("baseline_preset", [10.0, 12.0, 11.0, 30.0])):
+        write_per_seed(
+            tmp_path / "cmp", "cartpole", label, [{"final_return": x, "eval_return": [None] * 4, "diverged": [0] * 4}]
+        )
     assert main(["analyze", str(tmp_path / "cmp")]) == 0
-    report = tmp_path / "cmp" / "analysis.md"
-    assert _linked_images(report) == {"comparison.png"}
-    assert "| Adam | 4 | 15.75 ± 4.77 |" in report.read_text() and "| 11.50 |" in report.read_text()  # IQM of Adam
+    assert "| cartpole | baseline (preset) | 4 | 11.50 [" in (tmp_path / "cmp" / "table.md").read_text()  # IQM
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "results.json").write_text("{}")  # the removed compare_rules.py's format
+    assert main(["analyze", str(tmp_path / "old")]) == 2
 
 
 def test_analyze_an_lpg_rule_file(tmp_path):

@@ -14,9 +14,9 @@ numpy arrays, shapes in their docstrings) and one draws it, returning a
 * LPG objectives (``lpg``, ``ta_lpg``): :func:`lpg_targets` (π̂ and ŷ along a
   trajectory, by default :func:`synthetic_trajectory`);
 * runs: :func:`read_run`, :func:`fitness_curves`, :func:`eval_curves`,
-  :func:`read_comparison`, :func:`compare` (mean ± s.e., bootstrap CIs, IQM);
+  :func:`compare` (mean ± s.e., bootstrap CIs, IQM of several methods' per-seed scores);
 * :func:`analyze`: all of the above for a run directory, a rule file,
-  ``published:NAME``, ``discovered:NAME`` or a comparison, with a Markdown report (``metalearn analyze``).
+  ``published:NAME``, ``discovered:NAME`` or a results folder, with a Markdown report (``metalearn analyze``).
 """
 
 from metalearn.analysis.drifts import (
@@ -59,7 +59,6 @@ from metalearn.analysis.runs import (
     eval_figure,
     fitness_curves,
     fitness_figure,
-    read_comparison,
     read_run,
 )
 from metalearn.analysis.stats import (
@@ -114,7 +113,6 @@ __all__ = [
     "probe_tree",
     "probe_updates",
     "progress_dependence",
-    "read_comparison",
     "read_run",
     "save_figure",
     "step_size_figure",

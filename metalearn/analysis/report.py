@@ -9,10 +9,8 @@ Targets:
 * a rule file (``.npz`` from ``save_rule``, e.g. ``RUN/rules/best.npz``) or
   ``published:NAME`` (published OPEN weights; a ``.npy`` path works too) or ``discovered:NAME`` (the zoo);
   written into ``<file stem>_analysis/`` next to it, or ``published_NAME_analysis/`` / ``discovered_NAME_analysis/``;
-* a ``metalearn compare`` results folder (with ``spec.json``): re-analysed by the evaluation engine
-  (:func:`metalearn.evaluation.analyse`, its ``table.md``); or the output of the earlier ``compare_rules.py``
-  (a folder or ``results.json`` of per-seed runs, kept in ``experiments/reports/``): per-seed
-  comparisons with bootstrap CIs and IQM; written next to it.
+* a ``metalearn compare`` / ``metalearn eval`` results folder (with ``spec.json``): re-analysed by the
+  evaluation engine (:func:`metalearn.evaluation.analyse`, its ``table.md``).
 
 Each writes PNGs and ``analysis.md`` (images linked relatively) into the output
 directory (``out`` overrides it).
@@ -20,7 +18,6 @@ directory (``out`` overrides it).
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -48,8 +45,8 @@ def allowed_targets() -> str:
     return (
         "a meta-training run directory (with config.json), a rule file (.npz written by save_rule, "
         f"e.g. RUN/rules/mean.npz), published:NAME (NAME one of {', '.join(published_names())}) or a .npy of "
-        "OPEN weights, discovered:NAME (the zoo: metalearn list), a metalearn compare results folder (with "
-        "spec.json), or an earlier compare_rules.py output (a folder with results.json, or the file)"
+        "OPEN weights, discovered:NAME (the zoo: metalearn list), or a metalearn compare / eval results folder "
+        "(with spec.json)"
     )
 
 
@@ -307,27 +304,6 @@ def analyze_rule(
     return _write(out, _markdown(f"Analysis: {label}", intro, sections, note))
 
 
-def analyze_comparison(results: Path, out: Path) -> Path:
-    """Per-seed comparison of a ``compare_rules.py`` results file (or its folder)."""
-    per_seed = runs.read_comparison(results)  # validates the file first
-    summaries = runs.compare(per_seed)
-    meta = json.loads((results if results.is_file() else results / "results.json").read_text())
-    title = f"{meta.get('env', '?')} ({meta.get('preset', '?')})"
-    budgets = {r.get("config", {}).get("total_timesteps") for r in meta["runs"] if isinstance(r.get("config"), dict)}
-    if len(budgets) == 1 and None not in budgets:  # one inner budget for every method: say which
-        title += f", {budgets.pop():,} steps"
-    save_figure(runs.comparison_figure(per_seed, title=title), out / "comparison.png")
-    intro = [
-        f"Per-seed final returns from `{results}`: mean ± standard error, the mean's and the interquartile mean's "
-        "(IQM: mean of the middle 50% of seeds) 95% percentile-bootstrap confidence intervals "
-        "(2000 resamples, seed 0).",
-        "",
-        runs.comparison_table(summaries),
-    ]
-    section = Section("Per-seed results", "comparison.png", "Each seed (grey), the mean and the IQM with 95% CIs.")
-    return _write(out, _markdown(f"Comparison: {title}", intro, [section]))
-
-
 def _write(out: Path, text: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / REPORT
@@ -369,9 +345,7 @@ def analyze(target: str | Path, out: str | Path | None = None, num_updates: int 
 
             analyse(path)
             return path / "table.md"
-        if (path / "results.json").is_file():
-            return analyze_comparison(path, Path(out) if out else path)
-        raise ValueError(f"{path}: a directory with neither config.json nor results.json; allowed: {allowed_targets()}")
+        raise ValueError(f"{path}: a directory with neither config.json nor spec.json; allowed: {allowed_targets()}")
     if path.is_file():
         out_dir = Path(out) if out else path.parent / f"{path.stem}_analysis"
         if path.suffix == ".npz":
@@ -380,7 +354,5 @@ def analyze(target: str | Path, out: str | Path | None = None, num_updates: int 
         if path.suffix == ".npy":
             rule, meta_params = published_rule(str(path))
             return analyze_rule(rule, meta_params, f"OPEN ({path.name})", out_dir)
-        if path.suffix == ".json":
-            return analyze_comparison(path, Path(out) if out else path.parent)
         raise ValueError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; allowed: {allowed_targets()}")
     raise ValueError(f"{target}: no such file or directory; allowed: {allowed_targets()}")

@@ -1,9 +1,9 @@
 """Results of runs: fitness over generations, held-out evaluations, and comparisons with baselines.
 
 Reads what :mod:`metalearn.meta.run` writes into a run directory
-(``config.json``, ``metrics.jsonl``, ``eval.jsonl``) and what
-``experiments/scripts/compare_rules.py`` writes (``results.json`` with per-seed
-final returns), and aggregates seeds with :mod:`metalearn.analysis.stats`.
+(``config.json``, ``metrics.jsonl``, ``eval.jsonl``), and summarises per-seed
+scores of several methods with :mod:`metalearn.analysis.stats` (for notebooks;
+verdicts come from the evaluation engine, :mod:`metalearn.evaluation`).
 """
 
 from __future__ import annotations
@@ -147,20 +147,6 @@ def eval_figure(evals: list[dict[str, Any]], title: str = "") -> Figure:
 
 
 # ----------------------------------------------------------------- comparisons
-def read_comparison(path: str | Path) -> dict[str, np.ndarray]:
-    """``{label: per-seed final returns (S,)}`` from a ``compare_rules.py`` ``results.json`` (or its folder)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file (expected compare_rules.py's results.json)")
-    d = _read_json(path)
-    try:
-        return {r["label"]: np.asarray(r["final_return"]["per_seed"], np.float64) for r in d["runs"]}
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"{path}: not a compare_rules.py results file (missing {err})") from None
-
-
 def compare(
     per_seed: Mapping[str, np.ndarray], confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
 ) -> dict[str, Summary]:
