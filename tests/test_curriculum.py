@@ -1,4 +1,4 @@
-"""Curricula in the meta-trainer: regret by hand, DR vs GROOVE levels, exact resume with the buffer."""
+"""Curricula in the meta-trainer: regret by hand, each kind's levels, old kind names, exact resume with the buffer."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from metalearn.analysis import analyze
-from metalearn.curriculum import LevelBatch, scores
+from metalearn.curriculum import LevelBatch, PLRConfig, scores
 from metalearn.curriculum.base import Curriculum, random_levels
+from metalearn.curriculum.config import CurriculumConfig
 from metalearn.curriculum.registry import CURRICULA
 from metalearn.meta import MetaConfig, MetaTrainer, resume_run, start_run
 from metalearn.meta.checkpoint import latest_checkpoint
+from metalearn.meta.config import CONFIG_VERSION, stored_config
 from metalearn.pytree_io import flatten_with_names, load_pytree
 from metalearn.rules import load_rule
 
@@ -26,7 +28,7 @@ from .conftest import tiny_meta_dict
 _TRAIN = {"total_timesteps": 80, "num_envs": 4, "num_steps": 10, "final_window": 2, "aux_head_dim": 4}
 
 
-def curriculum_dict(kind: str = "groove", score: str = "regret", generations: int = 3) -> dict:
+def curriculum_dict(kind: str = "plr", score: str = "regret", generations: int = 3) -> dict:
     # Scores read from the agents' critic need it trained (the LPG preset's vf_coef is 0).
     train = {**_TRAIN, "vf_coef": 0.5} if scores.LEVEL_SCORES[score].needs_critic else dict(_TRAIN)
     return {
@@ -48,7 +50,7 @@ def curriculum_dict(kind: str = "groove", score: str = "regret", generations: in
 
 
 @pytest.fixture(scope="module")
-def groove():
+def plr():
     return MetaTrainer(MetaConfig.from_dict(curriculum_dict()))
 
 
@@ -76,13 +78,13 @@ def _score_one_batch(trainer: MetaTrainer):
 
 
 @pytest.mark.slow
-def test_regret_in_the_trainer_is_the_baselines_return_minus_the_populations(groove):
+def test_regret_in_the_trainer_is_the_baselines_return_minus_the_populations(plr):
     """The trainer's score equals A2C trained directly on the same levels and seeds minus the members' mean."""
-    population, batch, key, evaluation, got = _score_one_batch(groove)
+    population, batch, key, evaluation, got = _score_one_batch(plr)
     healthy = ~evaluation.diverged
 
     seed = jax.random.split(jax.random.fold_in(key, 0), 1)[0]  # seeds_per_member=1: the members' seed
-    baseline_train, member_train = jax.jit(groove.baseline.train), jax.jit(groove.tasks[0].trainer.train)
+    baseline_train, member_train = jax.jit(plr.baseline.train), jax.jit(plr.tasks[0].trainer.train)
     baseline = np.array([
         float(baseline_train(None, seed, jax.tree.map(lambda x, i=i: x[i], batch.levels)).final_return)
         for i in range(3)
@@ -102,13 +104,13 @@ def test_regret_in_the_trainer_is_the_baselines_return_minus_the_populations(gro
 
 # ------------------------------------------------------------------ levels
 @pytest.mark.slow
-def test_groove_fills_its_buffer_and_rescores_replayed_levels(groove):
-    state = groove.init()
+def test_plr_fills_its_buffer_and_rescores_replayed_levels(plr):
+    state = plr.init()
     assert int(state.levels.size) == 0
     seen = []
     for _ in range(3):
         before = state.levels
-        state, metrics = groove.generation(state)
+        state, metrics = plr.generation(state)
         seen.append(jax.device_get(metrics["curriculum"]))
     buf = jax.device_get(state.levels)
     assert int(buf.step) == 3 and 3 <= int(buf.valid.sum()) <= 4
@@ -119,13 +121,13 @@ def test_groove_fills_its_buffer_and_rescores_replayed_levels(groove):
 
     # Rescoring the trained buffer: a round with replayed and new levels, then ``record``.
     for k in range(100):
-        batch, mid = groove.curriculum.next_levels(jax.random.PRNGKey(k), state.levels, 3)
+        batch, mid = plr.curriculum.next_levels(jax.random.PRNGKey(k), state.levels, 3)
         if batch.replayed.any() and not batch.replayed.all():
             break
     replayed = np.asarray(batch.replayed)
     # A score per slot (repeated draws of a slot agree); NaN for the new levels, which the buffer skips.
     new_scores = jnp.where(batch.replayed, 100.0 + batch.indices, jnp.nan)
-    after = groove.curriculum.record(mid, batch, new_scores)
+    after = plr.curriculum.record(mid, batch, new_scores)
     rescored = np.unique(np.asarray(batch.indices)[replayed])
     np.testing.assert_array_equal(np.asarray(after.scores)[rescored], 100.0 + rescored)
     untouched = np.setdiff1d(np.arange(4), rescored)
@@ -134,7 +136,7 @@ def test_groove_fills_its_buffer_and_rescores_replayed_levels(groove):
 
     # A new level that beats the lowest entry takes exactly one slot; every other slot stays as it was.
     one_new = LevelBatch(jax.tree.map(lambda x: x[:1], batch.levels), -jnp.ones(1, jnp.int32), jnp.zeros(1, bool))
-    after = groove.curriculum.record(mid, one_new, jnp.array([1e6]))
+    after = plr.curriculum.record(mid, one_new, jnp.array([1e6]))
     moved = np.flatnonzero(np.asarray(after.scores) != np.asarray(mid.scores))
     assert moved.size == 1 and float(after.scores[moved[0]]) == 1e6
     keep = np.setdiff1d(np.arange(4), moved)
@@ -192,14 +194,14 @@ def test_a_third_curriculum_kind_is_one_class_and_one_registry_line(monkeypatch)
     levels = random_levels(trainer.curriculum.family, jax.random.PRNGKey(7), 3)
     np.testing.assert_allclose(float(c["walls"]), float(levels.walls.sum((-2, -1)).mean()))
     monkeypatch.undo()
-    with pytest.raises(ValueError, match=r"curriculum.kind='toy' is invalid; allowed: dr \| groove"):
+    with pytest.raises(ValueError, match=r"curriculum.kind='toy' is invalid; allowed: groove \| plr \| dr \| frozen"):
         MetaConfig.from_dict(curriculum_dict(kind="toy"))
 
 
 @pytest.mark.slow  # ~23 s cold on 2 cores (test-fast stays within 5 min)
-def test_the_reference_buffer_scores_what_it_trained_on_and_resets_the_lowest():
-    """kind=groove_buffer in the ES regime: every level a generation trains on is scored when it ends."""
-    d = curriculum_dict(kind="groove_buffer", score="value_loss")
+def test_the_groove_buffer_scores_what_it_trained_on_and_resets_the_lowest():
+    """kind=groove in the ES regime: every level a generation trains on is scored when it ends."""
+    d = curriculum_dict(kind="groove", score="value_loss")
     d["curriculum"]["capacity"] = 6
     trainer = MetaTrainer(MetaConfig.from_dict(d))
     state = trainer.init()
@@ -235,12 +237,12 @@ def test_frozen_samples_only_its_fixed_levels_and_scores_change_nothing():
 
 
 def test_scores_that_read_the_critic_or_rollouts_refuse_runs_that_lack_them():
-    d = curriculum_dict(kind="groove_buffer", score="positive_value_loss")
+    d = curriculum_dict(kind="groove", score="positive_value_loss")
     d["curriculum"]["capacity"] = 6
     d["tasks"][0]["train"]["vf_coef"] = 0.0
     with pytest.raises(ValueError, match=r"score='positive_value_loss' reads the agents' critic.*vf_coef=0.0"):
         MetaTrainer(MetaConfig.from_dict(d))
-    d = curriculum_dict(kind="groove_buffer", score="alg_regret")
+    d = curriculum_dict(kind="groove", score="alg_regret")
     d["curriculum"]["capacity"] = 6
     d["tasks"][0]["train"]["eval_envs"] = 0
     with pytest.raises(ValueError, match=r"score='alg_regret' evaluates agents by rollouts, but the task's eval_envs"):
@@ -250,7 +252,7 @@ def test_scores_that_read_the_critic_or_rollouts_refuse_runs_that_lack_them():
 @pytest.mark.slow  # the antagonist trains 250 updates
 def test_alg_regret_trains_the_antagonist_for_the_familys_longest_lifetime_and_scores_by_rollouts():
     """GROOVE's score: antagonist (A2C, the family's 250 updates) minus each agent, both by evaluation rollouts."""
-    d = curriculum_dict(kind="groove_buffer", score="alg_regret")
+    d = curriculum_dict(kind="groove", score="alg_regret")
     d["curriculum"]["capacity"] = 6
     trainer = MetaTrainer(MetaConfig.from_dict(d))
     assert trainer.antagonist.config.num_updates == trainer.curriculum.family.max_lifetime == 250
@@ -287,10 +289,22 @@ def _checkpoint(run_dir) -> dict[str, np.ndarray]:
 
 @pytest.mark.slow
 def test_curriculum_run_resumes_exactly_buffer_included(tmp_path):
+    """A PLR run stopped after 2 generations resumes to what 3 straight give, from a config.json stored before
+    the kinds were renamed (no config_version; the PLR buffer named ``groove``), which it brings up to date."""
     config = MetaConfig.from_dict(curriculum_dict(generations=3))
     straight = start_run(config, run_dir=tmp_path / "straight", progress=False)
     cut = start_run(dataclasses.replace(config, generations=2), run_dir=tmp_path / "cut", progress=False)
-    resume_run(cut, generations=3, progress=False)
+    saved = json.loads((cut / "config.json").read_text())
+    assert saved["config_version"] == CONFIG_VERSION and saved["config"]["curriculum"]["kind"] == "plr"
+    del saved["config_version"]
+    saved["config"]["curriculum"]["kind"] = "groove"
+    (cut / "config.json").write_text(json.dumps(saved))
+    with pytest.warns(
+        FutureWarning, match=r"kind='groove' in a run stored before the kinds were renamed is read as 'plr'"
+    ):
+        resume_run(cut, generations=3, progress=False)
+    saved = json.loads((cut / "config.json").read_text())
+    assert saved["config_version"] == CONFIG_VERSION and saved["config"]["curriculum"]["kind"] == "plr"
 
     a, b = _checkpoint(straight), _checkpoint(cut)
     assert any(k.startswith("levels") for k in a), "the level buffer is not in the checkpoint"
@@ -309,7 +323,7 @@ def test_curriculum_run_resumes_exactly_buffer_included(tmp_path):
 @pytest.mark.parametrize(
     "change,message",
     [
-        ({"curriculum": {"kind": "plr"}}, r"curriculum.kind='plr' is invalid; allowed: dr \| groove"),
+        ({"curriculum": {"kind": "prl"}}, r"curriculum.kind='prl' is invalid; allowed: groove \| plr \| dr \| frozen"),
         ({"curriculum": {"distribution": "huge"}}, "curriculum.distribution='huge' is invalid"),
         ({"curriculum": {"score": "td"}}, "curriculum.score='td' is invalid; allowed: regret | value_loss | random"),
         ({"curriculum": {"baseline": "a2c"}}, "unknown preset 'a2c'"),
@@ -338,6 +352,57 @@ def test_duplicate_task_names_are_refused():
     d["held_out_tasks"] = [{"preset": "gridworld-lpg", "env_kwargs": {"level": "dense"}}] * 2
     with pytest.raises(ValueError, match=r"gridworld-lpg\[level=dense\].*more than once"):
         MetaConfig.from_dict(d)
+
+
+# ------------------------------------------------------------------ names and defaults
+# Search hashes computed before the kinds were renamed: `groove` (now `plr`) and `groove_buffer` (now `groove`).
+OLD_HASHES = {"plr": "2922d8890540960a", "groove": "83930540ac3a9dd9"}
+
+
+def _old_hash_dict(kind: str) -> dict:
+    d = curriculum_dict(kind=kind, score="regret" if kind == "plr" else "value_loss")
+    if kind == "groove":
+        d["curriculum"]["capacity"] = 6
+    return d
+
+
+@pytest.mark.parametrize(("kind", "old"), [("plr", "groove"), ("groove", "groove_buffer")])
+def test_runs_stored_before_the_renames_read_the_old_kind_names_and_keep_their_hash(kind, old):
+    """A config.json without config_version names kinds as before: ``groove`` was the PLR buffer."""
+    today = MetaConfig.from_dict(_old_hash_dict(kind))
+    assert today.search_hash() == OLD_HASHES[kind]
+    stored = today.to_dict()
+    stored["curriculum"]["kind"] = old
+    with pytest.warns(FutureWarning, match=rf"kind='{old}' in a run stored before .* is read as '{kind}'"):
+        config = stored_config({"config": stored, "search_hash": OLD_HASHES[kind]})
+    assert config == today and config.search_hash() == OLD_HASHES[kind]
+    assert stored_config({"config": today.to_dict(), "config_version": CONFIG_VERSION}) == today
+    with pytest.raises(
+        ValueError, match=rf"config_version=3 is invalid; allowed: an integer in \[1, {CONFIG_VERSION}\]"
+    ):
+        stored_config({"config": today.to_dict(), "config_version": 3})
+
+
+def test_the_old_name_of_groove_is_accepted_with_a_warning():
+    d = _old_hash_dict("groove")
+    d["curriculum"]["kind"] = "groove_buffer"
+    with pytest.warns(FutureWarning, match=r"^curriculum.kind='groove_buffer' is deprecated; use 'groove' \(GROOVE"):
+        config = MetaConfig.from_dict(d)
+    assert config == MetaConfig.from_dict(_old_hash_dict("groove")) and config.curriculum.kind == "groove"
+
+
+def test_defaults_are_the_published_groove_and_defined_once():
+    """GROOVE's own buffer of 4000 levels, replay probability 0.5, rank at temperature 1, algorithmic regret
+    (EmptyJackson/groove's --buffer_size, --p_replay, --score_transform, --score_temperature with
+    --score_function alg_regret); PLRConfig takes the buffer settings from the curriculum's defaults."""
+    c = CurriculumConfig()
+    assert (c.kind, c.score, c.capacity, c.replay_prob, c.score_transform, c.temperature) == (
+        "groove", "alg_regret", 4000, 0.5, "rank", 1.0,
+    )  # fmt: skip
+    shared = {f.name for f in dataclasses.fields(PLRConfig)} & {f.name for f in dataclasses.fields(CurriculumConfig)}
+    assert shared == {"capacity", "replay_prob", "score_transform", "temperature", "staleness_coef"}
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(PLRConfig) if f.name in shared)
+    assert {k: getattr(CurriculumConfig(kind="plr").plr(), k) for k in shared} == {k: getattr(c, k) for k in shared}
 
 
 def test_runs_without_a_curriculum_keep_their_search_hash():

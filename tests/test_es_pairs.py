@@ -224,7 +224,7 @@ def test_defaults_keep_the_hash_and_never_reach_the_pair_code(monkeypatch):
     """Runs from before the options keep their hash; a default generation never calls the pair functions."""
     hashes = {  # computed before task_sampling / fitness_shaping existed
         "cartpole": (tiny_meta_dict(), "e75c901b827825a9"),
-        "groove": (curriculum_dict(generations=1), "2922d8890540960a"),
+        "plr": (curriculum_dict(generations=1), "2922d8890540960a"),
     }
     for d, expected in hashes.values():
         assert MetaConfig.from_dict(d).search_hash() == expected

@@ -414,8 +414,8 @@ def test_bad_meta_gradient_configs_are_refused():
     with pytest.raises(ValueError, match=r"regime='metagrad' is invalid; allowed: es \| meta_gradient"):
         MetaConfig.from_dict({**metagrad_dict(), "regime": "metagrad"})
     d = metagrad_dict(preset="gridworld-lpg")
-    d["curriculum"] = {"kind": "groove", "score": "random"}
-    with pytest.raises(ValueError, match=r"allowed: no curriculum or dr \| frozen \| groove_buffer"):
+    d["curriculum"] = {"kind": "plr", "score": "random"}
+    with pytest.raises(ValueError, match=r"allowed: no curriculum or dr \| frozen \| groove \("):
         MetaConfig.from_dict(d)
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['meta_gradient.K'\]"):
         MetaConfig.from_dict({**metagrad_dict(), "meta_gradient": {"K": 5}})
@@ -457,7 +457,7 @@ def _buffer_dict(score: str = "random", updates: int = 4) -> dict:
     """2 persistent agents on `small` levels from GROOVE's buffer, each living ``updates`` updates, K = 2."""
     d = metagrad_dict("lpg", 2, preset="gridworld-lpg", updates=updates, steps_per_generation=3)
     d["curriculum"] = {
-        "kind": "groove_buffer",
+        "kind": "groove",
         "distribution": "small",
         "score": score,
         "levels_per_generation": 2,  # one per agent

@@ -1,4 +1,4 @@
-"""Prioritised level replay: sampling frequencies against the formula, insertion, replay rate, config."""
+"""Prioritised level replay (kind ``plr``): sampling frequencies against the formula, insertion, replay rate, config."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from metalearn.curriculum import PLRConfig, next_levels, plr
+from metalearn.curriculum import LevelBatch, PLRConfig, next_levels, plr
+from metalearn.curriculum.config import CurriculumConfig
 from metalearn.envs.gridworld import random_level
 
 # A fixed buffer: 6 slots, slot 4 empty; scores with a tie and a negative one.
@@ -15,6 +16,11 @@ SCORES = np.array([0.5, 2.0, 0.0, 1.0, 9.0, -0.5], np.float32)
 VALID = np.array([True, True, True, True, False, True])
 LAST = np.array([3, 0, 7, 5, 0, 10], np.int32)
 STEP = 10
+
+
+def plr_config(**changes) -> PLRConfig:
+    """The buffer's settings at the curriculum's defaults (where its defaults live), with ``changes``."""
+    return CurriculumConfig(kind="plr").plr().replace(**changes)
 
 
 def fixed_state(config: PLRConfig):
@@ -55,7 +61,7 @@ CASES = [("rank", 1.0, 0.0), ("rank", 0.5, 0.3), ("proportional", 1.0, 0.0), ("p
 
 @pytest.mark.parametrize(("transform", "beta", "rho"), CASES)
 def test_sampling_frequencies_match_the_formula(transform, beta, rho):
-    config = PLRConfig(capacity=6, score_transform=transform, temperature=beta, staleness_coef=rho)
+    config = plr_config(capacity=6, score_transform=transform, temperature=beta, staleness_coef=rho)
     state = fixed_state(config)
     expected = expected_probs(transform, beta, rho)
     np.testing.assert_allclose(np.asarray(plr.sample_probs(state, config)), expected, atol=1e-6)
@@ -72,7 +78,7 @@ def test_sampling_frequencies_match_the_formula(transform, beta, rho):
 
 
 def test_sample_replay_resets_staleness_of_drawn_levels():
-    config = PLRConfig(capacity=6)
+    config = plr_config(capacity=6)
     idx, _, state = plr.sample_replay(jax.random.PRNGKey(0), fixed_state(config), config, 3)
     last = np.asarray(state.last_sampled)
     assert all(last[i] == STEP for i in np.asarray(idx))
@@ -81,7 +87,7 @@ def test_sample_replay_resets_staleness_of_drawn_levels():
 
 
 def test_all_zero_scores_fall_back_to_uniform_over_valid():
-    config = PLRConfig(capacity=6, score_transform="proportional", staleness_coef=0.0)
+    config = plr_config(capacity=6, score_transform="proportional", staleness_coef=0.0)
     state = fixed_state(config)._replace(scores=jnp.zeros(6))
     np.testing.assert_allclose(np.asarray(plr.sample_probs(state, config)), VALID / VALID.sum(), atol=1e-6)
     np.testing.assert_array_equal(np.asarray(plr.sample_probs(plr.init(config, jnp.zeros(())), config)), 0.0)
@@ -92,7 +98,7 @@ def round_fn():
     """``next_levels`` over a full buffer of 8, batches of 16, vmapped over keys; one compile per mode."""
 
     def make(mode: str):
-        config = PLRConfig(capacity=8, replay_prob=0.3, replay_mode=mode)
+        config = plr_config(capacity=8, replay_prob=0.3, replay_mode=mode)
         state = plr.init(config, jnp.int32(0))
         state = plr.insert(state, jnp.arange(100, 108, dtype=jnp.int32), jnp.arange(8.0))
         new_level = lambda k: jax.random.randint(k, (), 0, 100)  # new levels are < 100
@@ -130,7 +136,7 @@ def test_replay_probability_is_respected(round_fn, mode):
 
 
 def test_nothing_is_replayed_before_min_fill():
-    config = PLRConfig(capacity=8, replay_prob=1.0, min_fill=8)
+    config = plr_config(capacity=8, replay_prob=1.0, min_fill=8)
     state = plr.insert(plr.init(config, jnp.int32(0)), jnp.arange(7, dtype=jnp.int32), jnp.ones(7))
     batch, _ = next_levels(jax.random.PRNGKey(0), state, config, 4, lambda k: jnp.int32(-1))
     assert not bool(batch.replayed.any()) and np.all(np.asarray(batch.levels) == -1)
@@ -140,7 +146,7 @@ def test_nothing_is_replayed_before_min_fill():
 
 
 def test_insert_fills_empty_slots_then_only_replaces_a_beaten_minimum():
-    config = PLRConfig(capacity=3)
+    config = plr_config(capacity=3)
     state = plr.init(config, {"x": jnp.float32(0)})
     state = plr.insert(state, {"x": jnp.array([1.0, 2.0])}, jnp.array([5.0, 1.0]))
     assert np.asarray(state.valid).tolist() == [True, True, False] and int(state.size) == 2
@@ -161,11 +167,11 @@ def test_insert_fills_empty_slots_then_only_replaces_a_beaten_minimum():
 
 
 def test_update_scores_and_record_scores():
-    config = PLRConfig(capacity=4)
+    config = plr_config(capacity=4)
     state = plr.insert(plr.init(config, jnp.int32(0)), jnp.arange(4, dtype=jnp.int32), jnp.zeros(4))
     state = plr.update_scores(state, jnp.array([1, 3, 2, -1]), jnp.array([5.0, jnp.nan, 7.0, 9.0]))
     assert np.asarray(state.scores).tolist() == [0.0, 5.0, 7.0, 0.0]  # the NaN and the index -1 are skipped
-    batch = plr.LevelBatch(
+    batch = LevelBatch(
         levels=jnp.array([0, 42], jnp.int32), indices=jnp.array([0, -1]), replayed=jnp.array([True, False])
     )
     state = plr.record_scores(state, batch, jnp.array([3.0, 6.0]))
@@ -174,7 +180,7 @@ def test_update_scores_and_record_scores():
 
 
 def test_works_with_gridworld_levels_under_jit():
-    config = PLRConfig(capacity=8, replay_prob=0.5, min_fill=2)
+    config = plr_config(capacity=8, replay_prob=0.5, min_fill=2)
     new_level = lambda k: random_level(k, "small")
     state = plr.init(config, new_level(jax.random.PRNGKey(0)))
 
@@ -205,4 +211,4 @@ def test_works_with_gridworld_levels_under_jit():
 )
 def test_invalid_config_names_the_value_and_what_is_allowed(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        PLRConfig(**kwargs)
+        plr_config(**kwargs)

@@ -215,10 +215,10 @@ def _no_pictures_note(rule: Rule) -> str:
 
 def _num_updates(config: dict) -> int:
     """The first task's horizon N (temporally-aware rules read log N); the default if the config cannot say."""
-    from metalearn.meta import MetaConfig
+    from metalearn.meta.config import stored_config
 
     try:
-        return int(MetaConfig.from_dict(config["config"]).tasks[0].resolve()[2].num_updates)
+        return int(stored_config(config).tasks[0].resolve()[2].num_updates)
     except (KeyError, TypeError, ValueError):  # an older or foreign config: the pictures still work
         return DEFAULT_NUM_UPDATES
 

@@ -1,12 +1,12 @@
 """Curricula over environment levels: one interface (:mod:`~metalearn.curriculum.base`), kinds by name
-(``CURRICULA``: domain randomisation, GROOVE's prioritised level replay), level scores by name (``LEVEL_SCORES``)."""
+(``CURRICULA``: GROOVE's own level buffer, prioritised level replay, domain randomisation, a frozen set),
+level scores by name (``LEVEL_SCORES``)."""
 
 from metalearn.curriculum import plr
-from metalearn.curriculum.base import Curriculum, random_levels
+from metalearn.curriculum.base import Curriculum, LevelBatch, random_levels
 from metalearn.curriculum.plr import (
     REPLAY_MODES,
     SCORE_TRANSFORMS,
-    LevelBatch,
     PLRConfig,
     PLRState,
     insert,

@@ -5,7 +5,7 @@ task's :class:`~metalearn.envs.core.LevelFamily`, and is pure afterwards: its
 state is a pytree (checkpointed in ``MetaState.levels``; ``()`` for none)::
 
     state = curriculum.init(key)                           # key: the run's, for a random initial state
-    batch, state = curriculum.next_levels(key, state, n)   # LevelBatch, leaves (n, ...)
+    batch, state = curriculum.next_levels(key, state, n)   # a LevelBatch, leaves (n, ...)
     ... evaluate the population on batch.levels, score each level (n,) ...
     state = curriculum.record(state, batch, scores)
     metrics = curriculum.metrics(state)                    # dict of arrays, may be empty
@@ -20,16 +20,27 @@ A new kind is a subclass in its own module plus one line in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from metalearn.curriculum.plr import LevelBatch
-
 if TYPE_CHECKING:
     from metalearn.curriculum.config import CurriculumConfig
     from metalearn.envs.core import LevelFamily
+
+
+class LevelBatch(NamedTuple):
+    """The levels of one round; leading axis n.
+
+    levels: the level pytree, leaves (n, ...).
+    indices: (n,) int32 buffer slot of each level, -1 for a level that is in no buffer.
+    replayed: (n,) bool, the level was replayed from the buffer (not new).
+    """
+
+    levels: Any
+    indices: jax.Array
+    replayed: jax.Array
 
 
 def _where(mask: jax.Array, new: jax.Array, old: jax.Array) -> jax.Array:

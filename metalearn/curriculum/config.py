@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,29 @@ from metalearn.inner import TrainConfig, get_preset
 from metalearn.overrides import apply_overrides
 from metalearn.validation import field_error
 
+# Kind names from before the kinds were named for what they are (``groove`` was the PLR buffer,
+# ``groove_buffer`` GROOVE's own), and today's name of what each meant.
+# A config may still name ``groove_buffer`` (with a warning); ``groove`` in it is GROOVE's own buffer.
+RENAMED_KINDS = {"groove_buffer": "groove"}
+# A run's config stored before the renames (its config.json has no ``config_version``) is read in the old names.
+RENAMED_KINDS_STORED = {"groove": "plr", "groove_buffer": "groove"}
+_MEANING = {"groove": "GROOVE's own level buffer", "plr": "the prioritised level replay buffer"}
+
+
+def renamed_kind(curriculum: Mapping[str, Any], stored: bool = False) -> dict[str, Any]:
+    """A ``curriculum:`` mapping with an old kind name replaced by today's, and a one-line warning naming both.
+
+    ``stored``: the mapping is from a run stored before the renames, whose ``groove`` was the PLR buffer.
+    """
+    out = dict(curriculum)
+    old = out.get("kind")
+    new = (RENAMED_KINDS_STORED if stored else RENAMED_KINDS).get(old) if isinstance(old, str) else None
+    if new is not None:
+        said = "in a run stored before the kinds were renamed is read as" if stored else "is deprecated; use"
+        warnings.warn(f"curriculum.kind={old!r} {said} {new!r} ({_MEANING[new]})", FutureWarning, stacklevel=2)
+        out["kind"] = new
+    return out
+
 
 @dataclasses.dataclass(frozen=True)
 class CurriculumConfig:
@@ -22,12 +46,22 @@ class CurriculumConfig:
     ``kind`` names a curriculum in :data:`metalearn.curriculum.registry.CURRICULA`
     and ``score`` a level score in :data:`metalearn.curriculum.scores.LEVEL_SCORES`.
 
-    Kinds: ``dr`` (domain randomisation): ``levels_per_generation`` fresh random
-    levels from ``distribution`` every generation; ``groove``: a PLR buffer
-    (:mod:`metalearn.curriculum.plr`: rank^(1/β) plus staleness); ``groove_buffer``:
-    GROOVE's own buffer (:mod:`metalearn.curriculum.level_buffer`: reset the
-    lowest-scoring, replay by softmax(score / T)); ``frozen``: ``capacity`` random
-    levels drawn once, sampled uniformly.
+    Kinds: ``groove``: GROOVE's own level buffer (:mod:`metalearn.curriculum.groove`:
+    reset the lowest-scoring, replay by softmax(score / T)); ``plr``: a prioritised
+    level replay buffer (:mod:`metalearn.curriculum.plr`: rank^(1/β) plus
+    staleness, insertion over the lowest score); ``dr`` (domain randomisation):
+    ``levels_per_generation`` fresh random levels from ``distribution`` every
+    generation; ``frozen``: ``capacity`` random levels drawn once, sampled
+    uniformly. (``groove_buffer`` is the old name of ``groove``; see
+    :data:`RENAMED_KINDS`.)
+
+    The defaults are the published GROOVE (Jackson et al. 2023; the reference
+    EmptyJackson/groove run with ``--score_function alg_regret``): its own buffer
+    of 4000 levels (``buffer_size``), replay probability 0.5 (``p_replay``),
+    ``rank`` transform at temperature 1 (``score_transform``,
+    ``score_temperature``), scored by algorithmic regret. ``staleness_coef`` is
+    read only by ``plr``. These are the only defaults of the buffers' settings
+    (:class:`~metalearn.curriculum.plr.PLRConfig` takes them from here).
 
     Scores (computed when the agents' lifetimes end, i.e. every generation with ES):
 
@@ -50,10 +84,10 @@ class CurriculumConfig:
     kind: str = "groove"
     distribution: str = "small"
     levels_per_generation: int = 4
-    score: str = "regret"
+    score: str = "alg_regret"
     baseline: str = "gridworld-a2c"
     baseline_train: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    capacity: int = 64
+    capacity: int = 4000
     replay_prob: float = 0.5
     score_transform: str = "rank"
     temperature: float = 1.0
@@ -70,12 +104,12 @@ class CurriculumConfig:
             raise field_error(self, "score", " | ".join(LEVEL_SCORES), prefix="curriculum")
         if self.score_transform not in SCORE_TRANSFORMS:
             raise field_error(self, "score_transform", " | ".join(SCORE_TRANSFORMS), prefix="curriculum")
-        CURRICULA[self.kind].validate(self)  # the kind's own checks (GROOVE: the buffer's settings)
+        CURRICULA[self.kind].validate(self)  # the kind's own checks (a buffer's settings)
         if LEVEL_SCORES[self.score].needs_baseline:
             self.baseline_config()  # fails now on an unknown preset or a bad override
 
     def plr(self) -> PLRConfig:
-        """The level buffer's settings."""
+        """The PLR buffer's settings (kind ``plr``)."""
         return PLRConfig(
             capacity=self.capacity,
             replay_prob=self.replay_prob,

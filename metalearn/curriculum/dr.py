@@ -7,8 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from metalearn.curriculum.base import Curriculum, random_levels
-from metalearn.curriculum.plr import LevelBatch
+from metalearn.curriculum.base import Curriculum, LevelBatch, random_levels
 
 
 class DomainRandomisation(Curriculum):

@@ -1,9 +1,10 @@
-"""Prioritised level replay (Jiang et al. 2021), as GROOVE uses it.
+"""Prioritised level replay (Jiang et al. 2021): curriculum kind ``plr``.
 
-A buffer of ``capacity`` levels with a score each (GROOVE: algorithmic
-regret). All state is arrays (:class:`PLRState`), so it jits, vmaps and is
-checkpointed like any other pytree; a *level* is any pytree of arrays (an
-env's params, e.g. :class:`metalearn.envs.gridworld.Level`).
+A buffer of ``capacity`` levels with a score each (e.g. regret). All state is
+arrays (:class:`PLRState`), so it jits, vmaps and is checkpointed like any
+other pytree; a *level* is any pytree of arrays (an env's params, e.g.
+:class:`metalearn.envs.gridworld.Level`). GROOVE's own buffer, which works
+differently, is kind ``groove`` (:mod:`metalearn.curriculum.groove`).
 
 Replay distribution over the valid entries (Jiang et al. 2021, eq. 1–2)::
 
@@ -17,7 +18,7 @@ each call advances it before sampling), so staleness is "generations since
 the level was last sampled or inserted". When all ``h`` (or all
 staleness) are zero the term is uniform over the valid entries.
 
-One round (what GROOVE does each generation)::
+One round (what :class:`PLR` does each generation)::
 
     batch, state = next_levels(key, state, config, n, new_level_fn)
     scores = ...  # regret of each of batch.levels
@@ -31,12 +32,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from metalearn.curriculum.base import Curriculum, LevelBatch
 from metalearn.validation import field_error
+
+if TYPE_CHECKING:
+    from metalearn.curriculum.config import CurriculumConfig
 
 SCORE_TRANSFORMS = ("rank", "proportional")
 REPLAY_MODES = ("per_level", "per_batch")
@@ -44,7 +49,11 @@ REPLAY_MODES = ("per_level", "per_batch")
 
 @dataclasses.dataclass(frozen=True)
 class PLRConfig:
-    """Static settings of a level buffer.
+    """Static settings of a PLR buffer.
+
+    The settings it shares with the ``curriculum:`` block have no defaults here: a run builds this
+    from its :class:`~metalearn.curriculum.config.CurriculumConfig` (:meth:`~CurriculumConfig.plr`),
+    whose defaults are the only ones.
 
     Attributes:
       capacity: number of levels kept.
@@ -58,11 +67,11 @@ class PLRConfig:
         ``"per_batch"`` (one draw decides for the whole batch, as Robust PLR).
     """
 
-    capacity: int = 1000
-    replay_prob: float = 0.5
-    score_transform: str = "rank"
-    temperature: float = 1.0
-    staleness_coef: float = 0.1
+    capacity: int
+    replay_prob: float
+    score_transform: str
+    temperature: float
+    staleness_coef: float
     min_fill: int = 1
     replay_mode: str = "per_level"
 
@@ -105,19 +114,6 @@ class PLRState(NamedTuple):
     def size(self) -> jax.Array:
         """() int32, number of valid entries."""
         return jnp.sum(self.valid.astype(jnp.int32))
-
-
-class LevelBatch(NamedTuple):
-    """Levels for one round; leading axis n.
-
-    levels: the level pytree, leaves (n, ...).
-    indices: (n,) int32 buffer slot of each replayed level, -1 for new ones.
-    replayed: (n,) bool.
-    """
-
-    levels: Any
-    indices: jax.Array
-    replayed: jax.Array
 
 
 def init(config: PLRConfig, level_template: Any) -> PLRState:
@@ -279,3 +275,35 @@ def record_scores(state: PLRState, batch: LevelBatch, scores: jax.Array) -> PLRS
     """After a round: new scores for the replayed levels, insertion for the new ones."""
     state = update_scores(state, batch.indices, scores, mask=batch.replayed)
     return insert(state, batch.levels, scores, mask=~batch.replayed)
+
+
+class PLR(Curriculum):
+    """Kind ``plr``: new levels from the family or replayed ones; scored levels are inserted or rescored.
+
+    Its methods call this module's functions of the same names (``init``, ``next_levels``), not themselves.
+    """
+
+    remembers_scores = True
+
+    @classmethod
+    def validate(cls, config: CurriculumConfig) -> None:
+        config.plr()  # range checks of the buffer's own settings
+
+    def init(self, key: jax.Array) -> PLRState:
+        del key  # an empty buffer
+        return init(self.config.plr(), self.family.template)
+
+    def next_levels(self, key: jax.Array, state: PLRState, n: int) -> tuple[LevelBatch, PLRState]:
+        return next_levels(key, state, self.config.plr(), n, self.family.random_level)
+
+    def record(self, state: PLRState, batch: LevelBatch, scores: jax.Array) -> PLRState:
+        return record_scores(state, batch, scores)
+
+    def metrics(self, state: PLRState) -> dict[str, jax.Array]:
+        """``buffer_size``, and the mean and 10/50/90th percentiles of the valid entries' scores."""
+        s = jnp.where(state.valid, state.scores, jnp.nan)
+        return {
+            "buffer_size": state.size,
+            "buffer_score_mean": jnp.nanmean(s),
+            "buffer_score_q": jnp.nanquantile(s, jnp.array([0.1, 0.5, 0.9])),
+        }

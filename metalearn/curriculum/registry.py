@@ -8,16 +8,16 @@ from metalearn.curriculum.base import Curriculum
 from metalearn.curriculum.dr import DomainRandomisation
 from metalearn.curriculum.frozen import Frozen
 from metalearn.curriculum.groove import Groove
-from metalearn.curriculum.groove_buffer import GrooveBuffer
+from metalearn.curriculum.plr import PLR
 
 if TYPE_CHECKING:
     from metalearn.curriculum.config import CurriculumConfig
     from metalearn.envs.core import LevelFamily
 
 CURRICULA: dict[str, type[Curriculum]] = {
-    "dr": DomainRandomisation,
     "groove": Groove,
-    "groove_buffer": GrooveBuffer,
+    "plr": PLR,
+    "dr": DomainRandomisation,
     "frozen": Frozen,
 }
 

@@ -9,20 +9,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from metalearn.curriculum.config import CurriculumConfig
+from metalearn.curriculum.config import CurriculumConfig, renamed_kind
 from metalearn.es import StrategyConfig
 from metalearn.inner import TrainConfig, resolve_task
 from metalearn.validation import check_type, field_error
 
 FITNESS_STATS = ("final_return", "eval_return", "mean_return")
 REGIMES = ("es", "meta_gradient")
-MG_CURRICULA = ("dr", "frozen", "groove_buffer")  # kinds the persistent regime can run
+MG_CURRICULA = ("dr", "frozen", "groove")  # kinds the persistent regime can run
 TASK_SAMPLINGS = ("shared", "antithetic")
 FITNESS_SHAPINGS = ("strategy", "pair_winner")
 # The antithetic-pair options and their defaults (the behaviour from before they existed).
 _PAIR_OPTIONS = {"task_sampling": "shared", "fitness_shaping": "strategy"}
 # meta_gradient options added after runs were stored, and their defaults (the behaviour from before them).
 _MG_ADDED = {"freeze_critic": False}
+# The config format a run records in its config.json (``config_version``): 2 since the curriculum kinds were
+# named for what they are (``plr``, ``groove``); a config.json without one is version 1, in the old names.
+CONFIG_VERSION = 2
+# Curriculum kinds hash under the names they had before the renames, so runs stored then keep their hash.
+_HASHED_KINDS = {"plr": "groove", "groove": "groove_buffer"}
 
 # Fields that do not change the search itself (only how long it runs, how it is
 # observed and logged); a run may be resumed with different values for them.
@@ -234,10 +239,10 @@ class MetaConfig:
                     f"{' | '.join(MG_CURRICULA)} (kinds that give replaced agents levels one agent at a time)"
                 )
             c, agents = self.curriculum, self.meta_gradient.num_agents
-            if c is not None and c.kind == "groove_buffer" and c.levels_per_generation != agents:
+            if c is not None and c.kind == "groove" and c.levels_per_generation != agents:
                 raise ValueError(
                     f"curriculum.levels_per_generation={c.levels_per_generation} is invalid with regime=meta_gradient "
-                    f"and kind='groove_buffer'; allowed: meta_gradient.num_agents = {agents} (each agent holds one "
+                    f"and kind='groove'; allowed: meta_gradient.num_agents = {agents} (each agent holds one "
                     "level of the buffer)"
                 )
         if self.curriculum is not None and len(self.tasks) != 1:
@@ -278,7 +283,9 @@ class MetaConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> MetaConfig:
+    def from_dict(cls, d: Mapping[str, Any], version: int = CONFIG_VERSION) -> MetaConfig:
+        """A config from a mapping in the names of config format ``version`` (a run's config.json records
+        its own: read it with :func:`stored_config`)."""
         d = dict(d)
         _check_keys("", d, cls)
         if "rule" in d:
@@ -292,7 +299,7 @@ class MetaConfig:
             d["meta_gradient"] = MetaGradientConfig(**d["meta_gradient"])
         if d.get("curriculum") is not None:
             _check_keys("curriculum.", d["curriculum"], CurriculumConfig)
-            d["curriculum"] = CurriculumConfig(**d["curriculum"])
+            d["curriculum"] = CurriculumConfig(**renamed_kind(d["curriculum"], stored=version < 2))
         for field in ("tasks", "held_out_tasks"):
             if field in d:
                 if not isinstance(d[field], list | tuple):
@@ -307,6 +314,8 @@ class MetaConfig:
         d = {k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED}
         if d["curriculum"] is None:
             del d["curriculum"]  # runs from before curricula existed keep their hash
+        else:  # and runs from before the kinds' renames
+            d["curriculum"]["kind"] = _HASHED_KINDS.get(d["curriculum"]["kind"], d["curriculum"]["kind"])
         if d["regime"] == "es":  # likewise runs from before the meta-gradient regime
             del d["regime"], d["meta_gradient"]
         for field, default in _PAIR_OPTIONS.items():
@@ -318,6 +327,18 @@ class MetaConfig:
         if d["rule"].get("start") is None:
             d["rule"] = {k: v for k, v in d["rule"].items() if k != "start"}  # and from before rule.start
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def stored_config(saved: Mapping[str, Any]) -> MetaConfig:
+    """The config of a run from its config.json contents ``saved``, read in the names of the
+    ``config_version`` it records (none: 1, the names from before the curriculum kinds were renamed)."""
+    version = saved.get("config_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= CONFIG_VERSION:
+        raise ValueError(
+            f"config_version={version!r} is invalid; allowed: an integer in [1, {CONFIG_VERSION}] "
+            "(a larger one is from a newer metalearn)"
+        )
+    return MetaConfig.from_dict(saved["config"], version=version)
 
 
 def _check_keys(prefix: str, d: Any, cls: type) -> None:

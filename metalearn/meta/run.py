@@ -32,7 +32,7 @@ import numpy as np
 
 from metalearn import __version__
 from metalearn.meta.checkpoint import load_newest_intact, save_checkpoint
-from metalearn.meta.config import MetaConfig
+from metalearn.meta.config import CONFIG_VERSION, MetaConfig, stored_config
 from metalearn.meta.metagrad import make_meta_trainer
 from metalearn.meta.trainer import MetaTrainer
 from metalearn.rules import save_rule
@@ -73,6 +73,7 @@ def start_run(
                     "name": name,
                     "run_id": run_id,
                     "config": config.to_dict(),
+                    "config_version": CONFIG_VERSION,
                     "search_hash": config.search_hash(),
                     "versions": {
                         "metalearn": __version__,
@@ -168,7 +169,7 @@ def resume_run(run_dir: str | Path, generations: int | None = None, progress: bo
     if not isinstance(saved.get("config"), dict):
         raise ValueError(f"{config_file}: has no 'config' mapping; not a meta-training run's config.json")
     try:
-        config = MetaConfig.from_dict(saved["config"])
+        config = stored_config(saved)
     except ValueError as err:
         raise ValueError(f"{config_file}: {err}") from None
     if config.search_hash() != saved.get("search_hash"):
@@ -204,7 +205,7 @@ def resume_run(run_dir: str | Path, generations: int | None = None, progress: bo
                         rewrite_jsonl(file, kept)
                     evaluated |= log == "eval.jsonl" and any(r.get("generation") == generation for r in kept)
             if generations is not None:
-                saved["config"] = config.to_dict()
+                saved.update(config=config.to_dict(), config_version=CONFIG_VERSION)  # in today's names
                 write_json(config_file, saved)
         if generation == 0 and not evaluated:  # killed between the first checkpoint and the first evaluation
             _evaluate(trainer, state, run_dir)

@@ -13,7 +13,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from metalearn.curriculum.config import CurriculumConfig
+from metalearn.curriculum.config import CurriculumConfig, renamed_kind
 from metalearn.inner import TrainConfig, resolve_task
 
 POPULATION = 4  # two antithetic pairs
@@ -45,10 +45,10 @@ def shrink(config: Mapping[str, Any], keep_batch: bool = False) -> dict[str, Any
             "steps_per_generation": 1,
             "agent_batches": 1,
         }
-    curriculum = d.get("curriculum")
-    if curriculum is not None:
-        levels = curriculum.get("levels_per_generation", 4)
-        if d.get("regime") == "meta_gradient" and curriculum.get("kind") == "groove_buffer":
+    if d.get("curriculum") is not None:
+        curriculum = d["curriculum"] = renamed_kind(d["curriculum"])
+        levels = curriculum.get("levels_per_generation", CurriculumConfig.levels_per_generation)
+        if d.get("regime") == "meta_gradient" and curriculum.get("kind", CurriculumConfig.kind) == "groove":
             levels = 2  # one per agent
         elif d.get("task_sampling") == "antithetic":
             levels = POPULATION // 2  # one per pair

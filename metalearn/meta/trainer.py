@@ -12,7 +12,7 @@ member's, so the update never sees a NaN.
 With a ``curriculum`` the one task runs on levels of its env's level family
 chosen per generation (``levels_per_generation`` of them, every member on all
 of them) by a :class:`~metalearn.curriculum.base.Curriculum` (``dr``: fresh
-random levels; ``groove``: a PLR buffer), and each level gets a score from
+random levels; ``groove``: GROOVE's own buffer), and each level gets a score from
 :data:`~metalearn.curriculum.scores.LEVEL_SCORES` after the evaluation. The
 curriculum's state is part of :class:`MetaState`, so it is checkpointed and a
 resumed run continues exactly.
@@ -36,8 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from metalearn.curriculum.base import random_levels
-from metalearn.curriculum.plr import LevelBatch
+from metalearn.curriculum.base import LevelBatch, random_levels
 from metalearn.curriculum.registry import make_curriculum
 from metalearn.curriculum.scores import LEVEL_SCORES, ScoreInputs
 from metalearn.envs import level_family, make_env
@@ -87,7 +86,7 @@ class MetaState(NamedTuple):
     generation: jax.Array  # () int32, generations done
     best_fitness: jax.Array  # () best healthy member fitness so far (−inf before any)
     best_params: Any  # that member's meta-parameters
-    levels: Any = ()  # the curriculum's state (groove: its PLRState); () for none
+    levels: Any = ()  # the curriculum's state (a buffer kind: its buffer); () for none
 
 
 class Evaluation(NamedTuple):

@@ -1,4 +1,4 @@
-"""GROOVE's reference level buffer (:mod:`metalearn.curriculum.level_buffer`) against hand-computed cases."""
+"""GROOVE's own level buffer (kind ``groove``, :mod:`metalearn.curriculum.groove`) against hand-computed cases."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from metalearn.curriculum import level_buffer as lb
+from metalearn.curriculum import groove
 
 
 def _level(key: jax.Array) -> dict:
     return {"v": jax.random.uniform(key)}
 
 
-def _buffer(scores, new, active) -> lb.BufferState:
+def _buffer(scores, new, active) -> groove.BufferState:
     c = len(scores)
-    return lb.BufferState(
+    return groove.BufferState(
         {"v": jnp.arange(c, dtype=jnp.float32)},  # level i is i until reset (then in [0, 1))
         jnp.asarray(scores, jnp.float32),
         jnp.asarray(active, bool),
@@ -28,7 +28,7 @@ def _buffer(scores, new, active) -> lb.BufferState:
 
 def test_reset_replaces_the_lowest_scoring_inactive_levels():
     state = _buffer([3.0, 1.0, 2.0, 5.0, 0.5, 4.0], new=[0] * 6, active=[0, 0, 1, 0, 0, 0])
-    out = lb.reset_lowest(jax.random.PRNGKey(0), state, 2, _level)
+    out = groove.reset_lowest(jax.random.PRNGKey(0), state, 2, _level)
     # lowest inactive: level 4 (0.5), level 1 (1.0); level 2 (2.0) is active and stays
     assert out.new.tolist() == [False, True, False, False, True, False]
     assert out.scores.tolist() == [3.0, 0.0, 2.0, 5.0, 0.0, 4.0]
@@ -39,14 +39,14 @@ def test_reset_replaces_the_lowest_scoring_inactive_levels():
 
 def test_reset_counts_new_levels_first():
     state = _buffer([3.0, 1.0, 0.0, 5.0], new=[0, 0, 1, 0], active=[0, 0, 0, 0])
-    out = lb.reset_lowest(jax.random.PRNGKey(0), state, 2, _level)
+    out = groove.reset_lowest(jax.random.PRNGKey(0), state, 2, _level)
     assert out.new.tolist() == [False, True, True, False]  # the new level 2, then the lowest score (level 1)
 
 
 def test_replay_probabilities_are_a_softmax_over_scored_inactive_levels():
     scores = [1.0, 2.0, 0.5, 3.0, -1.0]
     state = _buffer(scores, new=[0, 0, 1, 0, 0], active=[0, 0, 0, 1, 0])
-    p = np.asarray(lb.replay_probabilities(state, temperature=0.5))
+    p = np.asarray(groove.replay_probabilities(state, temperature=0.5))
     ok = np.array([1, 1, 0, 0, 1], bool)
     expected = np.where(ok, np.exp(np.array(scores) / 0.5), 0.0)
     np.testing.assert_allclose(p, expected / expected.sum(), rtol=1e-6)
@@ -56,7 +56,7 @@ def test_proportional_replay_draws_by_the_softmax():
     state = _buffer([0.0, 1.0, 2.0, 0.0], new=[0, 0, 0, 1], active=[0, 0, 0, 0])
     draw = jax.jit(
         jax.vmap(
-            lambda k: lb.sample(
+            lambda k: groove.sample(
                 k, state, jnp.array([-1]), jnp.array([True]), replay_prob=1.0, temperature=1.0, transform="proportional"
             )[0][0]
         )
@@ -69,7 +69,7 @@ def test_proportional_replay_draws_by_the_softmax():
 
 def test_rank_replays_the_top_levels_and_marks_them_active():
     state = _buffer([0.1, 0.9, 0.5, 0.7, 0.0, 0.0, 0.0], new=[0, 0, 0, 0, 1, 1, 1], active=[0] * 7)
-    idx, replayed, out = lb.sample(
+    idx, replayed, out = groove.sample(
         jax.random.PRNGKey(0),
         state,
         -jnp.ones((2,), jnp.int32),
@@ -82,19 +82,19 @@ def test_rank_replays_the_top_levels_and_marks_them_active():
     assert out.active.tolist() == [False, True, False, True, False, False, False]
 
 
-@pytest.mark.parametrize("transform", lb.TRANSFORMS)
+@pytest.mark.parametrize("transform", groove.TRANSFORMS)
 def test_no_level_goes_to_two_agents(transform):
     """Many rounds of persistent agents, some ending their lifetimes each round: active levels stay distinct."""
     capacity, n = 12, 4
-    state = lb.init(jax.random.PRNGKey(0), capacity, _level)
+    state = groove.init(jax.random.PRNGKey(0), capacity, _level)
 
     @jax.jit
     def round_(state, indices, key):
         k_done, k_score, k_reset, k_sample = jax.random.split(key, 4)
         done = (indices < 0) | jax.random.bernoulli(k_done, 0.5, (n,))
-        state = lb.record(state, indices, jax.random.normal(k_score, (n,)), done & (indices >= 0))
-        state = lb.reset_lowest(k_reset, state, n, _level)
-        indices, replayed, state = lb.sample(
+        state = groove.record(state, indices, jax.random.normal(k_score, (n,)), done & (indices >= 0))
+        state = groove.reset_lowest(k_reset, state, n, _level)
+        indices, replayed, state = groove.sample(
             k_sample, state, indices, done, replay_prob=0.5, temperature=1.0, transform=transform
         )
         return state, indices, replayed
@@ -111,7 +111,7 @@ def test_no_level_goes_to_two_agents(transform):
 
 def test_record_scores_only_the_done_agents_levels():
     state = _buffer([0.0] * 4, new=[1, 1, 1, 1], active=[1, 1, 1, 0])
-    out = lb.record(state, jnp.array([0, 1, 2]), jnp.array([2.0, jnp.nan, 3.0]), jnp.array([True, True, False]))
+    out = groove.record(state, jnp.array([0, 1, 2]), jnp.array([2.0, jnp.nan, 3.0]), jnp.array([True, True, False]))
     assert out.scores.tolist() == [2.0, 0.0, 0.0, 0.0]
     assert out.new.tolist() == [False, True, True, True]  # a NaN score leaves the level unscored
     assert out.active.tolist() == [False, False, True, False]
@@ -120,4 +120,4 @@ def test_record_scores_only_the_done_agents_levels():
 def test_an_unknown_transform_is_refused():
     state = _buffer([0.0], new=[1], active=[0])
     with pytest.raises(ValueError, match=re.escape("transform='x'; allowed: rank | proportional")):
-        lb.sample(jax.random.PRNGKey(0), state, state.new, state.new, replay_prob=0.5, temperature=1, transform="x")
+        groove.sample(jax.random.PRNGKey(0), state, state.new, state.new, replay_prob=0.5, temperature=1, transform="x")
