@@ -23,7 +23,7 @@ def parse_value(key: str, text: str, current: Any = _MISSING, option: str = "--s
 
         try:
             return yaml.safe_load(text)
-        except yaml.YAMLError as err:
+        except (yaml.YAMLError, RecursionError) as err:
             raise ValueError(f"{option} {key}={text!r}: not a valid YAML value ({str(err).splitlines()[0]})") from None
     if current is None:  # an unset optional field: a number if it reads as one, else the text
         try:

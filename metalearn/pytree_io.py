@@ -21,7 +21,10 @@ from typing import Any
 import jax
 import numpy as np
 
+from metalearn.validation import naming
+
 MANIFEST_KEY = "__manifest__"
+_ZIP_MAGIC = b"PK\x03\x04"  # how every .npz (a zip archive) begins
 
 
 class PytreeFileError(ValueError):
@@ -64,7 +67,7 @@ def save_pytree(path: str | os.PathLike, tree: Any, *, format: str, manifest: di
     }
     arrays[MANIFEST_KEY] = np.frombuffer(json.dumps(full).encode(), dtype=np.uint8)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with naming(path), open(tmp, "wb") as f:
         np.savez(f, **arrays)
         f.flush()
         os.fsync(f.fileno())
@@ -80,22 +83,34 @@ def _open(path: Path, format: str | None, manifest_only: bool = False) -> tuple[
     if not path.is_file():
         raise PytreeFileError(f"{path}: no such file")
     try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise PytreeFileError(f"{path}: a single array, not a metalearn .npz file")
-        with z:
+        with open(path, "rb") as f:
+            magic = f.read(len(_ZIP_MAGIC))
+    except OSError as err:
+        raise PytreeFileError(f"{path}: cannot be read ({err.strerror})") from None
+    if magic != _ZIP_MAGIC:  # text, a lone .npy, anything else: never handed to np.load, which would try pickle
+        kind = format or "metalearn"
+        what = (
+            "a single array, not a metalearn .npz file"
+            if magic.startswith(b"\x93NUMPY")
+            else f"not a {kind} .npz file (text or another format, not a zip archive)"
+        )
+        raise PytreeFileError(f"{path}: {what}; allowed: a {kind} .npz that metalearn wrote")
+    try:
+        with np.load(path, allow_pickle=False) as z:
             keys = [MANIFEST_KEY] if manifest_only and MANIFEST_KEY in z.files else z.files
             arrays = {k: z[k] for k in keys}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
-        if isinstance(err, PytreeFileError):
-            raise
         raise PytreeFileError(f"{path}: not a readable .npz file (corrupt or truncated?): {err}") from None
     if MANIFEST_KEY not in arrays:
         raise PytreeFileError(f"{path}: no {MANIFEST_KEY} entry; not a metalearn file")
     try:
         manifest = json.loads(arrays.pop(MANIFEST_KEY).tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise PytreeFileError(f"{path}: its manifest is not valid JSON: {err}") from None
+    if not isinstance(manifest, dict):
+        raise PytreeFileError(
+            f"{path}: its manifest is a JSON {type(manifest).__name__}; allowed: a JSON object (not a metalearn file?)"
+        )
     if format is not None and manifest.get("format") != format:
         raise PytreeFileError(f"{path}: holds a {manifest.get('format')!r} file, expected {format!r}")
     return arrays, manifest

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from metalearn.validation import naming, read_utf8
 
 def new_run_dir(root: str | os.PathLike, name: str) -> Path:
     """Creates ``root/name-YYYYmmdd-HHMMSS[-k]`` and returns it."""
@@ -52,7 +53,8 @@ def to_jsonable(x: Any) -> Any:
 def _write_atomic(path: Path, text: str) -> None:
     """Temp file + rename, so a crash never leaves half a file."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    with naming(path):
+        tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -62,7 +64,7 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("a") as f:
+    with naming(path), path.open("a") as f:
         for row in rows:
             f.write(json.dumps(to_jsonable(row), allow_nan=False) + "\n")
 
@@ -70,30 +72,39 @@ def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 def read_jsonl(path: Path, repair: bool = False, warn=print) -> list[dict[str, Any]]:
     """The rows of a JSON-lines file; an unreadable row is an error naming the file and line.
 
-    With ``repair``, a torn last line (what a crash mid-append leaves: no final newline) is
-    dropped from the file, with a warning.
+    With ``repair``, a last line without its newline (what a crash mid-append leaves) is
+    dropped if it is not valid JSON, with a warning, or kept if it is. The file is not
+    changed: before appending to it, write the rows back with :func:`rewrite_jsonl` unless
+    :func:`ends_whole`.
     """
-    text = path.read_text()
+    text = read_utf8(path)
     lines = text.splitlines()
-    if repair and lines and not text.endswith("\n"):
+    torn = repair and bool(lines) and not text.endswith("\n")
+    if torn:
         try:
             json.loads(lines[-1])
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             warn(f"warning: {path}: dropping its torn last line (a crash mid-write): {lines[-1][:60]!r}")
             lines = lines[:-1]
-            _write_atomic(path, "".join(line + "\n" for line in lines))  # the intact rows, byte for byte
     rows = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: line {i} is not valid JSON ({err.msg}): {line[:60]!r}") from None
+        except (json.JSONDecodeError, RecursionError) as err:
+            why = getattr(err, "msg", "nested too deeply")
+            raise ValueError(f"{path}: line {i} is not valid JSON ({why}): {line[:60]!r}") from None
         if not isinstance(row, dict):
             raise ValueError(f"{path}: line {i} is not a JSON object: {line[:60]!r}")
         rows.append(row)
     return rows
+
+
+def ends_whole(path: Path) -> bool:
+    """Whether a JSON-lines file is empty or ends with a newline (a row appended to it starts a line)."""
+    data = path.read_bytes()
+    return not data or data.endswith(b"\n")
 
 
 def rewrite_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:

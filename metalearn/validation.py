@@ -7,8 +7,11 @@ read alike: ``prefix.field=value is invalid; allowed: ...`` and
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Callable, Iterable, Mapping
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 
@@ -54,14 +57,40 @@ _ALLOWED_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "str": ((str,), "a string"),
     "Mapping[str, Any]": ((Mapping,), "a mapping of name: value"),
 }
+# Config integers end up in JAX arrays, whose default integer is 32 bits.
+INT_RANGE = (-(2**31), 2**31)
+
+
+def _is_finite(x: int | float) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _non_finite(key: str, value: Any) -> tuple[str, Any] | None:
+    """(key, value) of the first non-finite number in ``value`` (nested mappings and lists too), else None."""
+    if isinstance(value, float) and not _is_finite(value):
+        return key, value
+    items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for k, v in items:
+        found = _non_finite(f"{key}.{k}", v)
+        if found:
+            return found
+    return None
 
 
 def check_type(key: str, value: Any, annotation: Any) -> None:
     """Raises :func:`invalid` when ``value`` is not what a dataclass field's annotation allows.
 
-    Scalars (``int``, ``float``, ``bool``, ``str``), ``Mapping[str, Any]`` and their ``| None``
-    forms are checked; other annotations (nested configs, tuples) are left to their own checks.
+    Every number in ``value`` (nested ones too) must be finite, whatever the annotation. Scalars
+    (``int``, ``float``, ``bool``, ``str``), ``Mapping[str, Any]`` and their ``| None`` forms are
+    checked; an ``int`` must lie in :data:`INT_RANGE`, a ``float`` be finite; other annotations
+    (nested configs, tuples) are left to their own checks.
     """
+    bad = _non_finite(key, value)
+    if bad:
+        raise invalid(*bad, "a finite number")
     parts = [p.strip() for p in str(annotation).split("|")]
     optional = "None" in parts
     base = [p for p in parts if p != "None"]
@@ -71,3 +100,31 @@ def check_type(key: str, value: Any, annotation: Any) -> None:
     wrong_keys = isinstance(value, Mapping) and not all(isinstance(k, str) for k in value)
     if (isinstance(value, bool) and bool not in types) or not isinstance(value, types) or wrong_keys:
         raise invalid(key, value, what + (" or null" if optional else ""))
+    lo, hi = INT_RANGE
+    if base[0] == "int" and not lo <= value < hi:
+        raise invalid(key, value, "an integer in [-2**31, 2**31) (JAX computes in 32 bits)")
+    if base[0] == "float" and not _is_finite(value):
+        raise invalid(key, value, "a finite number")
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike) -> Iterator[None]:
+    """Re-raises an ``OSError`` that names no file (a full disk: ``[Errno 28]``) as one naming ``path``."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
+
+
+def read_utf8(path: str | os.PathLike) -> str:
+    """The text of ``path``; bytes that are not UTF-8 are a ``ValueError`` naming the file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return data.decode()
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); allowed: a UTF-8 text file"
+        ) from None

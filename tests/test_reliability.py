@@ -9,13 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
 from metalearn.meta import MetaConfig, MetaTrainer, resume_run, start_run
-from metalearn.meta.checkpoint import load_newest_intact, save_checkpoint
+from metalearn.meta.checkpoint import FOREIGN, load_newest_intact, save_checkpoint
 from metalearn.rules import load_rule
 from metalearn.runs import RunDirInUse, RunLock, read_jsonl
 
@@ -105,6 +106,37 @@ def test_cleanup_deletes_only_this_runs_own_checkpoints(tmp_path):
     assert generation == 5 and len(warnings) == 1 and "written by another run" in warnings[0]
 
 
+def test_a_foreign_file_in_the_way_of_a_checkpoint_is_moved_aside_never_overwritten(tmp_path):
+    state, run_dir = {"x": np.arange(3.0)}, tmp_path / "run"
+    folder = run_dir / "checkpoints"
+    save_checkpoint(tmp_path / "other", state, generation=3, search_hash="h", keep=2, run_id="other")
+    save_checkpoint(run_dir, state, generation=1, search_hash="h", keep=2, run_id="me")
+    theirs = (tmp_path / "other" / "checkpoints" / "gen_000003.npz").read_bytes()
+    misnamed = (folder / "gen_000001.npz").read_bytes()  # this run's, under another generation's name
+    (folder / "gen_000003.npz").write_bytes(theirs)
+    warnings = []
+    save_checkpoint(run_dir, state, generation=3, search_hash="h", keep=2, run_id="me", warn=warnings.append)
+    (folder / "gen_000004.npz").write_bytes(misnamed)
+    save_checkpoint(run_dir, state, generation=4, search_hash="h", keep=2, run_id="me", warn=warnings.append)
+    (folder / "gen_000005.npz").write_bytes(theirs)  # a second file of a name already set aside
+    (folder / FOREIGN / "gen_000005.npz").write_bytes(b"set aside earlier")
+    save_checkpoint(run_dir, state, generation=5, search_hash="h", keep=2, run_id="me", warn=warnings.append)
+    assert (folder / FOREIGN / "gen_000003.npz").read_bytes() == theirs
+    assert (folder / FOREIGN / "gen_000004.npz").read_bytes() == misnamed
+    assert (folder / FOREIGN / "gen_000005.npz").read_bytes() == b"set aside earlier"
+    assert (folder / FOREIGN / "gen_000005-1.npz").read_bytes() == theirs
+    assert len(warnings) == 3 and all("\n" not in w for w in warnings)
+    assert f"{folder / 'gen_000003.npz'}: not this run's checkpoint" in warnings[0]
+    assert f"moved it to {folder / FOREIGN / 'gen_000003.npz'}" in warnings[0]
+    _, generation = load_newest_intact(run_dir, state, search_hash="h", run_id="me")
+    assert generation == 5  # this run's own, written in their place
+    # --overwrite deletes what runs write, never what one set aside
+    config = MetaConfig.from_dict(tiny_meta_dict(generations=1))
+    with pytest.raises(ValueError, match=f"would not delete \\['checkpoints/{FOREIGN}'\\]"):
+        start_run(config, run_dir=run_dir, progress=False, overwrite=True)
+    assert (folder / FOREIGN / "gen_000003.npz").read_bytes() == theirs
+
+
 # ------------------------------------------------------ newest intact state
 def test_resume_falls_back_past_a_corrupt_newest_checkpoint(tmp_path, straight):
     run_dir = tmp_path / "run"
@@ -116,6 +148,43 @@ def test_resume_falls_back_past_a_corrupt_newest_checkpoint(tmp_path, straight):
     (run_dir / "result.json").unlink()
     resume_run(run_dir, progress=False)
     _assert_same_run(run_dir, straight)
+
+
+def _killed_after_generation_2(tmp_path, straight):
+    """``straight`` as a run killed in generation 3 leaves it: checkpoint 2, logs up to generation 2."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(straight, run_dir)
+    (run_dir / "checkpoints" / f"gen_{GENERATIONS:06d}.npz").unlink()
+    for name in ("result.json", "fitness.png"):
+        (run_dir / name).unlink()
+    shutil.rmtree(run_dir / "rules")
+    for log in ("metrics.jsonl", "eval.jsonl"):
+        rows = [r for r in read_jsonl(run_dir / log) if r["generation"] <= 2]
+        (run_dir / log).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return run_dir
+
+
+def test_resume_repairs_a_last_row_that_lacks_its_newline(tmp_path, straight):
+    run_dir = _killed_after_generation_2(tmp_path, straight)
+    metrics = run_dir / "metrics.jsonl"
+    metrics.write_text(metrics.read_text().removesuffix("\n"))  # the row is whole, its newline never written
+    resume_run(run_dir, progress=False)
+    _assert_same_run(run_dir, straight)
+    assert metrics.read_text().endswith("}\n") and len(metrics.read_text().splitlines()) == GENERATIONS
+    assert json.loads((run_dir / "result.json").read_text())["generations"] == GENERATIONS
+
+
+def test_resume_refuses_an_unreadable_log_before_writing_anything(tmp_path, straight):
+    run_dir = _killed_after_generation_2(tmp_path, straight)
+    (run_dir / "metrics.jsonl").write_text((run_dir / "metrics.jsonl").read_text() + '{"generation": 3, "be')
+    lines = (run_dir / "eval.jsonl").read_text().splitlines(keepends=True)
+    (run_dir / "eval.jsonl").write_text("".join([lines[0], "{garbage\n", *lines[1:]]))
+    files = lambda: {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+    before = files()
+    with pytest.raises(ValueError, match=r"eval.jsonl: line 2 is not valid JSON") as err:
+        resume_run(run_dir, progress=False)
+    assert "\n" not in str(err.value)
+    assert files() == before  # neither log repaired, nothing appended, no rule, no result
 
 
 @pytest.mark.parametrize("lost", ["checkpoints", "checkpoints+eval"])
@@ -217,6 +286,143 @@ def test_bad_files_give_one_line_naming_them(tmp_path, capsys):
         assert main(args) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
+
+
+def _cli_error(capsys, args) -> str:
+    """The one line ``metalearn ARGS`` prints on stderr when it refuses them (exit status 2)."""
+    from metalearn.cli import main
+
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def test_bad_config_files_and_values_give_one_line_naming_them(tmp_path, capsys):
+    import yaml
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({**tiny_meta_dict(generations=1), "seed": 0}))
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("generations: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"generations: 1\nname: caf\xe9\n")
+    train = ["train", str(cfg), "--run-dir", str(tmp_path / "run"), "--set"]
+    for args, message in [
+        ([*train, "seed=1e30"], "seed=1000000000000000019884624838656 is invalid; allowed: an integer in [-2**31"),
+        ([*train, "tasks.0.train.total_timesteps=1e30"], "total_timesteps=1000000000000000019884624838656 is inv"),
+        (["train", str(deep)], f"{deep}: nested too deeply to read; allowed: a YAML mapping"),
+        (["train", str(latin1)], f"{latin1}: not UTF-8 text (byte 0xe9 at offset 24); allowed: a UTF-8 text file"),
+    ]:
+        assert message in _cli_error(capsys, args)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "strategy.lr=inf",
+        "strategy.sigma=nan",
+        "strategy.lr=1e400",
+        "tasks.0.reference_return=inf",
+        "tasks.0.train.lr=-inf",
+        "rule.kwargs.init_lr=inf",
+        "tasks.0.env_kwargs={a: .nan}",
+        "strategy.optimizer_kwargs={b1: [0.9, .inf]}",
+        "meta_gradient={lr: .inf}",
+    ],
+)
+def test_non_finite_numbers_are_refused_in_every_config_field(assignment):
+    from metalearn.overrides import apply_dotted_overrides
+
+    d = apply_dotted_overrides(tiny_meta_dict(generations=1), [assignment])
+    with pytest.raises(ValueError, match=r"=-?(inf|nan) is invalid; allowed: a finite number$"):
+        MetaTrainer(MetaConfig.from_dict(d))
+
+
+def _manifest_file(path, manifest_json: bytes) -> None:
+    np.savez(path, x=np.zeros(3), __manifest__=np.frombuffer(manifest_json, np.uint8))
+
+
+def test_broken_checkpoint_and_rule_manifests_are_named_not_traced_back(tmp_path, capsys):
+    from metalearn.meta.checkpoint import CHECKPOINT_FORMAT
+    from metalearn.pytree_io import save_pytree
+
+    state, folder = {"x": np.zeros(3)}, tmp_path / "checkpoints"
+    save_checkpoint(tmp_path, state, generation=1, search_hash="h", keep=2, run_id="me")
+    _manifest_file(folder / "gen_000002.npz", b"[1, 2]")
+    manifest = {"generation": None, "search_hash": "h", "run_id": "me"}
+    save_pytree(folder / "gen_000003.npz", state, format=CHECKPOINT_FORMAT, manifest=manifest)
+    warnings = []
+    _, generation = load_newest_intact(tmp_path, state, search_hash="h", run_id="me", warn=warnings.append)
+    assert generation == 1
+    assert warnings == [
+        f"warning: skipping checkpoint {folder / 'gen_000003.npz'}: its manifest's generation is None; "
+        "allowed: an integer >= 0",
+        f"warning: skipping checkpoint {folder / 'gen_000002.npz'}: its manifest is a JSON list; allowed: a JSON "
+        "object (not a metalearn file?)",
+    ]
+    rule = tmp_path / "rule.npz"
+    _manifest_file(rule, b'["metalearn-rule"]')
+    assert f"{rule}: its manifest is a JSON list" in _cli_error(capsys, ["analyze", str(rule)])
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+class _FullFile:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    write = staticmethod(_disk_full)
+
+
+@pytest.mark.parametrize("writer", ["write_json", "append_jsonl", "save_pytree", "checkpoint latest"])
+def test_a_full_disk_names_the_file_being_written(tmp_path, monkeypatch, writer):
+    from metalearn.pytree_io import save_pytree
+    from metalearn.runs import append_jsonl, write_json
+
+    target = tmp_path / "out.npz"
+    if writer == "write_json":
+        monkeypatch.setattr(Path, "write_text", _disk_full)
+        write = lambda: write_json(target, {"a": 1})
+    elif writer == "append_jsonl":
+        monkeypatch.setattr(Path, "open", lambda *a, **k: _FullFile())
+        write = lambda: append_jsonl(target, [{"a": 1}])
+    elif writer == "save_pytree":
+        monkeypatch.setattr(os, "fsync", _disk_full)
+        write = lambda: save_pytree(target, {"x": np.zeros(3)}, format="f")
+    else:
+        monkeypatch.setattr(Path, "write_text", _disk_full)
+        target = tmp_path / "checkpoints" / "latest"
+        write = lambda: save_checkpoint(tmp_path, {"x": np.zeros(3)}, generation=1, search_hash="h", keep=2)
+    with pytest.raises(OSError) as err:
+        write()
+    assert err.value.errno == 28 and err.value.filename == str(target)
+
+
+def test_a_full_disk_in_train_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_meta_dict(generations=1)))
+    monkeypatch.setattr(Path, "write_text", _disk_full)
+    err = _cli_error(capsys, ["train", str(cfg), "--run-dir", str(tmp_path / "run")])
+    assert f"{tmp_path / 'run' / 'config.json'}: No space left on device" in err
+
+
+def test_a_text_file_given_as_a_rule_is_not_a_rule_file(tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n")
+    err = _cli_error(capsys, ["eval", str(notes), "--preset", "cartpole"])
+    assert f"{notes}: not a metalearn-rule .npz file (text or another format, not a zip archive); allowed:" in err
+    assert "pickle" not in err
+    with pytest.raises(ValueError, match=r"not a metalearn-rule \.npz file"):
+        load_rule(notes)
 
 
 # ------------------------------------------------- property: no user error traces back

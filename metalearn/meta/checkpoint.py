@@ -8,7 +8,9 @@ intact.
 
 Cleanup only ever deletes files of this exact naming whose manifest says they
 were written by this run (its ``run_id``), and never the newest verified
-one: a stray or copied file in ``checkpoints/`` is left alone. Resume tries the
+one: a stray or copied file in ``checkpoints/`` is left alone, and one in the
+way of a checkpoint about to be written (another run's ``gen_000003.npz``)
+is moved into ``checkpoints/foreign/`` first, with a warning. Resume tries the
 run's checkpoints newest first and falls back past any that is unreadable.
 """
 
@@ -24,9 +26,11 @@ from typing import Any
 import jax
 
 from metalearn.pytree_io import PytreeFileError, load_pytree, read_manifest, save_pytree
+from metalearn.validation import naming
 
 CHECKPOINT_FORMAT = "metalearn-checkpoint"
 MIN_KEEP = 2  # the newest checkpoint plus one intact fallback
+FOREIGN = "foreign"  # checkpoints/foreign/: files moved out of the way of this run's own
 _NAME = re.compile(r"gen_(\d{6})\.npz")
 
 
@@ -50,15 +54,25 @@ def verify(path: Path) -> None:
 
 
 def save_checkpoint(
-    run_dir: Path, state: Any, *, generation: int, search_hash: str, keep: int, run_id: str | None = None
+    run_dir: Path,
+    state: Any,
+    *,
+    generation: int,
+    search_hash: str,
+    keep: int,
+    run_id: str | None = None,
+    warn: Callable[[str], None] = print,
 ) -> Path:
     """Writes and verifies ``state`` for ``generation``, points ``latest`` at it, then prunes.
 
-    Of this run's own checkpoints (``run_id``) the newest ``max(keep, MIN_KEEP)`` are kept.
+    Of this run's own checkpoints (``run_id``) the newest ``max(keep, MIN_KEEP)`` are kept. A file
+    of the same name that is not this run's is never overwritten: it is moved into ``foreign/``.
     """
     folder = _dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / checkpoint_name(generation)
+    if path.exists() and not _is_own(path, generation, run_id, search_hash):
+        _move_aside(path, warn)
     save_pytree(
         path,
         jax.device_get(state),
@@ -67,10 +81,22 @@ def save_checkpoint(
     )
     verify(path)
     tmp = folder / "latest.tmp"
-    tmp.write_text(path.name + "\n")
+    with naming(folder / "latest"):
+        tmp.write_text(path.name + "\n")
     os.replace(tmp, folder / "latest")
     _prune(folder, keep=max(keep, MIN_KEEP), run_id=run_id, search_hash=search_hash, newest=path)
     return path
+
+
+def _move_aside(path: Path, warn: Callable[[str], None]) -> None:
+    """Moves ``path`` (not this run's) into ``foreign/`` under a name no file there has yet."""
+    folder = path.parent / FOREIGN
+    folder.mkdir(exist_ok=True)
+    dest, k = folder / path.name, 1
+    while dest.exists():
+        dest, k = folder / f"{path.stem}-{k}{path.suffix}", k + 1
+    os.replace(path, dest)
+    warn(f"warning: {path}: not this run's checkpoint (another run's, or a copy); moved it to {dest}")
 
 
 def _named_checkpoints(folder: Path) -> list[tuple[int, Path]]:
@@ -117,8 +143,11 @@ def load_checkpoint(
         raise PytreeFileError(
             f"{path}: written by another run (run id {manifest.get('run_id')}, this run's is {run_id})"
         )
+    generation = manifest.get("generation")
+    if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+        raise PytreeFileError(f"{path}: its manifest's generation is {generation!r}; allowed: an integer >= 0")
     state, _ = load_pytree(path, format=CHECKPOINT_FORMAT, template=jax.device_get(template))
-    return state, int(manifest["generation"])
+    return state, generation
 
 
 def load_newest_intact(

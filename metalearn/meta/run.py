@@ -31,12 +31,20 @@ import jax
 import numpy as np
 
 from metalearn import __version__
-from metalearn.meta.checkpoint import load_newest_intact, save_checkpoint
+from metalearn.meta.checkpoint import FOREIGN, load_newest_intact, save_checkpoint
 from metalearn.meta.config import CONFIG_VERSION, MetaConfig, stored_config
 from metalearn.meta.metagrad import make_meta_trainer
 from metalearn.meta.trainer import MetaTrainer
 from metalearn.rules import save_rule
-from metalearn.runs import RunLock, append_jsonl, new_run_dir, read_jsonl, rewrite_jsonl, write_json
+from metalearn.runs import (
+    RunLock,
+    append_jsonl,
+    ends_whole,
+    new_run_dir,
+    read_jsonl,
+    rewrite_jsonl,
+    write_json,
+)
 
 
 def _is_main() -> bool:
@@ -106,7 +114,8 @@ def _checkpoint(trainer: MetaTrainer, state, run_dir: Path, run_id: str | None) 
 
 
 # What a run writes in its directory (all that ``overwrite`` deletes).
-_RUN_FILES = ("config.json", "metrics.jsonl", "eval.jsonl", "result.json", "fitness.png", "levels.png")
+_METRICS, _EVALS = "metrics.jsonl", "eval.jsonl"
+_RUN_FILES = ("config.json", _METRICS, _EVALS, "result.json", "fitness.png", "levels.png")
 _RUN_DIRS = ("checkpoints", "rules", "tensorboard")
 
 
@@ -129,6 +138,8 @@ def _claim(run_dir: Path, overwrite: bool) -> RunLock:
         )
     if present:
         foreign = [n for n in present if n not in _RUN_FILES + _RUN_DIRS]
+        if (run_dir / "checkpoints" / FOREIGN).exists():  # files another run left, moved aside by this one
+            foreign.append(f"checkpoints/{FOREIGN}")
         if foreign:
             lock.release()
             raise ValueError(
@@ -147,7 +158,7 @@ def _read_run_config(run_dir: Path) -> tuple[Path, dict]:
         raise ValueError(f"{run_dir}: not a run directory (no config.json)")
     try:
         saved = json.loads(config_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise ValueError(f"{config_file}: not valid JSON ({err})") from None
     if not isinstance(saved, dict):
         raise ValueError(f"{config_file}: expected a JSON object, got {type(saved).__name__}")
@@ -196,14 +207,13 @@ def resume_run(run_dir: str | Path, generations: int | None = None, progress: bo
         state = trainer.replicate(state)
         evaluated = False
         if _is_main():
-            for log in ("metrics.jsonl", "eval.jsonl"):  # drop rows written after the checkpoint
-                file = run_dir / log
-                if file.is_file():
-                    rows = read_jsonl(file, repair=True)
-                    kept = [r for r in rows if r.get("generation", -1) <= generation]
-                    if len(kept) != len(rows):
-                        rewrite_jsonl(file, kept)
-                    evaluated |= log == "eval.jsonl" and any(r.get("generation") == generation for r in kept)
+            # Both logs read (a torn last row dropped, or kept if it reads) before either is written.
+            logs = {f: read_jsonl(f, repair=True) for f in (run_dir / _METRICS, run_dir / _EVALS) if f.is_file()}
+            for file, rows in logs.items():  # drop rows written after the checkpoint
+                kept = [r for r in rows if r.get("generation", -1) <= generation]
+                if len(kept) != len(rows) or not ends_whole(file):  # whole rows, each ending its line
+                    rewrite_jsonl(file, kept)
+                evaluated |= file.name == _EVALS and any(r.get("generation") == generation for r in kept)
             if generations is not None:
                 saved.update(config=config.to_dict(), config_version=CONFIG_VERSION)  # in today's names
                 write_json(config_file, saved)
@@ -233,7 +243,7 @@ def _evaluate(trainer: MetaTrainer, state, run_dir: Path) -> dict[str, Any]:
             "fitness": _summary(r["fitness"]),
         }
     if _is_main():
-        append_jsonl(run_dir / "eval.jsonl", [row])
+        append_jsonl(run_dir / _EVALS, [row])
     return row
 
 
@@ -303,7 +313,7 @@ def _loop(trainer: MetaTrainer, state, run_dir: Path, progress: bool, run_id: st
         if "curriculum" in metrics:
             row["curriculum"] = {k: np.asarray(v).tolist() for k, v in metrics["curriculum"].items()}
         if _is_main():
-            append_jsonl(run_dir / "metrics.jsonl", [row])
+            append_jsonl(run_dir / _METRICS, [row])
         loggers.log(row, generation)
         if generation % config.eval_every == 0 or generation == config.generations:
             _evaluate(trainer, state, run_dir)
@@ -323,6 +333,8 @@ def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
 
     config = trainer.config
     generation = int(state.generation)
+    rows = read_jsonl(run_dir / _METRICS)  # read first: a log that does not read leaves no rule of this generation
+    evals = read_jsonl(run_dir / _EVALS) if (run_dir / _EVALS).is_file() else []
     (run_dir / "rules").mkdir(exist_ok=True)
     # The horizon the rule was meta-trained at: temporally-aware rules read log N, and analysis shows them at it.
     horizon = trainer.horizon
@@ -341,8 +353,6 @@ def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
         fitness=float(state.best_fitness),
         num_updates=horizon,
     )
-    rows = read_jsonl(run_dir / "metrics.jsonl")
-    evals = read_jsonl(run_dir / "eval.jsonl") if (run_dir / "eval.jsonl").is_file() else []
     search = config.strategy.name if config.regime == "es" else "meta-gradients"
     plot_fitness(run_dir / "fitness.png", rows, evals, f"{config.rule.name} · {search}")
     # The meta-gradient regime logs its buffer but no per-generation batch of levels: no levels.png yet.
