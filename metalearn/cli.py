@@ -138,6 +138,8 @@ def _print_meta_result(run_dir: Path) -> None:
     )
     if result.get("all_diverged"):
         print("warning: every member diverged in every generation; its rule files are not a trained rule")
+    if result.get("mean_rule_diverged"):
+        print("warning: the mean rule diverged (its parameters are NaN/inf); rules/mean.npz is not a usable rule")
     print(
         f"run directory: {run_dir}  (fitness plot: {run_dir / 'fitness.png'}, rule: {run_dir / 'rules' / 'mean.npz'})"
     )

@@ -135,6 +135,10 @@ def save_rule(path: str | Path, rule: Rule, meta_params: Any, **info: Any) -> No
     )
 
 
+class DivergedRuleError(ValueError):
+    """A rule file whose meta-parameters are not finite (the search diverged)."""
+
+
 def load_rule(path: str | Path) -> tuple[Rule, Any, dict]:
     """(rule, meta_params, manifest) from a rule file; shapes are checked against the rule."""
     manifest = read_manifest(path, format=RULE_FORMAT)
@@ -151,7 +155,7 @@ def load_rule(path: str | Path) -> tuple[Rule, Any, dict]:
     meta_params, _ = load_pytree(path, format=RULE_FORMAT, template=template)
     bad = sum(int(np.size(x) - np.isfinite(x).sum()) for x in jax.tree.leaves(meta_params))
     if bad:
-        raise ValueError(f"{path}: its meta-parameters hold {bad} non-finite values (NaN/inf); a diverged rule")
+        raise DivergedRuleError(f"{path}: its meta-parameters hold {bad} non-finite values (NaN/inf); a diverged rule")
     return rule, meta_params, manifest
 
 

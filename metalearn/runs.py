@@ -26,6 +26,16 @@ import numpy as np
 
 from metalearn.validation import naming, read_utf8
 
+# An evaluation's summary of a statistic over seeds when the rule diverged on any of them: no number.
+DIVERGED = "diverged"
+
+
+def summary_value(summary: Any, key: str = "mean") -> float:
+    """``summary[key]`` of a ``{"mean", "stderr"}`` summary; NaN where there is no number (:data:`DIVERGED`, null)."""
+    value = summary.get(key) if isinstance(summary, dict) else None
+    return math.nan if value is None else float(value)
+
+
 def new_run_dir(root: str | os.PathLike, name: str) -> Path:
     """Creates ``root/name-YYYYmmdd-HHMMSS[-k]`` and returns it."""
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -580,8 +580,49 @@ def test_a_run_where_every_member_diverges_finishes_and_says_so(tmp_path, capsys
     _print_meta_result(run_dir)
     out = capsys.readouterr().out
     assert "n/a (all diverged)" in out and "every member diverged" in out
+    # The mean rule (lr 1e20) diverges on every held-out seed too: flagged, and no number summarises it.
+    evals = read_jsonl(run_dir / "eval.jsonl")
+    for row in [*evals, result["last_eval"]]:
+        assert row["tasks"]["cartpole"] == {"held_out": False, "diverged": [True, True], **_DIVERGED}
+    _analyze_says_diverged(run_dir, capsys)
     resume_run(run_dir, generations=3, progress=False)  # resume survives it too
     assert json.loads((run_dir / "result.json").read_text())["generations"] == 3
+
+
+_DIVERGED = {"return": "diverged", "fitness": "diverged"}
+
+
+def _analyze_says_diverged(run_dir, capsys) -> str:
+    """``metalearn analyze RUN`` of a diverged run: its report says so, with no numpy warning and no "nan"."""
+    import warnings
+
+    from metalearn.cli import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's "All-NaN slice encountered" among them
+        assert main(["analyze", str(run_dir)]) == 0
+    assert "Warning" not in capsys.readouterr().err
+    report = (run_dir / "analysis.md").read_text()
+    assert "nan" not in report.lower().replace("nan/inf", "")
+    return report
+
+
+def test_a_run_whose_mean_rule_is_not_finite_says_so(tmp_path, monkeypatch, capsys):
+    from metalearn.cli import _print_meta_result
+
+    mean_params = MetaTrainer.mean_params
+    monkeypatch.setattr(
+        MetaTrainer, "mean_params", lambda self, s: jax.tree.map(lambda x: x * np.nan, mean_params(self, s))
+    )
+    run_dir = start_run(MetaConfig.from_dict(tiny_meta_dict(generations=1)), run_dir=tmp_path / "run", progress=False)
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["mean_rule_diverged"] and not result["all_diverged"]  # the population itself was healthy
+    for row in [*read_jsonl(run_dir / "eval.jsonl"), result["last_eval"]]:
+        assert row["tasks"]["cartpole"] == {"held_out": False, "diverged": [True, True], **_DIVERGED}
+    _print_meta_result(run_dir)
+    assert "warning: the mean rule diverged" in capsys.readouterr().out
+    report = _analyze_says_diverged(run_dir, capsys)
+    assert "The mean rule diverged" in report and "cartpole diverged (2/2 seeds)" in report
 
 
 @pytest.mark.slow  # ~18 s cold on 2 cores (test-fast stays within 5 min)

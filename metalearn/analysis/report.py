@@ -28,6 +28,7 @@ from metalearn.analysis import disco as disco_analysis
 from metalearn.analysis import drifts, lpg, optimizers, runs
 from metalearn.analysis.figures import save_figure
 from metalearn.rules import Rule
+from metalearn.runs import summary_value
 
 REPORT = "analysis.md"
 DEFAULT_NUM_UPDATES = 1000  # horizon shown to temporally-aware rules when nothing says which
@@ -223,9 +224,23 @@ def _num_updates(config: dict) -> int:
         return DEFAULT_NUM_UPDATES
 
 
+def _fitness(x: float) -> str:
+    """A fitness for the report: "diverged" where there is none (every member diverged)."""
+    return f"{x:.3f}" if np.isfinite(x) else "diverged"
+
+
+def _evaluation(task: dict) -> str:
+    """A task's held-out evaluation: return mean ± s.e., or "diverged (k/n seeds)"."""
+    mean = summary_value(task["return"])
+    if np.isfinite(mean):
+        return f"return {mean:.3f} ± {summary_value(task['return'], 'stderr'):.3f}"
+    flags = task.get("diverged") or []  # per seed; runs from before the flags have none
+    return f"diverged ({sum(flags)}/{len(flags)} seeds)" if flags else "diverged"
+
+
 def analyze_run(run_dir: Path, out: Path, num_updates: int | None = None) -> Path:
     """Fitness, held-out evaluations and the mean rule's pictures of a meta-training run."""
-    from metalearn.rules import load_rule
+    from metalearn.rules import DivergedRuleError, load_rule
 
     record = runs.read_run(run_dir)
     name = record.config.get("name", run_dir.name)
@@ -233,9 +248,10 @@ def analyze_run(run_dir: Path, out: Path, num_updates: int | None = None) -> Pat
     if record.metrics:
         save_figure(runs.fitness_figure(record.metrics, name), out / "fitness_curves.png")
         c = runs.fitness_curves(record.metrics)
+        best = c["best"][np.isfinite(c["best"])]  # NaN: every member diverged that generation
         intro.append(
-            f"{len(record.metrics)} generations; population mean fitness {c['mean'][0]:.3f} → {c['mean'][-1]:.3f}, "
-            f"best member {np.nanmax(c['best']):.3f}."
+            f"{len(record.metrics)} generations; population mean fitness {_fitness(c['mean'][0])} → "
+            f"{_fitness(c['mean'][-1])}, best member {_fitness(best.max() if best.size else np.nan)}."
         )
         sections.append(
             Section("Fitness", "fitness_curves.png", "Population best, mean and median fitness per generation.")
@@ -243,6 +259,11 @@ def analyze_run(run_dir: Path, out: Path, num_updates: int | None = None) -> Pat
     else:
         intro.append("No generations logged yet (metrics.jsonl is empty).")
     if record.evals:
+        last = record.evals[-1]
+        results = [f"{task} {_evaluation(t)}" for task, t in last["tasks"].items()]
+        intro.append(
+            f"Last held-out evaluation of the mean rule (generation {last['generation']}): {'; '.join(results)}."
+        )
         save_figure(runs.eval_figure(record.evals, name), out / "held_out_evals.png")
         sections.append(
             Section(
@@ -267,14 +288,19 @@ def analyze_run(run_dir: Path, out: Path, num_updates: int | None = None) -> Pat
         )
     rule_file = run_dir / "rules" / "mean.npz"
     note = ""
-    if rule_file.is_file():
-        rule, meta_params, manifest = load_rule(rule_file)
+    try:
+        loaded = load_rule(rule_file) if rule_file.is_file() else None
+    except DivergedRuleError as err:
+        loaded = None
+        intro.append(f"The mean rule diverged ({err}): no rule pictures.")
+    if loaded is not None:
+        rule, meta_params, manifest = loaded
         intro.append(f"{_rule_line(rule, manifest)} Pictures below are of `rules/mean.npz`.")
         n = _num_updates(record.config) if num_updates is None else num_updates
         rule_secs = rule_sections(rule, meta_params, f"{rule.name} (mean)", out, n)
         sections += rule_secs
         note = "" if rule_secs else _no_pictures_note(rule)
-    else:
+    elif not rule_file.is_file():
         intro.append("No `rules/mean.npz` yet (the run has not finished): no rule pictures.")
     return _write(out, _markdown(f"Analysis: {name}", intro, sections, note))
 

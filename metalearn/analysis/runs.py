@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from metalearn.analysis.figures import new_figure, styled
 from metalearn.analysis.stats import Summary, summarize
+from metalearn.runs import summary_value
 
 
 class RunRecord(NamedTuple):
@@ -121,8 +122,8 @@ def eval_curves(evals: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for name, t in row["tasks"].items():
             d = tasks.setdefault(name, {"held_out": bool(t["held_out"]), "generation": [], "return": [], "stderr": []})
             d["generation"].append(row["generation"])
-            d["return"].append(np.nan if t["return"]["mean"] is None else t["return"]["mean"])
-            d["stderr"].append(t["return"]["stderr"] or 0.0)
+            d["return"].append(summary_value(t["return"]))  # NaN: diverged (or not finite)
+            d["stderr"].append(np.nan_to_num(summary_value(t["return"], "stderr")))
     return {k: {**v, **{f: np.asarray(v[f]) for f in ("generation", "return", "stderr")}} for k, v in tasks.items()}
 
 

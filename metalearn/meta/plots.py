@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from metalearn.curriculum.plr import PLRState
+from metalearn.runs import summary_value
 
 
 def plot_fitness(path: Path, rows: list[dict[str, Any]], evals: list[dict[str, Any]], title: str) -> None:
@@ -30,8 +31,8 @@ def plot_fitness(path: Path, rows: list[dict[str, Any]], evals: list[dict[str, A
         for i, name in enumerate(tasks):
             held_out = evals[0]["tasks"][name]["held_out"]
             x = [e["generation"] for e in evals if name in e["tasks"]]
-            y = [e["tasks"][name]["fitness"]["mean"] for e in evals if name in e["tasks"]]
-            err = [e["tasks"][name]["fitness"]["stderr"] for e in evals if name in e["tasks"]]
+            y = [summary_value(e["tasks"][name]["fitness"]) for e in evals if name in e["tasks"]]  # NaN: diverged
+            err = [summary_value(e["tasks"][name]["fitness"], "stderr") for e in evals if name in e["tasks"]]
             ax.errorbar(
                 x,
                 y,

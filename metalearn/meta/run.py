@@ -4,13 +4,14 @@ A run directory holds::
 
     config.json          the resolved MetaConfig, its search hash, versions
     metrics.jsonl        one row per generation: best/mean/median fitness, σ, seconds, NaN count
-    eval.jsonl           the mean rule on held-out seeds (and tasks), every eval_every generations
+    eval.jsonl           the mean rule on held-out seeds (and tasks), every eval_every generations;
+                         each seed flagged if it diverged, a summary "diverged" then
     checkpoints/         MetaState as arrays + JSON (see checkpoint.py)
     fitness.png          population fitness and held-out evaluations over generations
     levels.png           with a curriculum: the levels trained on and the level buffer over generations
     rules/mean.npz       the search distribution's centre, a standalone rule file
     rules/best.npz       the best member seen
-    result.json          final summary
+    result.json          final summary (all_diverged, mean_rule_diverged: NaN/inf in rules/mean.npz)
 
 Only process 0 writes files when running on several hosts.
 """
@@ -37,6 +38,7 @@ from metalearn.meta.metagrad import make_meta_trainer
 from metalearn.meta.trainer import MetaTrainer
 from metalearn.rules import save_rule
 from metalearn.runs import (
+    DIVERGED,
     RunLock,
     append_jsonl,
     ends_whole,
@@ -225,22 +227,33 @@ def resume_run(run_dir: str | Path, generations: int | None = None, progress: bo
             lock.release()
 
 
-def _summary(values: np.ndarray) -> dict[str, float]:
+def _summary(values: np.ndarray, diverged: np.ndarray) -> dict[str, float] | str:
+    """Mean and standard error over seeds; :data:`DIVERGED` if any seed diverged (its numbers mean nothing)."""
+    if np.any(diverged):
+        return DIVERGED
     values = np.asarray(values, np.float64)
     n = values.size
     return {"mean": float(values.mean()), "stderr": float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0}
 
 
+def _finite(tree: Any) -> bool:
+    return all(bool(np.isfinite(x).all()) for x in jax.tree.leaves(jax.device_get(tree)))
+
+
 def _evaluate(trainer: MetaTrainer, state, run_dir: Path) -> dict[str, Any]:
     generation = int(state.generation)
-    out = jax.device_get(trainer.evaluate_rule(trainer.mean_params(state), trainer.eval_key(generation)))
+    mean = trainer.mean_params(state)
+    out = jax.device_get(trainer.evaluate_rule(mean, trainer.eval_key(generation)))
     held_out = {t.name for t in trainer.held_out}
+    finite = _finite(mean)  # a non-finite rule has diverged on every seed, whatever its agents' returns
     row = {"generation": generation, "tasks": {}}
     for name, r in out.items():
+        diverged = np.asarray(r["diverged"], bool) | (not finite)
         row["tasks"][name] = {
             "held_out": name in held_out,
-            "return": _summary(r["return"]),
-            "fitness": _summary(r["fitness"]),
+            "diverged": diverged.tolist(),  # per seed
+            "return": _summary(r["return"], diverged),
+            "fitness": _summary(r["fitness"], diverged),
         }
     if _is_main():
         append_jsonl(run_dir / _EVALS, [row])
@@ -338,10 +351,11 @@ def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
     (run_dir / "rules").mkdir(exist_ok=True)
     # The horizon the rule was meta-trained at: temporally-aware rules read log N, and analysis shows them at it.
     horizon = trainer.horizon
+    mean = jax.device_get(trainer.mean_params(state))
     save_rule(
         run_dir / "rules" / "mean.npz",
         trainer.rule,
-        jax.device_get(trainer.mean_params(state)),
+        mean,
         generation=generation,
         num_updates=horizon,
     )
@@ -364,6 +378,7 @@ def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
             "generations": generation,
             "best_fitness": float(state.best_fitness),  # null (-inf) when every member always diverged
             "all_diverged": not np.isfinite(float(state.best_fitness)),
+            "mean_rule_diverged": not _finite(mean),  # its rules/mean.npz holds NaN/inf: not a rule
             "first_mean_fitness": rows[0]["mean_fitness"] if rows else None,
             "last_mean_fitness": rows[-1]["mean_fitness"] if rows else None,
             "first_eval": evals[0] if evals else None,

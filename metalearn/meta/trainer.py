@@ -496,7 +496,8 @@ class MetaTrainer:
         distribution (one per seed), not on the curriculum's own levels.
 
         Returns per task ``(eval_seeds,)`` arrays: ``return`` (the fitness
-        statistic, raw) and ``fitness`` (normalised as in training).
+        statistic, raw), ``fitness`` (normalised as in training) and ``diverged``
+        (the seed's training diverged, or its statistic is not finite).
         """
         out = {}
         for t, task in enumerate(self.tasks + self.held_out):
@@ -507,9 +508,11 @@ class MetaTrainer:
                 levels = random_levels(self.curriculum.family, eval_level_key(key), self.config.eval_seeds)
             in_axes = (None, 0, None if levels is None else 0)
             results = jax.vmap(task.trainer.train, in_axes=in_axes)(meta_params, seeds, levels)
+            stat = _statistic(results, self.config.fitness)
             out[task.name] = {
-                "return": _statistic(results, self.config.fitness),
+                "return": stat,
                 "fitness": self._fitness(task, results),
+                "diverged": results.diverged | ~jnp.isfinite(stat),
             }
         return out
 
