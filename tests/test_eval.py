@@ -9,7 +9,7 @@ import pytest
 
 from metalearn.analysis.clustered import judge
 from metalearn.cli import main
-from metalearn.evaluation import analyse, parse_spec
+from metalearn.evaluation import analyse, parse_spec, write_per_seed
 from metalearn.evaluation.one_rule import default_out, one_rule_spec
 from metalearn.evaluation.spec import spec_from_dict
 from metalearn.rules import make_rule, save_rule
@@ -127,3 +127,19 @@ def test_eval_cli_runs_the_engine_on_one_rule(tmp_path, capsys):
     assert main([*args, "--tune", "lr=1e-4,1e-2", "--tune-seeds", "2", "--out", str(out_dir), *extra]) == 0
     again = capsys.readouterr().out
     assert "seeds)" not in again.split("# eval_rule")[0] and json.loads((tmp_path / "e.json").read_text()) == record
+
+
+def test_a_tuned_baseline_that_is_the_preset_is_not_resampled_against_itself(tmp_path):
+    spec = {"name": "t", "seeds": 4, "tasks": [{"preset": "cartpole"}, {"preset": "acrobot"}], "arms": [{"label": "r"}]}
+    spec["baseline"] = {"label": "PPO", "tune": {"grid": ["lr=1e-3,1e-2"]}}
+    parsed = parse_spec(spec)
+    (tmp_path / "spec.json").write_text(json.dumps(parsed.to_dict()))
+    rng = np.random.default_rng(0)
+    for task, tuned_lr in (("cartpole", 2.5e-4), ("acrobot", 1e-2)):  # the preset's lr 2.5e-4 won on cartpole only
+        for name, lr in (("r", 2.5e-4), ("baseline_preset", 2.5e-4), ("baseline_tuned", tuned_lr)):
+            inst = {"final_return": rng.normal(size=4).tolist(), "eval_return": [None] * 4, "diverged": [0] * 4}
+            write_per_seed(tmp_path, task, name, [inst], config={"lr": lr})
+    rows = {(r["x"], r["task"]): r for r in analyse(tmp_path)["contrasts"]}
+    assert rows[("PPO (tuned)", "cartpole")]["verdict"] == "the same agents (tuning chose the preset's point)"
+    assert "difference" not in rows[("PPO (tuned)", "cartpole")]
+    assert "difference" in rows[("PPO (tuned)", "acrobot")]  # another point won there: a real contrast

@@ -15,6 +15,7 @@ from metalearn.evaluation.spec import CompareSpec, slug, spec_from_dict
 from metalearn.runs import write_json
 
 TUNED, PRESET = "baseline_tuned", "baseline_preset"
+SAME_AGENTS = "the same agents (tuning chose the preset's point)"
 
 
 def read_records(out: Path, spec: CompareSpec, file_label: str) -> list[dict]:
@@ -109,7 +110,15 @@ def analyse(out: str | Path, seed: int = 0) -> dict:
             )
     if b and b.tunes:
         tuned, preset = f"{b.label} (tuned)", f"{b.label} (preset)"
-        contrasts += _contrast(rows[tuned], rows[preset], spec, tuned, preset, seed)
+        same = {  # tasks where tuning chose the preset's own point: the same agents, nothing to resample
+            task.name
+            for task, rt, rp in zip(spec.tasks, records[tuned], records[preset], strict=True)
+            if "config" in rt and rt.get("config") == rp.get("config")
+        }
+        for row in _contrast(rows[tuned], rows[preset], spec, tuned, preset, seed):
+            if row["task"] in same or (row["task"] == "pooled" and len(same) == len(spec.tasks)):
+                row = {k: row[k] for k in ("task", "x", "y", "seeds")} | {"verdict": SAME_AGENTS}
+            contrasts.append(row)
     for xl, yl in spec.contrasts:
         contrasts += _contrast(rows[xl], rows[yl], spec, xl, yl, seed)
     results = {"spec": spec.name, "metric": m, "seeds": spec.seeds, "seed": spec.seed, "contrasts": contrasts}
