@@ -128,3 +128,17 @@ def read_utf8(path: str | os.PathLike) -> str:
         raise ValueError(
             f"{path}: not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); allowed: a UTF-8 text file"
         ) from None
+
+
+def read_yaml(path: str | os.PathLike, allowed: str) -> Any:
+    """The YAML document in ``path``; text that is not UTF-8, not YAML or nested too deeply to parse is a one-line
+    ``ValueError`` naming the file and ``allowed``."""
+    import yaml
+
+    text = read_utf8(path)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({str(err).splitlines()[0]}); allowed: {allowed}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deeply to read; allowed: {allowed}") from None

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from metalearn.cli import main
-from metalearn.evaluation import analyse, check_disjoint, compare, evaluation_keys, key_overlap, parse_spec
+from metalearn.evaluation import analyse, check_disjoint, compare, evaluation_keys, key_overlap, load_spec, parse_spec
 from metalearn.evaluation.engine import tuned_from_run
 from metalearn.evaluation.spec import TaskSpec
 
@@ -194,3 +194,20 @@ def test_without_a_baseline_only_the_stated_contrasts_are_drawn(tmp_path):
     assert [(r["x"], r["y"]) for r in rows] == [("a", "b")] and rows[0]["verdict"] == "better"
     with pytest.raises(ValueError, match=r"tuned: true but baseline is null"):
         parse_spec(_spec(baseline=None, arms=[{"label": "a", "rule": "dpo", "tuned": True}]))
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"name: x\nseeds: \xe9\n", r"not UTF-8 text \(byte 0xe9 at offset 15\)"),
+        (b"name: [x\n", "not valid YAML"),
+        (b"[" * 20000, "nested too deeply to read"),
+        (b"- a\n", "holds list; allowed: a mapping"),
+    ],
+)
+def test_a_spec_file_that_cannot_be_read_is_named_in_one_line(content, message, tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as err:
+        load_spec(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from metalearn.validation import unknown
+from metalearn.validation import read_yaml, unknown
 
 METRICS = ("final_return", "eval_return")
 INSTANCE_SEEDS = ("split", "shared")
@@ -283,12 +283,10 @@ def load_spec(source: str | Path | Mapping[str, Any]) -> CompareSpec:
     """A spec from a YAML/JSON file or a mapping."""
     if isinstance(source, Mapping):
         return parse_spec(source)
-    import yaml
-
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"{path}: no such spec file; allowed: a YAML or JSON comparison spec")
-    data = yaml.safe_load(path.read_text())
+    data = read_yaml(path, "a YAML or JSON comparison spec (see metalearn.evaluation.spec)")
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: holds {type(data).__name__}; allowed: a mapping (see metalearn.evaluation.spec)")
     try:

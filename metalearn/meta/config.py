@@ -12,7 +12,7 @@ from typing import Any
 from metalearn.curriculum.config import CurriculumConfig, renamed_kind
 from metalearn.es import StrategyConfig
 from metalearn.inner import TrainConfig, resolve_task
-from metalearn.validation import check_type, field_error, read_utf8
+from metalearn.validation import check_type, field_error, read_yaml
 
 FITNESS_STATS = ("final_return", "eval_return", "mean_return")
 REGIMES = ("es", "meta_gradient")
@@ -369,8 +369,6 @@ def list_experiments() -> list[str]:
 
 def load_config_dict(spec: str) -> dict[str, Any]:
     """A config as a dict from a YAML path or an experiment name in ``experiments/``."""
-    import yaml
-
     path = Path(spec)
     if not path.is_file():
         path = EXPERIMENTS_DIR / f"{spec}.yaml"
@@ -378,13 +376,7 @@ def load_config_dict(spec: str) -> dict[str, Any]:
             raise ValueError(
                 f"no config file {spec!r} and no experiment of that name; experiments: {', '.join(list_experiments())}"
             )
-    text = read_utf8(path)
-    try:
-        d = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    except RecursionError:
-        raise ValueError(f"{path}: nested too deeply to read; allowed: a YAML mapping of config entries") from None
+    d = read_yaml(path, "a YAML mapping of config entries")
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     return d
