@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from metalearn.analysis.stats import mean_stderr
+from metalearn.runs import summary_value
 
 
 def _rows(path: Path) -> list[dict]:
@@ -40,7 +41,8 @@ def summarise(runs: dict[str, list[Path]]) -> dict:
         for task in tasks:
             curve = []
             for g in generations:
-                vals = [next(e for e in ev if e["generation"] == g)["tasks"][task]["return"]["mean"] for ev in evals]
+                rows = [next(e for e in ev if e["generation"] == g) for ev in evals]
+                vals = [summary_value(row["tasks"][task]["return"]) for row in rows]
                 curve.append(_mean_se(vals))
             per_task[task] = {"held_out": evals[0][0]["tasks"][task]["held_out"], "curve": curve}
         metrics = [_rows(d / "metrics.jsonl") for d in dirs]

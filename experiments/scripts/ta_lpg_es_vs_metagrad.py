@@ -34,7 +34,7 @@ import numpy as np
 from metalearn import analysis
 from metalearn.meta import MetaConfig, load_config_dict, resume_run, start_run
 from metalearn.rules import load_rule
-from metalearn.runs import read_jsonl
+from metalearn.runs import read_jsonl, summary_value
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "runs" / "ta_lpg_es_vs_metagrad"
@@ -79,8 +79,8 @@ def measure() -> tuple[list[dict], dict]:
         initial_targets = analysis.lpg_targets(rule, initial, progresses=PROGRESSES, num_updates=LIFETIME)
         targets_of[regime, int(seed)] = targets
         evals = read_jsonl(run_dir / "eval.jsonl")
-        final = {name: t["return"]["mean"] for name, t in evals[-1]["tasks"].items()}
-        first = {name: t["return"]["mean"] for name, t in evals[0]["tasks"].items()}
+        final = {name: summary_value(t["return"]) for name, t in evals[-1]["tasks"].items()}
+        first = {name: summary_value(t["return"]) for name, t in evals[0]["tasks"].items()}
         rows.append(
             {
                 "regime": regime,
