@@ -366,7 +366,7 @@ class MetaGradientTrainer(MetaTrainer):
             "task_fitness": mean_return[None],
             "fitness": fitness,
             "meta_gradient": {
-                **{f: getattr(steps, f).mean() for f in StepMetrics._fields if f not in _SUMMED},
+                **{f: getattr(steps, f).mean() for f in StepMetrics._fields if f not in _NOT_AVERAGED},
                 "replaced": steps.replaced.sum(),
             },
         }
@@ -380,7 +380,9 @@ class MetaGradientTrainer(MetaTrainer):
         return state, metrics
 
 
-_SUMMED = ("agent_return", "replaced", "scored", "score_sum")  # not averaged over a generation's steps
+# Step metrics not averaged over a generation's steps: the counts are summed, and each agent's return is the
+# generation's fitness of that agent.
+_NOT_AVERAGED = ("agent_return", "replaced", "scored", "score_sum")
 # Scores the persistent regime computes from one agent at the end of its lifetime.
 MG_SCORES = ("alg_regret", "random")
 

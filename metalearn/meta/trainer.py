@@ -49,13 +49,10 @@ from metalearn.rules import load_rule, make_rule, published_rule
 _SEPARATE_STREAM = 1_000_003
 
 
-def level_key(k_eval: jax.Array) -> jax.Array:
-    """A generation's curriculum key, from its evaluation key (so runs without a curriculum are unchanged)."""
-    return jax.random.fold_in(k_eval, _SEPARATE_STREAM)
-
-
-def eval_level_key(key: jax.Array) -> jax.Array:
-    """The random levels a curriculum task is evaluated on, from the evaluation's key."""
+def level_key(key: jax.Array) -> jax.Array:
+    """The levels' stream of ``key``: a generation's curriculum key from its evaluation key, and the random levels
+    a curriculum task is evaluated on from the evaluation's key (a separate stream, so runs without a curriculum
+    draw exactly what they drew before curricula existed)."""
     return jax.random.fold_in(key, _SEPARATE_STREAM)
 
 
@@ -505,7 +502,7 @@ class MetaTrainer:
             levels = None
             if self.curriculum is not None and t < len(self.tasks):
                 # A curriculum task has no level of its own: one fresh random level per seed.
-                levels = random_levels(self.curriculum.family, eval_level_key(key), self.config.eval_seeds)
+                levels = random_levels(self.curriculum.family, level_key(key), self.config.eval_seeds)
             in_axes = (None, 0, None if levels is None else 0)
             results = jax.vmap(task.trainer.train, in_axes=in_axes)(meta_params, seeds, levels)
             stat = _statistic(results, self.config.fitness)
