@@ -27,13 +27,14 @@ import optax
 sys.path.insert(0, str(Path(__file__).parent))
 from results_io import median_time, write_results
 
-from metalearn.inner import DiscoTrainer, gae, get_preset
+from metalearn.inner import DiscoAgent, gae, get_preset, make_trainer
 from metalearn.inner.disco_agent import Trajectories
+from metalearn.rules import make_rule
 from objectives import disco, ppo_clip
 from objectives.base import ObjectiveInputs
 
 
-def random_batch(trainer: DiscoTrainer, t: int, b: int, key: jax.Array) -> Trajectories:
+def random_batch(trainer: DiscoAgent, t: int, b: int, key: jax.Array) -> Trajectories:
     """Catch-shaped trajectories with random contents (the cost does not depend on them)."""
     k = jax.random.split(key, 4)
     a = trainer.spec.action_dim
@@ -46,7 +47,7 @@ def random_batch(trainer: DiscoTrainer, t: int, b: int, key: jax.Array) -> Traje
     )
 
 
-def ppo_step(trainer: DiscoTrainer):
+def ppo_step(trainer: DiscoAgent):
     """One PPO-clip + value step of the trainer's network on a batch (same optimizer as the rule's agent)."""
     objective = ppo_clip(0.2)
     net, opt = trainer.net, trainer.optimizer
@@ -85,18 +86,19 @@ def main() -> None:
     repeats = 3 if args.quick else 7
     hidden, model = (128, 32) if args.quick else (512, 128)
     config = get_preset("catch").config.replace(hidden_size=hidden)
-    hyper = disco.DiscoHyper(model_lstm=model, model_head=model)
-    trainer = DiscoTrainer("Catch-bsuite", config, hyper)
+    rule = make_rule("disco", model_lstm=model, model_head=model)
+    trainer = make_trainer("Catch-bsuite", config, objective=rule.objective)
     meta_params = disco.load_published()
     state = trainer.init(meta_params, jax.random.PRNGKey(0))
     learn = jax.jit(lambda s, b: trainer.learn(meta_params, s, b))
 
-    b, t = hyper.batch_size, config.num_steps
+    b, t = trainer.settings.batch_size, config.num_steps
     batch = random_batch(trainer, t, b, jax.random.PRNGKey(1))
     disco_s = median_time(learn, (state, batch), repeats)
     ppo_s = median_time(ppo_step(trainer), (state.params, state.opt_state, batch), repeats)
     x, _, _ = jax.jit(lambda s, b: trainer.rule_targets(meta_params, s, b))(state, batch)
-    targets_s = median_time(jax.jit(lambda x: disco.targets(meta_params, x, state.rule_state, hyper)), (x,), repeats)
+    rule_targets = jax.jit(lambda x: disco.targets(meta_params, x, state.rule_state, trainer.hyper))
+    targets_s = median_time(rule_targets, (x,), repeats)
 
     lengths = [8, 29, 58] if args.quick else [8, 16, 29, 58, 116]
     growth = []

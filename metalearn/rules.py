@@ -23,6 +23,7 @@ import numpy as np
 from learned_optimizers import LEARNED_OPTIMIZERS, load_published
 from learned_optimizers import published_names as open_published_names
 from metalearn import __version__
+from metalearn.inner.registry import AGENTS
 from metalearn.pytree_io import load_pytree, read_manifest, save_pytree
 from metalearn.validation import check_type, unknown
 from objectives import OBJECTIVES, BoundObjective, Objective, disco
@@ -76,7 +77,9 @@ def make_rule(name: str, **kwargs: Any) -> Rule:
     """The rule called ``name`` with hyper-parameters ``kwargs``.
 
     An optimizer rule fills ``Rule.optimizer``; an objective rule fills
-    ``Rule.objective`` (an :class:`objectives.Objective`).
+    ``Rule.objective`` (an :class:`objectives.Objective`). A rule that brings its own
+    agent (DiscoRL) also takes that agent's settings as keywords: they become
+    ``Rule.objective.agent_config``, apart from the rule's own hyper-parameters.
     """
     if name in LEARNED_OPTIMIZERS:
         module, defaults = LEARNED_OPTIMIZERS[name]
@@ -87,12 +90,17 @@ def make_rule(name: str, **kwargs: Any) -> Rule:
     else:
         raise unknown("rule", name, list_rules())
     kwargs = {**defaults, **kwargs}
-    init_kw, hook_kw = _split_kwargs(name, kwargs, module.init, hook)
+    settings = AGENTS[module.AGENT].settings_type if getattr(module, "AGENT", None) else None
+    fns = (module.init, hook, settings) if settings else (module.init, hook)
+    init_kw, hook_kw, *agent_kw = _split_kwargs(name, kwargs, *fns)
     module.init(jax.random.PRNGKey(0), **init_kw)  # validates hyper-parameters now, not mid-run
     init = lambda rng: module.init(rng, **init_kw)
     if name in LEARNED_OPTIMIZERS:
         return Rule(name=name, kwargs=dict(kwargs), init=init, optimizer=lambda mp: hook(mp, **hook_kw))
-    return Rule(name=name, kwargs=dict(kwargs), init=init, objective=hook(**hook_kw))
+    objective = hook(**hook_kw)
+    if settings:
+        objective = dataclasses.replace(objective, agent_config=settings(**agent_kw[0]))
+    return Rule(name=name, kwargs=dict(kwargs), init=init, objective=objective)
 
 
 def with_kwargs(rule: Rule, meta_params: Any, **kwargs: Any) -> Rule:

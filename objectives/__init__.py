@@ -10,7 +10,9 @@ Every objective is a module with one calling convention:
 * ``to_objective(**hyper) -> Objective``: the objective with its
   hyper-parameters checked and bound, called ``objective(meta_params,
   ObjectiveInputs) -> per-sample loss (B,)``; a trajectory objective (LPG) also
-  has ``objective.rule_targets(meta_params, TrajectoryInputs)``.
+  has ``objective.rule_targets(meta_params, TrajectoryInputs)``;
+* kind "agent" only: ``AGENT``, the name of the agent the rule brings (DiscoRL's),
+  which the engine trains instead of PPO/A2C.
 
 ``BoundObjective(objective, meta_params)`` is the same objective as a plain loss
 ``loss(inputs)`` for your own training loop (``metalearn.rules.load_objective``
@@ -51,6 +53,11 @@ class Variant(NamedTuple):
     def kind(self) -> str:
         """The module's declared ``KIND``."""
         return self.module.KIND
+
+    @property
+    def agent(self) -> str | None:
+        """The agent the rule brings (the module's ``AGENT``, kind "agent"), else None: PPO/A2C trains it."""
+        return getattr(self.module, "AGENT", None)
 
 
 OBJECTIVES = {

@@ -31,8 +31,8 @@ import jax
 #   "drift":      loss = −[r·A − f(r, A)] with a drift f (PPO-clip, DPO, LPO), see objectives.drift;
 #   "trajectory": reads whole rollouts first and emits per-sample targets (LPG);
 #   "agent":      brings its own agent and learning step (DiscoRL: extra heads, a target
-#                 network, replay, the rule's own state); ``Objective.agent`` holds its settings
-#                 and the engine trains it with its own trainer, not PPO/A2C.
+#                 network, replay, the rule's own state); ``Objective.agent`` names that agent
+#                 (the engine's ``metalearn.inner.AGENTS``), which trains it instead of PPO/A2C.
 KINDS = ("surrogate", "drift", "trajectory", "agent")
 
 
@@ -117,16 +117,22 @@ class Objective:
     """An actor objective with its hyper-parameters bound: what every objective module's
     ``to_objective(**hyper)`` returns, what a rule carries and what the trainer runs.
 
-    ``objective(meta_params, inputs)`` -> (B,) per-sample loss to minimise.
+    ``objective(meta_params, inputs)`` -> (B,) per-sample loss to minimise (every kind but ``"agent"``).
     ``targets(meta_params, TrajectoryInputs)`` -> a pytree with leaves (T, E, ...),
     for kind ``"trajectory"`` only (else None); call it through :meth:`rule_targets`.
-    ``agent``: the settings of the agent an ``"agent"``-kind rule trains (else None).
+
+    A rule of kind ``"agent"`` has no per-sample loss: it brings its own agent, ``agent`` (a name in
+    the engine's agent registry), which reads the rule's own hyper-parameters ``hyper`` and its own
+    settings ``agent_config`` (None: that agent's defaults; the engine's rule registry fills it from
+    the rule's keywords), kept apart as the reference keeps ``hyper_params`` and ``net_settings``.
     """
 
-    loss: Loss
+    loss: Loss | None = None
     kind: str = "surrogate"
     targets: Targets | None = None
-    agent: Any = None
+    agent: str | None = None
+    hyper: Any = None
+    agent_config: Any = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -134,9 +140,16 @@ class Objective:
         if (self.kind == "trajectory") != (self.targets is not None):
             raise ValueError("an Objective has targets exactly when its kind is 'trajectory'")
         if (self.kind == "agent") != (self.agent is not None):
-            raise ValueError("an Objective has agent settings exactly when its kind is 'agent'")
+            raise ValueError("an Objective names the agent it brings exactly when its kind is 'agent'")
+        if (self.kind == "agent") != (self.loss is None):
+            raise ValueError("an Objective has a per-sample loss exactly when its kind is not 'agent'")
 
     def __call__(self, meta_params: Any, inputs: ObjectiveInputs) -> jax.Array:
+        if self.loss is None:
+            raise ValueError(
+                f"this rule brings its own agent ({self.agent!r}) and has no per-sample loss for a PPO/A2C agent; "
+                "train it with metalearn.inner.make_trainer(env, config, objective=rule.objective)"
+            )
         check_objective_inputs(inputs)
         return self.loss(meta_params, inputs)
 

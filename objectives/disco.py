@@ -64,15 +64,10 @@ NUM_FEATURES = NUM_BASE_FEATURES + 4  # + the action-conditional embedding, aver
 
 @dataclasses.dataclass(frozen=True)
 class DiscoHyper:
-    """Disco103's agent-side hyper-parameters (the reference's ``get_settings_disco``), and the agent it trains.
-
-    The loss weights, target-network coefficient, Retrace λ and discount, and the moving
-    averages are the rule's. ``replay_capacity`` (trajectories; 0 = learn from each fresh
-    rollout only), ``batch_size`` (trajectories per update), ``min_replay`` (trajectories the
-    replay holds before the first learning step: the reference's colab waits for ``batch_size``;
-    0 learns from the first rollout), the action model's LSTM and
-    head widths, the policy/prediction heads' initial scale and Adam's elementwise update
-    clip describe the agent, as the reference's colab sets them for Catch.
+    """Disco103's own hyper-parameters (the reference's ``get_settings_disco().hyper_params``, with its
+    update rule's moving averages): the loss weights, the target-network coefficient, Retrace λ and the
+    discount. The agent it trains has its own settings (replay, batch, network widths, update clip:
+    ``metalearn.inner.disco_agent.DiscoAgentConfig``, the reference's ``net_settings`` and optimiser).
     """
 
     pi_cost: float = 1.0
@@ -85,34 +80,15 @@ class DiscoHyper:
     discount: float = 0.997
     ema_decay: float = 0.99
     ema_eps: float = 1e-6
-    replay_capacity: int = 1024
-    batch_size: int = 64
-    min_replay: int = 0
-    model_lstm: int = 128
-    model_head: int = 128
-    head_init_std: float = 1e-2
-    max_abs_update: float = 1.0
 
     def __post_init__(self) -> None:
-        ints = {"replay_capacity": 0, "batch_size": 1, "min_replay": 0, "model_lstm": 1, "model_head": 1}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name in ints:
-                if not isinstance(v, int) or isinstance(v, bool) or v < ints[f.name]:
-                    raise ValueError(f"DiscoHyper.{f.name}={v!r} is invalid; allowed: an integer >= {ints[f.name]}")
-            elif not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v) or v < 0:
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v) or v < 0:
                 raise ValueError(f"DiscoHyper.{f.name}={v!r} is invalid; allowed: a finite number >= 0")
         for name in ("target_params_coeff", "td_lambda", "discount", "ema_decay"):
             if getattr(self, name) > 1:
                 raise ValueError(f"DiscoHyper.{name}={getattr(self, name)!r} is invalid; allowed: 0 <= value <= 1")
-        for name in ("head_init_std", "max_abs_update"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"DiscoHyper.{name}={getattr(self, name)!r} is invalid; allowed: a number > 0")
-        if self.min_replay > self.replay_capacity:
-            raise ValueError(
-                f"DiscoHyper.min_replay={self.min_replay} is invalid; allowed: 0 <= min_replay <= replay_capacity "
-                f"= {self.replay_capacity}"
-            )
 
 
 class AgentOut(NamedTuple):
@@ -641,13 +617,14 @@ def update_target(target_params, params, hyper: DiscoHyper = DiscoHyper()):
 
 
 # The rule interface (see objectives/__init__.py).
-def to_objective(**hyper) -> Objective:
-    """The rule for the engine: kind ``"agent"``, carrying :class:`DiscoHyper` (``Objective.agent``).
+AGENT = "disco"  # the agent this rule brings: metalearn.inner.AGENTS["disco"] (metalearn/inner/disco_agent.py)
 
-    It trains its own agent (heads y, z, aux_π, q; a target copy; the rule's state), so the
-    engine builds :class:`metalearn.inner.disco_agent.DiscoTrainer` for it, not PPO/A2C.
-    """
-    return Objective(_no_surrogate, KIND, agent=DiscoHyper(**hyper))
+
+def to_objective(**hyper) -> Objective:
+    """The rule for the engine: kind ``"agent"``, bringing the agent :data:`AGENT`, with its
+    :class:`DiscoHyper` (``Objective.hyper``). That agent (heads y, z, aux_π, q; a target copy; replay)
+    is trained by its own learning step, not PPO/A2C's; its settings are the agent's own."""
+    return Objective(kind=KIND, agent=AGENT, hyper=DiscoHyper(**hyper))
 
 
 # Its keywords are DiscoHyper's fields: say so in its signature, which the rule registry reads to route
@@ -658,10 +635,3 @@ to_objective.__signature__ = inspect.Signature(
         for f in dataclasses.fields(DiscoHyper)
     ]
 )
-
-
-def _no_surrogate(meta_params, inputs):
-    raise ValueError(
-        "the DiscoRL rule is not a per-sample surrogate for a PPO/A2C agent: it trains its own agent; "
-        "build its trainer with metalearn.inner.make_trainer (or disco_agent.DiscoTrainer)"
-    )

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from metalearn.inner import disco_agent as da
-from metalearn.inner import get_preset
+from metalearn.inner import get_preset, make_trainer
+from metalearn.rules import make_rule
 from objectives import disco
 
 FIXTURE = Path(__file__).parent / "fixtures" / "disco103_reference.npz"
@@ -65,21 +66,48 @@ def test_replay_keeps_the_newest_trajectories_and_samples_only_what_it_holds():
         np.testing.assert_array_equal(np.asarray(field), np.broadcast_to(ids, np.shape(field)))
 
 
+def _agent(env: str, config, **kwargs) -> da.DiscoAgent:
+    """The agent rule ``disco`` with ``kwargs`` (its own hyper-parameters and its agent's settings) brings."""
+    return make_trainer(env, config, objective=make_rule("disco", **kwargs).objective)
+
+
+def test_the_rules_keywords_split_into_its_hyper_parameters_and_its_agents_settings():
+    """As the reference keeps ``hyper_params`` apart from ``net_settings``: one set of keywords, two configs."""
+    objective = make_rule("disco", pi_cost=0.5, target_params_coeff=0.8, replay_capacity=0, model_lstm=8).objective
+    assert objective.hyper == disco.DiscoHyper(pi_cost=0.5, target_params_coeff=0.8)
+    assert objective.agent_config == da.DiscoAgentConfig(replay_capacity=0, model_lstm=8)
+    agent = _agent("Catch-bsuite", get_preset("catch").config, replay_capacity=0, batch_size=2, pi_cost=0.5)
+    assert isinstance(agent, da.DiscoAgent) and agent.hyper.pi_cost == 0.5 and agent.settings.batch_size == 2
+    assert {f.name for f in dataclasses.fields(disco.DiscoHyper)}.isdisjoint(
+        f.name for f in dataclasses.fields(da.DiscoAgentConfig)
+    )
+
+
 def test_bad_agent_settings_are_refused():
     config = get_preset("catch").config
-    without_replay = r"batch_size=64 is invalid without replay.*allowed: batch_size = num_envs = 2"
+    without_replay = r"DiscoAgentConfig.batch_size=64 is invalid without replay.*allowed: batch_size = num_envs = 2"
     with pytest.raises(ValueError, match=without_replay):
-        da.DiscoTrainer("Catch-bsuite", config, disco.DiscoHyper(replay_capacity=0))
+        _agent("Catch-bsuite", config, replay_capacity=0)
     with pytest.raises(ValueError, match=r"replay_capacity=10 is invalid; allowed: 0 \(no replay\) or >= max"):
-        da.DiscoTrainer("Catch-bsuite", config, disco.DiscoHyper(replay_capacity=10))
+        _agent("Catch-bsuite", config, replay_capacity=10)
     with pytest.raises(ValueError, match=r"DiscoHyper.discount=1.5 is invalid; allowed: 0 <= value <= 1"):
         disco.DiscoHyper(discount=1.5)
     with pytest.raises(ValueError, match=r"DiscoHyper.pi_cost=-1 is invalid"):
         disco.DiscoHyper(pi_cost=-1)
-    with pytest.raises(ValueError, match=r"DiscoHyper.batch_size=2.5 is invalid; allowed: an integer >= 1"):
-        disco.DiscoHyper(batch_size=2.5)
+    with pytest.raises(ValueError, match=r"DiscoAgentConfig.batch_size=2.5 is invalid; allowed: an integer >= 1"):
+        da.DiscoAgentConfig(batch_size=2.5)
+    with pytest.raises(ValueError, match=r"DiscoAgentConfig.max_abs_update=0 is invalid; allowed: a finite number > 0"):
+        da.DiscoAgentConfig(max_abs_update=0)
     with pytest.raises(ValueError, match=r"min_replay=4 is invalid; allowed: 0 <= min_replay <= replay_capacity = 0"):
-        disco.DiscoHyper(replay_capacity=0, batch_size=2, min_replay=4)
+        make_rule("disco", replay_capacity=0, batch_size=2, min_replay=4)
+    with pytest.raises(ValueError, match=r"'disco' hyper-parameter model_lstm=8.5 is invalid; allowed: an integer"):
+        make_rule("disco", model_lstm=8.5)
+    with pytest.raises(ValueError, match=r"optimizer is invalid with it; allowed: optimizer=None"):
+        make_trainer("Catch-bsuite", config, optimizer=lambda mp: None, objective=make_rule("disco").objective)
+    with pytest.raises(ValueError, match=r"hypers=\['lr'\] is invalid for the DiscoRL agent"):
+        _agent("Catch-bsuite", config).init(None, jax.random.PRNGKey(0), hypers={"lr": 0.1})
+    with pytest.raises(ValueError, match=r"brings its own agent \('disco'\) and has no per-sample loss"):
+        make_rule("disco").objective(None, None)
 
 
 @pytest.mark.slow  # compiles one update of a small DiscoRL agent (~30 s)
@@ -87,8 +115,7 @@ def test_learning_waits_until_the_replay_holds_min_replay_trajectories():
     """As the reference's colab: rollouts fill the replay, and the first learning step comes with the update
     that brings it to ``min_replay`` trajectories; until then nothing of the learner moves."""
     config = dataclasses.replace(get_preset("catch").config, hidden_size=16, eval_envs=0)  # 2 streams an update
-    hyper = disco.DiscoHyper(model_lstm=8, model_head=8, batch_size=4, replay_capacity=8, min_replay=6)
-    trainer = da.DiscoTrainer("Catch-bsuite", config, hyper)
+    trainer = _agent("Catch-bsuite", config, model_lstm=8, model_head=8, batch_size=4, replay_capacity=8, min_replay=6)
     meta_params = disco.load_published()
     update = jax.jit(lambda s: trainer.update(meta_params, s))
     state = trainer.init(meta_params, jax.random.PRNGKey(0))
@@ -105,7 +132,7 @@ def test_learning_waits_until_the_replay_holds_min_replay_trajectories():
 
 def test_continuous_envs_are_refused():
     with pytest.raises(ValueError, match="discrete action spaces; Pendulum-v1 is continuous"):
-        da.DiscoTrainer("Pendulum-v1", get_preset("catch").config)
+        da.DiscoAgent("Pendulum-v1", get_preset("catch").config)
 
 
 @pytest.mark.slow  # compiles the rule in a small agent (~1 min), then 4 agents x 200 updates (~30 s)
@@ -124,8 +151,7 @@ def test_disco103_agents_learn_cartpole_within_a_small_budget():
         eval_envs=0,
         final_window=20,
     )
-    hyper = disco.DiscoHyper(model_lstm=32, model_head=32, batch_size=8, replay_capacity=0)
-    trainer = da.DiscoTrainer("CartPole-v1", config, hyper)
+    trainer = _agent("CartPole-v1", config, model_lstm=32, model_head=32, batch_size=8, replay_capacity=0)
     train = jax.jit(jax.vmap(trainer.train, in_axes=(None, 0)))
     seeds = jax.random.split(jax.random.PRNGKey(0), 4)
     published, untrained = (train(m, seeds) for m in (disco.load_published(), disco.init(jax.random.PRNGKey(0))))
@@ -155,6 +181,17 @@ def test_es_refuses_a_start_of_another_rule():
         MetaTrainer(MetaConfig.from_dict(d))
     with pytest.raises(ValueError, match=r"rule.start=''"):
         MetaConfig.from_dict({**d, "rule": {**d["rule"], "start": ""}})
+
+
+def test_meta_gradients_with_a_rule_that_brings_its_own_agent_are_refused_at_validation():
+    """Meta-gradients flow through the PPO/A2C agent's updates; DiscoRL's agent is refused up front, by name."""
+    from metalearn.meta import MetaConfig
+
+    d = {**_tiny_es_dict(1), "regime": "meta_gradient"}
+    del d["strategy"]
+    with pytest.raises(ValueError, match=r"^regime=meta_gradient with rule 'disco', which brings its own agent"):
+        MetaConfig.from_dict(d)
+    MetaConfig.from_dict({**d, "rule": {"name": "lpg"}})  # the same run with a rule PPO/A2C trains is valid
 
 
 @pytest.mark.slow  # three compilations of a generation of DiscoRL agents

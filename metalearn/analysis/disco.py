@@ -13,7 +13,6 @@ rule's meta-network reads. The agent is freshly initialised unless ``updates`` >
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, NamedTuple
 
 import jax
@@ -21,8 +20,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from metalearn.analysis.figures import new_figure, styled
-from metalearn.inner import DiscoTrainer, get_preset
-from metalearn.rules import Rule
+from metalearn.inner import get_preset, make_trainer
+from metalearn.rules import Rule, with_kwargs
 
 
 def is_disco_rule(rule: Rule) -> bool:
@@ -55,8 +54,8 @@ def record_targets(
     config = get_preset("catch").config.replace(
         hidden_size=64, num_envs=1, num_steps=steps, total_timesteps=max(updates, 1) * steps
     )
-    hyper = dataclasses.replace(rule.objective.agent, batch_size=1, replay_capacity=0)
-    trainer = DiscoTrainer(env, config, hyper)
+    rule = with_kwargs(rule, meta_params, batch_size=1, replay_capacity=0, min_replay=0)
+    trainer = make_trainer(env, config, objective=rule.objective)
     state = trainer.init(meta_params, jax.random.PRNGKey(seed))
     if updates:
         state, _ = jax.jit(lambda s: trainer.run(meta_params, s, updates))(state)

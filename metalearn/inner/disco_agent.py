@@ -1,4 +1,4 @@
-"""Inner training of an agent by a DiscoRL update rule (Disco103 by default): network, replay, trainer.
+"""The agent a DiscoRL update rule brings (Disco103 by default): its settings, network, replay and learning step.
 
 The agent (:class:`DiscoNet`, the reference's MLP agent) maps an observation to
 policy logits π(s) and prediction logits y(s) from an MLP torso, and — through a
@@ -23,13 +23,17 @@ Environments here auto-reset (gymnax): a transition that ends an episode has
 step of a trajectory is masked (the reference's dm_env streams carry an extra
 "last" observation per episode, whose step it masks out of the loss).
 
-``DiscoTrainer(env, config, hyper).train(meta_params, rng) -> TrainResult`` is pure and
-jittable, so ``jax.vmap`` runs seeds (and populations of rules) at once, as with
-:class:`~metalearn.inner.trainer.Trainer`.
+:class:`DiscoAgent` is the agent ``"disco"`` of :mod:`metalearn.inner.registry`, an
+:class:`~metalearn.inner.agent.Agent` like PPO/A2C's :class:`~metalearn.inner.trainer.Trainer`:
+``make_trainer(env, config, objective=rule.objective).train(meta_params, rng) -> TrainResult`` is pure
+and jittable, so ``jax.vmap`` runs seeds (and populations of rules) at once. Its settings are
+:class:`DiscoAgentConfig` (a rule ``disco`` takes them as keywords, beside the rule's own
+:class:`objectives.disco.DiscoHyper`), and from :class:`TrainConfig` what every agent reads.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -39,10 +43,53 @@ import numpy as np
 import optax
 
 from metalearn.envs import make_env, wrap_for_training
-from metalearn.envs.wrappers import LogState, find_wrapper_state
+from metalearn.inner import agent
 from metalearn.inner.config import TrainConfig
-from metalearn.inner.results import TrainResult, UpdateMetrics, all_finite
-from objectives import disco
+from metalearn.inner.results import UpdateMetrics, all_finite, update_metrics
+from objectives import Objective, disco
+
+# ---------------------------------------------------------------------------------------------
+# The agent's settings.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscoAgentConfig:
+    """The DiscoRL agent's own settings (the reference's ``net_settings`` and optimiser), apart from the rule's
+    hyper-parameters (:class:`objectives.disco.DiscoHyper`); defaults as the reference's colab sets them for Catch.
+
+    ``replay_capacity``: trajectories the replay holds (0: learn from each fresh rollout only);
+    ``batch_size``: trajectories per update; ``min_replay``: trajectories the replay holds before the first
+    learning step (the reference's colab waits for ``batch_size``; 0 learns from the first rollout);
+    ``model_lstm`` / ``model_head``: the action model's LSTM and head widths; ``head_init_std``: the
+    policy/prediction heads' initial scale; ``max_abs_update``: Adam's elementwise update clip. The torso
+    (``hidden_size`` × ``num_hidden_layers``, ReLU) and learning rate are TrainConfig's, as for every agent.
+    """
+
+    replay_capacity: int = 1024
+    batch_size: int = 64
+    min_replay: int = 0
+    model_lstm: int = 128
+    model_head: int = 128
+    head_init_std: float = 1e-2
+    max_abs_update: float = 1.0
+
+    def __post_init__(self) -> None:
+        ints = {"replay_capacity": 0, "batch_size": 1, "min_replay": 0, "model_lstm": 1, "model_head": 1}
+        for name, low in ints.items():
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                raise ValueError(f"DiscoAgentConfig.{name}={v!r} is invalid; allowed: an integer >= {low}")
+        for name in ("head_init_std", "max_abs_update"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v) or not v > 0:
+                raise ValueError(f"DiscoAgentConfig.{name}={v!r} is invalid; allowed: a finite number > 0")
+        if self.min_replay > self.replay_capacity:
+            raise ValueError(
+                f"DiscoAgentConfig.min_replay={self.min_replay} is invalid; allowed: 0 <= min_replay <= "
+                f"replay_capacity = {self.replay_capacity}"
+            )
+
 
 # ---------------------------------------------------------------------------------------------
 # The agent network.
@@ -165,65 +212,82 @@ def _pad_last(x: jax.Array) -> jax.Array:
     return jnp.concatenate([x, jnp.zeros_like(x[:1])], axis=0)
 
 
-class DiscoTrainer:
-    """One agent configuration trained by a DiscoRL rule; all methods are pure and jittable.
+class DiscoAgent(agent.Agent):
+    """The agent a DiscoRL rule trains (an :class:`~metalearn.inner.agent.Agent`); all methods are pure and
+    jittable.
 
-    From ``config`` (a :class:`TrainConfig`) it reads ``total_timesteps``, ``num_envs``
-    (actor streams), ``num_steps`` (T, the trajectory length), ``lr``, the torso's
-    ``hidden_size`` × ``num_hidden_layers`` (ReLU, as the reference), ``final_window``,
-    ``eval_envs``, ``eval_steps`` and ``return_params``; one update per rollout of
-    ``num_envs * num_steps`` steps, so ``config.num_updates`` updates. Everything else of
-    the agent (replay, batch of trajectories, action model, update clip, discount) is the
-    rule's :class:`objectives.disco.DiscoHyper`; PPO/A2C-only fields are not read.
+    Built as every agent, ``DiscoAgent(env, config, optimizer=None, objective=None)``: ``objective`` is the
+    rule's (``make_rule("disco", ...).objective``: its :class:`objectives.disco.DiscoHyper` and this agent's
+    :class:`DiscoAgentConfig`; None: Disco103's defaults); the agent trains with its own optimizer (Adam with
+    an elementwise update clip), so a given ``optimizer`` is refused. From ``config`` (a :class:`TrainConfig`)
+    it reads ``total_timesteps``, ``num_envs`` (actor streams), ``num_steps`` (T, the trajectory length),
+    ``lr``, the torso's ``hidden_size`` × ``num_hidden_layers`` (ReLU, as the reference), ``final_window``,
+    ``eval_envs``, ``eval_steps`` and ``return_params``; one update per rollout of ``num_envs * num_steps``
+    steps, so ``config.num_updates`` updates. PPO/A2C-only fields are not read.
     """
 
-    def __init__(self, env: Any, config: TrainConfig, hyper: disco.DiscoHyper | None = None):
-        hyper = disco.DiscoHyper() if hyper is None else hyper
+    settings_type = DiscoAgentConfig
+
+    def __init__(self, env: Any, config: TrainConfig, optimizer: Any = None, objective: Objective | None = None):
+        if optimizer is not None:
+            raise ValueError(
+                "an 'agent' rule (DiscoRL) trains its agent with its own optimizer; a learned or given optimizer "
+                "is invalid with it; allowed: optimizer=None"
+            )
+        objective = disco.to_objective() if objective is None else objective
+        if objective.agent != disco.AGENT:
+            raise ValueError(
+                f"the DiscoRL agent trains with a DiscoRL rule; got a rule of kind {objective.kind!r} "
+                f"(agent {objective.agent!r}); allowed: make_rule('disco').objective"
+            )
+        settings = DiscoAgentConfig() if objective.agent_config is None else objective.agent_config
         if isinstance(env, str):
             env = make_env(env)
         if not env.spec.discrete:
             raise ValueError(f"DiscoRL agents act in discrete action spaces; {env.spec.name} is continuous")
-        if hyper.replay_capacity == 0 and hyper.batch_size != config.num_envs:
+        if settings.replay_capacity == 0 and settings.batch_size != config.num_envs:
             raise ValueError(
-                f"DiscoHyper.batch_size={hyper.batch_size} is invalid without replay (replay_capacity=0): each "
-                f"update learns from the fresh rollout's num_envs={config.num_envs} trajectories; allowed: "
+                f"DiscoAgentConfig.batch_size={settings.batch_size} is invalid without replay (replay_capacity=0): "
+                f"each update learns from the fresh rollout's num_envs={config.num_envs} trajectories; allowed: "
                 f"batch_size = num_envs = {config.num_envs}"
             )
-        if 0 < hyper.replay_capacity < max(hyper.batch_size, config.num_envs):
+        if 0 < settings.replay_capacity < max(settings.batch_size, config.num_envs):
             raise ValueError(
-                f"DiscoHyper.replay_capacity={hyper.replay_capacity} is invalid; allowed: 0 (no replay) or >= "
-                f"max(batch_size, num_envs) = {max(hyper.batch_size, config.num_envs)}"
+                f"DiscoAgentConfig.replay_capacity={settings.replay_capacity} is invalid; allowed: 0 (no replay) or "
+                f">= max(batch_size, num_envs) = {max(settings.batch_size, config.num_envs)}"
             )
         self.base_env = env
         self.spec = env.spec
         self.config = config
-        self.hyper = hyper
+        self.settings = settings
+        self.hyper = objective.hyper
         self.env = wrap_for_training(env)
         self.eval_steps = self.spec.max_episode_steps if config.eval_steps is None else config.eval_steps
         self.net = DiscoNet(
             num_actions=self.spec.action_dim,
             torso=(config.hidden_size,) * config.num_hidden_layers,
-            model_lstm=hyper.model_lstm,
-            model_head=(hyper.model_head,),
-            head_init_std=hyper.head_init_std,
+            model_lstm=settings.model_lstm,
+            model_head=(settings.model_head,),
+            head_init_std=settings.head_init_std,
         )
         self.optimizer = optax.chain(
             optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8),
-            optax.clip(hyper.max_abs_update),
+            optax.clip(settings.max_abs_update),
             optax.scale(-config.lr),
         )
 
     def _env_params(self, env_params: Any) -> Any:
         return self.base_env.default_params if env_params is None else env_params
 
-    def init(self, meta_params: Any, rng: jax.Array, env_params: Any = None) -> DiscoState:
+    def init(self, meta_params: Any, rng: jax.Array, env_params: Any = None, hypers: dict | None = None) -> DiscoState:
         del meta_params  # the rule's state starts the same for every rule
+        agent.refuse_hypers("DiscoRL", hypers)
         cfg = self.config
         rng, k_net, k_env = jax.random.split(rng, 3)
         params = self.net.init(k_net, jnp.zeros((self.spec.obs_dim,), jnp.float32))
         obs, env_state = self.env.reset(jax.random.split(k_env, cfg.num_envs), self._env_params(env_params))
         replay = None
-        if self.hyper.replay_capacity:
+        if self.settings.replay_capacity:
             t, n, a = cfg.num_steps, cfg.num_envs, self.spec.action_dim
             example = Trajectories(
                 jnp.zeros((t + 1, n, self.spec.obs_dim)),
@@ -232,7 +296,7 @@ class DiscoTrainer:
                 jnp.zeros((t, n), bool),
                 jnp.zeros((t, n, a)),
             )
-            replay = replay_init(example, self.hyper.replay_capacity)
+            replay = replay_init(example, self.settings.replay_capacity)
         return DiscoState(
             params,
             params,
@@ -327,74 +391,26 @@ class DiscoTrainer:
             replay = replay_add(state.replay, trajs)
             rng, k_sample = jax.random.split(state.rng)
             state = state._replace(replay=replay, rng=rng)
-            trajs = replay_sample(replay, k_sample, self.hyper.batch_size)
-        if self.hyper.min_replay:
+            trajs = replay_sample(replay, k_sample, self.settings.batch_size)
+        if self.settings.min_replay:
             # Until the replay holds min_replay trajectories the agent only acts (the reference's colab):
             # no learning step, so neither its parameters, its target copy nor the rule's state move.
             learn = lambda s: self.learn(meta_params, s, trajs)
             skipped = jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype), jax.eval_shape(learn, state)[1])
-            state, m = jax.lax.cond(state.replay.size >= self.hyper.min_replay, learn, lambda s: (s, skipped), state)
+            state, m = jax.lax.cond(state.replay.size >= self.settings.min_replay, learn, lambda s: (s, skipped), state)
         else:
             state, m = self.learn(meta_params, state, trajs)
-        log_state = find_wrapper_state(state.env_state, LogState)
-        out = UpdateMetrics(
-            episode_return=log_state.returned_episode_return.mean(),
-            episodes=trajs.is_terminal.sum(),
-            entropy=m["entropy"],
-            approx_kl=m["approx_kl"],
-            clip_frac=jnp.asarray(jnp.nan, jnp.float32),  # no ratio clipping in this rule
-            value_loss=m["value_loss"],
-            actor_loss=m["actor_loss"],
-            grad_norm=m["grad_norm"],
-            positive_value_loss=jnp.mean(jnp.maximum(m["adv"], 0.0)),
-            l1_value_loss=jnp.mean(jnp.abs(m["adv"])),
-        )
+        # No ratio is clipped (clip_frac NaN); the advantages are the rule's Retrace ones over the learned batch.
+        out = update_metrics(state.env_state, trajs.is_terminal.sum(), m, m["adv"])
         return state._replace(update_idx=state.update_idx + 1), out
 
-    def run(
-        self, meta_params: Any, state: DiscoState, num_updates: int, env_params: Any = None
-    ) -> tuple[DiscoState, UpdateMetrics]:
-        return jax.lax.scan(lambda s, _: self.update(meta_params, s, env_params), state, None, num_updates)
-
-    def evaluate(self, params: Any, rng: jax.Array, env_params: Any = None) -> jax.Array:
-        """Mean return of one episode per eval env under the (sampling) policy; NaN when disabled."""
-        n, steps = self.config.eval_envs, self.eval_steps
-        if n == 0 or steps == 0:
-            return jnp.asarray(jnp.nan, jnp.float32)
-        env_params = self._env_params(env_params)
-        rng, k_reset = jax.random.split(rng)
-        obs, st = self.env.reset(jax.random.split(k_reset, n), env_params)
-
-        def step(carry, _):
-            st, obs, rng, first, finished = carry
-            rng, k_act, k_step = jax.random.split(rng, 3)
-            action = jax.random.categorical(k_act, self.net.apply(params, obs).logits).astype(jnp.int32)
-            obs, st, _, terminated, truncated, info = self.env.step(jax.random.split(k_step, n), st, action, env_params)
-            done = terminated | truncated
-            first = jnp.where(done & ~finished, info["returned_episode_returns"], first)
-            return (st, obs, rng, first, finished | done), None
-
-        init = (st, obs, rng, jnp.zeros((n,), jnp.float32), jnp.zeros((n,), bool))
-        (st, _, _, first, finished), _ = jax.lax.scan(step, init, None, steps)
-        return jnp.mean(jnp.where(finished, first, find_wrapper_state(st, LogState).episode_return))
-
-    def result(self, state: DiscoState, metrics: UpdateMetrics, env_params: Any = None) -> TrainResult:
-        window = min(self.config.final_window, metrics.episode_return.shape[0])
-        _, k_eval = jax.random.split(state.rng)
-        return TrainResult(
-            final_return=metrics.episode_return[-window:].mean(),
-            eval_return=self.evaluate(state.params, k_eval, env_params),
-            curve=metrics.episode_return,
-            metrics=metrics,
-            diverged=state.diverged,
-            params=state.params if self.config.return_params else None,
+    def evaluate(self, params: Any, env_state: Any, rng: jax.Array, env_params: Any = None) -> jax.Array:
+        """Mean return of one episode per eval env under the (sampling) policy; NaN when disabled. ``env_state``
+        is unused: this agent's observations are not normalised."""
+        act = lambda obs, key: jax.random.categorical(key, self.net.apply(params, obs).logits).astype(jnp.int32)
+        return agent.evaluate_policy(
+            self.env, act, rng, self.config.eval_envs, self.eval_steps, self._env_params(env_params)
         )
-
-    def train(self, meta_params: Any, rng: jax.Array, env_params: Any = None) -> TrainResult:
-        """A whole training: :meth:`init`, ``config.num_updates`` updates, :meth:`result`."""
-        state = self.init(meta_params, rng, env_params)
-        state, metrics = self.run(meta_params, state, self.config.num_updates, env_params)
-        return self.result(state, metrics, env_params)
 
 
 def haiku_to_flax(arrays: dict[str, np.ndarray], prefix: str = "mlp") -> dict:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from metalearn.envs.wrappers import LogState, find_wrapper_state
 
 
 class UpdateMetrics(NamedTuple):
@@ -49,6 +52,31 @@ class TrainResult(NamedTuple):
     metrics: UpdateMetrics
     diverged: jax.Array
     params: Any
+
+
+def update_metrics(
+    env_state: Any,
+    episodes: jax.Array,
+    losses: Mapping[str, jax.Array],
+    advantages: jax.Array,
+    mean: Callable[[jax.Array], jax.Array] = jnp.mean,
+) -> UpdateMetrics:
+    """One update's :class:`UpdateMetrics`: the episode return logged in the training envs' ``env_state`` after
+    the update's rollout, ``episodes`` finished, the update's ``losses`` (entropy, approx_kl, value_loss,
+    actor_loss, grad_norm, and clip_frac where the agent clips a ratio, else NaN), and the learner-centred
+    scores of ``advantages`` (their positive part and magnitude, averaged by ``mean``)."""
+    return UpdateMetrics(
+        episode_return=find_wrapper_state(env_state, LogState).returned_episode_return.mean(),
+        episodes=episodes,
+        entropy=losses["entropy"],
+        approx_kl=losses["approx_kl"],
+        clip_frac=losses["clip_frac"] if "clip_frac" in losses else jnp.asarray(jnp.nan, jnp.float32),
+        value_loss=losses["value_loss"],
+        actor_loss=losses["actor_loss"],
+        grad_norm=losses["grad_norm"],
+        positive_value_loss=mean(jnp.maximum(advantages, 0.0)),
+        l1_value_loss=mean(jnp.abs(advantages)),
+    )
 
 
 def all_finite(tree: Any) -> jax.Array:

@@ -1,12 +1,10 @@
-"""PPO / A2C inner training in the PureJaxRL style.
+"""PPO / A2C inner training in the PureJaxRL style: the agent ``"ppo"`` of :mod:`metalearn.inner.registry`.
 
-``make_train(env, config, optimizer=None, objective=None)`` returns one jitted
-function ``train(meta_params, rng, env_params=None) -> TrainResult``: rollouts,
-GAE, epochs and minibatches all inside ``lax.scan``, so ``jax.vmap`` over
-``meta_params`` (a population of rules) and ``rng`` (seeds) runs many
-trainings at once. :class:`Trainer` exposes the same run in pieces
-(``init`` / ``run`` / ``result``) for callers that want progress between
-chunks of updates.
+:class:`Trainer` is an :class:`~metalearn.inner.agent.Agent`: ``train(meta_params, rng, env_params=None)
+-> TrainResult`` runs rollouts, GAE, epochs and minibatches all inside ``lax.scan``, so ``jax.vmap`` over
+``meta_params`` (a population of rules) and ``rng`` (seeds) runs many trainings at once; ``init`` / ``run``
+/ ``result`` give the same run in pieces, for callers that want progress between chunks of updates.
+``make_train(env, config, optimizer=None, objective=None)`` (:mod:`metalearn.inner.registry`) jits it.
 
 Hooks for learned rules:
 
@@ -39,12 +37,12 @@ import optax
 
 from learned_optimizers import make_baseline
 from metalearn.envs import make_env, wrap_for_training
-from metalearn.envs.wrappers import LogState, NormObsState, find_wrapper_state
+from metalearn.envs.wrappers import NormObsState, find_wrapper_state
+from metalearn.inner import agent
 from metalearn.inner.advantage import gae
 from metalearn.inner.config import TrainConfig
-from metalearn.inner.disco_agent import DiscoTrainer
 from metalearn.inner.networks import PREDICTION_PREFIX, Actor, Critic, layer_proportions
-from metalearn.inner.results import TrainResult, UpdateMetrics, all_finite
+from metalearn.inner.results import UpdateMetrics, all_finite, update_metrics
 from objectives import Objective, ObjectiveInputs, TrajectoryInputs, a2c, ppo_clip
 
 OptimizerLike = optax.GradientTransformation | Callable[[Any], optax.GradientTransformation]
@@ -163,8 +161,9 @@ class Rollout(NamedTuple):
     rule_targets: Any  # a trajectory objective's targets, else None
 
 
-class Trainer:
-    """One inner training configuration; all methods are pure and jittable.
+class Trainer(agent.Agent):
+    """One PPO/A2C training configuration (an :class:`~metalearn.inner.agent.Agent`); all methods are pure and
+    jittable.
 
     Every agent has a ``lifetime`` N (updates): ``config.num_updates``, or with
     ``config.level_lifetime`` its level's own (``env_params.lifetime``, as
@@ -172,6 +171,8 @@ class Trainer:
     temporally-aware rules read; an update computed once N updates are done is
     discarded (the env still steps), as the GROOVE reference does.
     """
+
+    settings_type = None  # every setting is TrainConfig's
 
     def __init__(
         self,
@@ -214,7 +215,7 @@ class Trainer:
             objective = Objective(objective)  # a bare (meta_params, inputs) -> (B,) loss
         if objective.kind == "agent":
             raise ValueError(
-                "this rule trains its own agent (kind 'agent', DiscoRL), not a PPO/A2C one; build its trainer with "
+                f"this rule brings its own agent ({objective.agent!r}), not a PPO/A2C one; build its trainer with "
                 "metalearn.inner.make_trainer(env, config, objective=rule.objective)"
             )
         if objective.kind == "trajectory" and not config.aux_head_dim:
@@ -459,120 +460,25 @@ class Trainer:
             (params, opt_state, diverged),
             (state.params, state.opt_state, state.diverged),
         )
-        log_state = find_wrapper_state(env_state, LogState)
-        out = UpdateMetrics(
-            episode_return=log_state.returned_episode_return.mean(),
-            episodes=traj.done.sum(),
-            entropy=metrics["entropy"],
-            approx_kl=metrics["approx_kl"],
-            clip_frac=metrics["clip_frac"],
-            value_loss=metrics["value_loss"],
-            actor_loss=metrics["actor_loss"],
-            grad_norm=metrics["grad_norm"],
-            positive_value_loss=_rollout_mean(jnp.maximum(advantages, 0.0)),
-            l1_value_loss=_rollout_mean(jnp.abs(advantages)),
-        )
+        out = update_metrics(env_state, traj.done.sum(), metrics, advantages, mean=_rollout_mean)
         update_idx = state.update_idx + live.astype(jnp.int32)
         new_state = RunnerState(
             params, opt_state, env_state, obs, rng, update_idx, diverged, state.lifetime, state.hypers
         )
         return new_state, out, Rollout(traj, rule_targets)
 
-    def run(
-        self, meta_params: Any, state: RunnerState, num_updates: int, env_params: Any = None
-    ) -> tuple[RunnerState, UpdateMetrics]:
-        """``num_updates`` (static) updates; metrics stacked to (num_updates,)."""
-        return jax.lax.scan(lambda s, _: self.update(meta_params, s, env_params), state, None, num_updates)
-
-    # -------------------------------------------------------------- evaluate
     def evaluate(self, params: Any, env_state: Any, rng: jax.Array, env_params: Any = None) -> jax.Array:
-        """Mean return of one episode per eval env under the (stochastic) policy.
+        """Mean return of one episode per eval env under the (stochastic) policy (:func:`agent.evaluate_policy`).
 
-        Observation statistics are taken frozen from ``env_state`` (the
-        training env's state) when observations are normalised. An episode not
-        finished within ``eval_steps`` counts with its return so far.
+        Observation statistics are taken frozen from ``env_state`` (the training env's state) when
+        observations are normalised.
         """
-        n, steps = self.config.eval_envs, self.eval_steps
-        if n == 0 or steps == 0:
-            return jnp.asarray(jnp.nan, jnp.float32)
         env_params = self._env_params(env_params)
-        rng, k_reset = jax.random.split(rng)
-        keys = jax.random.split(k_reset, n)
+        reset = None
         if self.config.normalize_obs:
             stats = find_wrapper_state(env_state, NormObsState).obs_stats
-            obs, st = self.eval_env.reset_with_stats(keys, env_params, stats)
-        else:
-            obs, st = self.eval_env.reset(keys, env_params)
-
-        def step(carry, _):
-            st, obs, rng, first_return, finished = carry
-            rng, k_act, k_step = jax.random.split(rng, 3)
-            dist, _, _ = self.actor.apply(params["actor"], obs)
-            action = dist.sample(k_act)
-            obs, st, _, terminated, truncated, info = self.eval_env.step(
-                jax.random.split(k_step, n), st, action, env_params
-            )
-            done = jnp.logical_or(terminated, truncated)
-            first_return = jnp.where(done & ~finished, info["returned_episode_returns"], first_return)
-            return (st, obs, rng, first_return, finished | done), None
-
-        init = (st, obs, rng, jnp.zeros((n,), jnp.float32), jnp.zeros((n,), bool))
-        (st, _, _, first_return, finished), _ = jax.lax.scan(step, init, None, steps)
-        partial = find_wrapper_state(st, LogState).episode_return
-        return jnp.mean(jnp.where(finished, first_return, partial))
-
-    # ---------------------------------------------------------------- result
-    def result(self, state: RunnerState, metrics: UpdateMetrics, env_params: Any = None) -> TrainResult:
-        """Summarises a finished run (``metrics`` stacked over all its updates)."""
-        window = min(self.config.final_window, metrics.episode_return.shape[0])
-        _, k_eval = jax.random.split(state.rng)
-        return TrainResult(
-            final_return=metrics.episode_return[-window:].mean(),
-            eval_return=self.evaluate(state.params, state.env_state, k_eval, env_params),
-            curve=metrics.episode_return,
-            metrics=metrics,
-            diverged=state.diverged,
-            params=state.params if self.config.return_params else None,
+            reset = lambda keys: self.eval_env.reset_with_stats(keys, env_params, stats)
+        act = lambda obs, key: self.actor.apply(params["actor"], obs)[0].sample(key)
+        return agent.evaluate_policy(
+            self.eval_env, act, rng, self.config.eval_envs, self.eval_steps, env_params, reset=reset
         )
-
-    def train(
-        self, meta_params: Any, rng: jax.Array, env_params: Any = None, hypers: dict | None = None
-    ) -> TrainResult:
-        """A whole training: :meth:`init`, ``config.num_updates`` updates, :meth:`result`."""
-        state = self.init(meta_params, rng, env_params, hypers)
-        state, metrics = self.run(meta_params, state, self.config.num_updates, env_params)
-        return self.result(state, metrics, env_params)
-
-
-def make_trainer(
-    env: Any,
-    config: TrainConfig,
-    optimizer: OptimizerLike | None = None,
-    objective: Objective | Callable | None = None,
-) -> Trainer | DiscoTrainer:
-    """The trainer a rule needs: :class:`Trainer` (PPO / A2C, any optimizer or objective), or for an
-    ``"agent"``-kind objective (DiscoRL) the :class:`~metalearn.inner.disco_agent.DiscoTrainer` it brings."""
-    if isinstance(objective, Objective) and objective.kind == "agent":
-        if optimizer is not None:
-            raise ValueError(
-                "an 'agent' rule (DiscoRL) trains its agent with its own optimizer; a learned or given optimizer "
-                "is invalid with it; allowed: optimizer=None"
-            )
-        return DiscoTrainer(env, config, objective.agent)
-    return Trainer(env, config, optimizer, objective)
-
-
-def make_train(
-    env: Any,
-    config: TrainConfig,
-    optimizer: OptimizerLike | None = None,
-    objective: Objective | Callable | None = None,
-) -> Callable[..., TrainResult]:
-    """``train(meta_params, rng, env_params=None) -> TrainResult``, jitted (see :func:`make_trainer`).
-
-    ``env`` is a registry name or an unwrapped env from ``make_env``.
-    Hand-designed rules ignore ``meta_params`` (pass ``None``). vmap over
-    seeds with ``jax.vmap(train, in_axes=(None, 0))`` and over a population
-    with ``in_axes=(0, None)`` or both.
-    """
-    return jax.jit(make_trainer(env, config, optimizer, objective).train)

@@ -13,6 +13,7 @@ from metalearn.curriculum.config import CurriculumConfig, renamed_kind
 from metalearn.es import StrategyConfig
 from metalearn.inner import TrainConfig, resolve_task
 from metalearn.validation import check_type, field_error, read_yaml
+from objectives import OBJECTIVES
 
 FITNESS_STATS = ("final_return", "eval_return", "mean_return")
 REGIMES = ("es", "meta_gradient")
@@ -228,6 +229,12 @@ class MetaConfig:
         if self.regime not in REGIMES:
             raise field_error(self, "regime", " | ".join(REGIMES), prefix="")
         if self.regime == "meta_gradient":
+            agent = getattr(OBJECTIVES.get(self.rule.name), "agent", None)
+            if agent is not None:
+                raise ValueError(
+                    f"regime=meta_gradient with rule {self.rule.name!r}, which brings its own agent ({agent!r}); "
+                    "allowed: regime=es, or a rule the PPO/A2C agent trains (meta-gradients flow through its updates)"
+                )
             if len(self.tasks) != 1:
                 raise ValueError(
                     f"regime=meta_gradient with {len(self.tasks)} tasks; allowed: exactly one task (its agents persist "
