@@ -22,7 +22,7 @@ state, update count, and a separately trained value critic. One meta-step:
 4. agents whose update count reached their level's lifetime (and agents
    whose meta-loss is not finite) are replaced by new agents, with new
    critics, on new levels (the task's own level, or the curriculum's). With
-   a scoring curriculum (``groove_buffer``, as GROOVE) each level whose agent
+   a scoring curriculum (``groove``, GROOVE's own buffer) each level whose agent
    ended is scored first: ``alg_regret`` trains an antagonist there for the
    level family's longest lifetime and evaluates it and the agent by rollouts.
 
@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from metalearn.curriculum.plr import LevelBatch
+from metalearn.curriculum.base import LevelBatch
 from metalearn.curriculum.scores import ScoreInputs
 from metalearn.inner import RunnerState, TrainConfig
 from metalearn.inner.advantage import gae
