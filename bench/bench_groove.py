@@ -1,7 +1,7 @@
 """GROOVE benchmark: what algorithmic-regret scoring costs a generation, and how it grows.
 
 Run with ``python bench/bench_groove.py [--quick]``. Side by side in one process, at the CPU-scale
-config ``experiments/lpg_gridworld_groove_es.yaml`` (16 members, 8 levels a generation, 250-update
+config ``metalearn/experiments/lpg_gridworld_groove_es.yaml`` (16 members, 8 levels a generation, 250-update
 lifetimes, a 32-level buffer):
 
 1. a whole generation with ``score: alg_regret`` vs the same generation with ``score: random`` (no

@@ -1,7 +1,7 @@
 """Meta-gradient benchmark: what the persistent-agent regime and its backward pass cost.
 
 Side by side in one process (``make bench`` or ``python bench/bench_metagrad.py``), on the CPU-scale
-config ``experiments/lpg_gridworld_metagrad.yaml`` (A agents of 16 gridworld envs, K = 5):
+config ``metalearn/experiments/lpg_gridworld_metagrad.yaml`` (A agents of 16 gridworld envs, K = 5):
 
 1. plain: the same A agents doing K updates with the plain inner trainer (vmapped ``Trainer.run``);
 2. persistent, rule fixed: ``MetaGradientTrainer.advance`` (K updates, then the replacements of agents
@@ -97,7 +97,7 @@ def main() -> None:
             "reference_scale_projected_hours_this_cpu_lower_bound": reference_hours,
             "note": "advance_ratio = persistent regime with the rule fixed / plain K updates (target <= 1.1); "
             "meta_step_ratio = with the meta-gradient / plain; peak bytes from XLA's compiled memory analysis "
-            "(temp + output) of one meta-step; config experiments/lpg_gridworld_metagrad.yaml.",
+            "(temp + output) of one meta-step; config metalearn/experiments/lpg_gridworld_metagrad.yaml.",
         },
     )
     print(f"  peak memory per agent {per_agent / 2**20:.1f} MiB -> largest A in 8 GiB: {largest}")

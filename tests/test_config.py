@@ -123,7 +123,7 @@ def test_config_round_trips_through_dict():
 
 @pytest.mark.parametrize("name", list_experiments())
 def test_every_experiment_preset_builds(name):
-    """Each YAML in experiments/ is a valid config whose rule, strategy and tasks construct."""
+    """Each YAML in metalearn/experiments/ is a valid config whose rule, strategy and tasks construct."""
     import jax
 
     from metalearn.envs import resolve_env_name

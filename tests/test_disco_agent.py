@@ -12,10 +12,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import yaml
 
 from metalearn.inner import disco_agent as da
 from metalearn.inner import get_preset, make_trainer
+from metalearn.meta import load_config_dict
 from metalearn.rules import make_rule
 from objectives import disco
 
@@ -163,8 +163,8 @@ def test_disco103_agents_learn_cartpole_within_a_small_budget():
 
 
 def _tiny_es_dict(generations: int) -> dict:
-    """experiments/disco_catch_es.yaml with its budgets shrunk, the structure kept."""
-    d = yaml.safe_load((Path(__file__).parents[1] / "experiments" / "disco_catch_es.yaml").read_text())
+    """The experiment disco_catch_es with its budgets shrunk, the structure kept."""
+    d = load_config_dict("disco_catch_es")
     d["rule"]["kwargs"] = {"model_lstm": 8, "model_head": 8, "batch_size": 2, "replay_capacity": 0}
     d["strategy"]["population_size"] = 2
     d["tasks"][0]["train"] = {"total_timesteps": 2 * 29 * 2, "hidden_size": 16, "eval_envs": 0, "final_window": 2}

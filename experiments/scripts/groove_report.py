@@ -1,6 +1,6 @@
 """GROOVE as published, at CPU scale: algorithmic regret vs domain randomisation, and the score ablation.
 
-Two claims of GROOVE (Jackson et al. 2023), tested with ``experiments/lpg_gridworld_groove_es.yaml``
+Two claims of GROOVE (Jackson et al. 2023), tested with ``metalearn/experiments/lpg_gridworld_groove_es.yaml``
 (LPG by ES over antithetic pairs, each agent living its level's lifetime, levels from GROOVE's own
 buffer scored when the lifetimes end):
 

@@ -17,7 +17,7 @@ Steps (each resumes or skips what is done):
     python experiments/scripts/lpg_metagrad_report.py analyse
     python experiments/scripts/lpg_metagrad_report.py compare
 
-``train`` runs ``experiments/lpg_gridworld_metagrad.yaml`` (or its TA-LPG twin) for ``--generations`` into
+``train`` runs ``metalearn/experiments/lpg_gridworld_metagrad.yaml`` (or its TA-LPG twin) for ``--generations`` into
 ``runs/lpg_metagrad/<rule>_s<seed>`` and copies the final mean rule to
 ``experiments/reports/lpg_metagrad/rules/<rule>_s<seed>.npz`` (committed: the evaluation needs only
 these). The stored TA-LPG runs were trained on LPG's ``small`` levels (fixed 250-update lifetimes), not the

@@ -5,8 +5,8 @@ targets change over the agent's lifetime; meta-gradients through K = 5 updates d
 meta-trains TA-LPG both ways at CPU scale, several meta-seeds each, on the same random-lifetime
 gridworld levels (``--distribution``, default GROOVE's ``all_vrandlife``: lifetimes 10-250 updates):
 
-* ES: ``experiments/ta_lpg_gridworld_es.yaml`` (antithetic task sampling, pair-winner shaping),
-* meta-gradients: ``experiments/ta_lpg_gridworld_metagrad.yaml`` (8 persistent agents, K = 5),
+* ES: ``metalearn/experiments/ta_lpg_gridworld_es.yaml`` (antithetic task sampling, pair-winner shaping),
+* meta-gradients: ``metalearn/experiments/ta_lpg_gridworld_metagrad.yaml`` (8 persistent agents, K = 5),
 
 with the levels scored ``random`` (a score is only logged; regret would train an A2C agent per level).
 Each final mean rule's targets π̂ and ŷ are computed along the same synthetic trajectory

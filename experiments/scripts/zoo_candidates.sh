@@ -41,7 +41,7 @@ for step in "${@:?steps: demo lpo ta_lpo lpg tuned_schedule horizons catch zoo}"
     lpg)  # experiments/reports/lpg.md's rule vs A2C (with a value loss) in the same 20-step, one-update agent
       protocol lpg experiments/reports/lpg_cpu/lpg_cartpole_mean.npz --preset cartpole-lpg --budget 32000 $LPG_A2C ;;
     tuned_schedule)  # an LR schedule started at the tuned constant 1e-2, 60 generations x 16 x 4 seeds
-      train experiments/cartpole_lr_schedule_tuned.yaml experiments/reports/zoo/runs/tuned_schedule
+      train metalearn/experiments/cartpole_lr_schedule_tuned.yaml experiments/reports/zoo/runs/tuned_schedule
       protocol tuned_schedule experiments/reports/zoo/runs/tuned_schedule --preset cartpole --preset acrobot \
         --budget 32768 ;;
     horizons)  # the tuned schedule at half and twice the horizon it was meta-trained at (its knots are in progress)
@@ -55,16 +55,16 @@ for step in "${@:?steps: demo lpo ta_lpo lpg tuned_schedule horizons catch zoo}"
     zoo)  # what matched or beat its tuned baseline on its meta-training task (experiments/reports/zoo.md)
       SMOKE="--preset cartpole --budget 2048 --tune lr=1e-3,1e-2 --tune-seeds 2 --seeds 2"
       add cartpole_lr_schedule experiments/reports/zoo/runs/tuned_schedule \
-        experiments/cartpole_lr_schedule_tuned.yaml \
+        metalearn/experiments/cartpole_lr_schedule_tuned.yaml \
         "Adam's 8-knot learning-rate schedule for PPO, meta-trained on CartPole (32k steps) from the tuned 1e-2" \
         "--preset cartpole --preset acrobot --budget 32768" "$SMOKE"
-      add cartpole_lr_schedule_demo experiments/reports/zoo/runs/demo experiments/cartpole_lr_schedule.yaml \
+      add cartpole_lr_schedule_demo experiments/reports/zoo/runs/demo metalearn/experiments/cartpole_lr_schedule.yaml \
         "make demo's learning-rate schedule for PPO (CartPole, 32k steps, 30 generations from 1e-4)" \
         "--preset cartpole --preset acrobot --budget 32768" "$SMOKE"
-      add cartpole_ta_lpo experiments/reports/lpo_cpu/ta_lpo_cartpole_mean.npz experiments/ta_lpo_cartpole_cpu.yaml \
+      add cartpole_ta_lpo experiments/reports/lpo_cpu/ta_lpo_cartpole_mean.npz metalearn/experiments/ta_lpo_cartpole_cpu.yaml \
         "TA-LPO drift meta-trained on CartPole (32k steps); use it at PPO's tuned lr (--rule-tuned)" \
         "--preset cartpole --preset acrobot --budget 32768 --rule-tuned" "$SMOKE --rule-tuned"
-      add cartpole_lpg experiments/reports/lpg_cpu/lpg_cartpole_mean.npz experiments/lpg_cartpole_cpu.yaml \
+      add cartpole_lpg experiments/reports/lpg_cpu/lpg_cartpole_mean.npz metalearn/experiments/lpg_cartpole_cpu.yaml \
         "LPG meta-trained from scratch on CartPole (32k-step agents, 20-step rollouts)" \
         "--preset cartpole-lpg --budget 32000 $LPG_A2C" "--preset cartpole-lpg --budget 1920 $LPG_A2C \
         --tune lr=1e-3,3e-3 --tune-seeds 2 --seeds 2" ;;

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -367,23 +368,27 @@ def _check_keys(prefix: str, d: Any, cls: type) -> None:
         check_type(prefix + key, value, fields[key].type)
 
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
+# The named experiments ship with the package (metalearn/experiments/NAME.yaml), read as package data.
+EXPERIMENTS_DIR = resources.files("metalearn") / "experiments"
 
 
 def list_experiments() -> list[str]:
-    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+    return sorted(p.name.removesuffix(".yaml") for p in EXPERIMENTS_DIR.iterdir() if p.name.endswith(".yaml"))
 
 
 def load_config_dict(spec: str) -> dict[str, Any]:
-    """A config as a dict from a YAML path or an experiment name in ``experiments/``."""
+    """A config as a dict from a YAML path or the name of an experiment shipped in ``metalearn/experiments/``."""
+    allowed = "a YAML mapping of config entries"
     path = Path(spec)
-    if not path.is_file():
-        path = EXPERIMENTS_DIR / f"{spec}.yaml"
-        if not path.is_file():
-            raise ValueError(
-                f"no config file {spec!r} and no experiment of that name; experiments: {', '.join(list_experiments())}"
-            )
-    d = read_yaml(path, "a YAML mapping of config entries")
+    if path.is_file():
+        d = read_yaml(path, allowed)
+    elif spec in list_experiments():
+        with resources.as_file(EXPERIMENTS_DIR / f"{spec}.yaml") as path:
+            d = read_yaml(path, allowed)
+    else:
+        raise ValueError(
+            f"no config file {spec!r} and no experiment of that name; experiments: {', '.join(list_experiments())}"
+        )
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     return d
