@@ -45,6 +45,14 @@ def _spec(**changes) -> dict:
         ({"tasks": [{"preset": "cartpole", "score_range": [1, 0]}]}, r"score_range=\[1, 0\] is invalid"),
         ({"contrasts": [["DPO", "Adam"]]}, r"unknown arm label in contrasts 'Adam'"),
         ({"arms": [{"label": "x"}, {"label": "x"}]}, r"arm labels \['x'\] repeat"),
+        (  # an agent-bringing rule's arm taking tuned values its agent ignores (DiscoRL's reads lr, not ent_coef)
+            {
+                "arms": [{"label": "D", "rule": "published:disco103", "tuned": True}],
+                "baseline": {"tune": {"grid": ["lr=1e-3,1e-2", "ent_coef=0,0.01"], "seeds": 2}},
+            },
+            r"arm 'D': tuned: true gives disco \(published:disco103\) the baseline's tuned ent_coef, which its agent "
+            r"\('disco'\) does not read",
+        ),
     ],
 )
 def test_a_bad_spec_fails_in_one_line_before_anything_runs(changes, message, tmp_path):

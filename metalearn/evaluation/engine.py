@@ -39,6 +39,7 @@ from metalearn.evaluation.spec import (
     slug,
 )
 from metalearn.inner import TrainConfig, make_trainer, resolve_task
+from metalearn.inner.registry import agent_name, unread_fields
 from metalearn.inner.tune import format_point, grid_points, parse_grid, sweep_points
 from metalearn.overrides import apply_overrides
 from metalearn.runs import write_json
@@ -254,7 +255,10 @@ def compare(spec: CompareSpec | str | Path | Mapping, out: str | Path, progress:
         for arm in spec.arms:
             apply_overrides(config, list(arm.set))
         if tune is not None:
-            parse_grid(tune.grid, base)
+            grid = parse_grid(tune.grid, base)
+            for arm in spec.arms:
+                if arm.tuned:
+                    _check_tuned_fields(arm.label, rules.get(arm.label, []), grid)
         resolved.append((task, make_env(env_name, **env_kwargs), config, base))
     write_spec(out, spec)
     for task, env, config, base in resolved:
@@ -292,12 +296,25 @@ def compare(spec: CompareSpec | str | Path | Mapping, out: str | Path, progress:
             cfg = apply_overrides(config, list(arm.set))
             if arm.tuned:
                 changed = {f.name for f in dataclasses.fields(tuned) if getattr(tuned, f.name) != getattr(base, f.name)}
+                _check_tuned_fields(arm.label, rules[arm.label], changed)
                 cfg = cfg.replace(**{name: getattr(tuned, name) for name in changed})
             progress(f"{task.name}: {arm.label} ({spec.seeds} seeds)")
             t0 = time.time()
             instances = _train_arm(env, cfg, arm, rules[arm.label], eval_keys, spec.instance_seeds == "shared")
             _write_per_seed(path, task, arm.label, cfg, instances, t0)
     return analyse(out)
+
+
+def _check_tuned_fields(label: str, rules: list, fields: Any) -> None:
+    """An arm that takes the baseline's tuned values (``tuned: true``) must train agents that read them: a rule that
+    brings its own agent (DiscoRL's) reads only some TrainConfig fields."""
+    for rule, _, name in rules:
+        unread = unread_fields(rule.objective, fields)
+        if unread:
+            raise ValueError(
+                f"arm {label!r}: tuned: true gives {name} the baseline's tuned {', '.join(unread)}, which its agent "
+                f"({agent_name(rule.objective)!r}) does not read; allowed: tuned: false, or tuning fields it reads"
+            )
 
 
 def _train_arm(

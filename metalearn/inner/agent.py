@@ -52,7 +52,10 @@ class Agent(Protocol):
     base_env: Any  # the unwrapped env (``base_env.default_params`` when ``env_params`` is None)
     # The frozen dataclass of the agent's own settings, which a rule that brings the agent takes as keywords
     # (metalearn.rules routes them); None when the agent has none beyond TrainConfig.
-    settings_type: ClassVar[type | None]
+    settings_type: ClassVar[type | None] = None
+    # The TrainConfig fields the agent reads (None: every one), so a value given to another is refused where it
+    # would be silently ignored (a baseline's tuned values taken by a rule's arm).
+    config_fields: ClassVar[tuple[str, ...] | None] = None
 
     def init(
         self, meta_params: Any, rng: jax.Array, env_params: Any = None, hypers: dict | None = None

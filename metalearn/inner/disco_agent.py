@@ -227,6 +227,10 @@ class DiscoAgent(agent.Agent):
     """
 
     settings_type = DiscoAgentConfig
+    config_fields = (
+        *("total_timesteps", "num_envs", "num_steps", "lr", "hidden_size", "num_hidden_layers"),
+        *("final_window", "eval_envs", "eval_steps", "return_params"),
+    )
 
     def __init__(self, env: Any, config: TrainConfig, optimizer: Any = None, objective: Objective | None = None):
         if optimizer is not None:

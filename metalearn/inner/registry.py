@@ -7,7 +7,7 @@ is trained by PPO/A2C's :class:`~metalearn.inner.trainer.Trainer` (:data:`DEFAUL
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
@@ -33,6 +33,12 @@ def agent_name(objective: Objective | Callable | None) -> str:
     if name not in AGENTS:
         raise unknown("agent", name, list(AGENTS))
     return name
+
+
+def unread_fields(objective: Objective | Callable | None, fields: Iterable[str]) -> list[str]:
+    """Those of the TrainConfig ``fields`` that the agent training a rule with ``objective`` does not read."""
+    reads = AGENTS[agent_name(objective)].config_fields
+    return [] if reads is None else sorted(set(fields) - set(reads))
 
 
 def make_trainer(

@@ -173,6 +173,7 @@ class Trainer(agent.Agent):
     """
 
     settings_type = None  # every setting is TrainConfig's
+    config_fields = None  # and it reads every one
 
     def __init__(
         self,
