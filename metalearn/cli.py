@@ -465,7 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="change a hyper-parameter of the rule, e.g. replay_capacity=0 for Disco103's agent",
+        help="change a hyper-parameter of the rule or a setting of the agent it brings, e.g. pi_cost=0.5 (Disco103's "
+        "own) or replay_capacity=0 (its agent's)",
     )
     p.add_argument(
         "--baseline-set",
