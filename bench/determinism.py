@@ -8,7 +8,8 @@ at a tiny budget on a few vmapped seeds and reports the per-seed final returns
 as float hex plus a SHA-256 of the final parameters; settings are then grouped
 by identical bits. ``METALEARN_XLA_CPU_ISA=native`` is set for every row except
 the one that checks the package's own pin, so each row measures XLA itself.
-Writes ``bench/results/determinism.json`` and ``bench/results/determinism.md``.
+Writes ``bench/results/NAME.json`` and ``NAME.md`` (``--name``, default ``determinism``; the AMD EPYC
+machines' are ``determinism``, the Intel Xeon's ``determinism_intel_xeon``).
 """
 
 from __future__ import annotations
@@ -178,6 +179,9 @@ def main() -> None:
     parser.add_argument("--total-timesteps", type=int, default=TOTAL_TIMESTEPS)
     parser.add_argument("--seeds", type=int, default=SEEDS)
     parser.add_argument("--quick", action="store_true", help="a quarter of the budget (does not write results)")
+    parser.add_argument(
+        "--name", default="determinism", help="results file stem in bench/results/ (one per CPU kind measured)"
+    )
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.total_timesteps, args.seeds)))
@@ -201,8 +205,8 @@ def main() -> None:
     if args.quick:
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "determinism.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (RESULTS / "determinism.md").write_text(markdown(rows, grouped, meta))
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / f"{args.name}.md").write_text(markdown(rows, grouped, meta))
 
 
 if __name__ == "__main__":

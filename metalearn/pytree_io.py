@@ -25,6 +25,7 @@ from metalearn.validation import naming
 
 MANIFEST_KEY = "__manifest__"
 _ZIP_MAGIC = b"PK\x03\x04"  # how every .npz (a zip archive) begins
+_NPY_MAGIC = b"\x93NUMPY"  # how a lone .npy begins
 
 
 class PytreeFileError(ValueError):
@@ -84,14 +85,14 @@ def _open(path: Path, format: str | None, manifest_only: bool = False) -> tuple[
         raise PytreeFileError(f"{path}: no such file")
     try:
         with open(path, "rb") as f:
-            magic = f.read(len(_ZIP_MAGIC))
+            magic = f.read(len(_NPY_MAGIC))  # long enough for either format's magic
     except OSError as err:
         raise PytreeFileError(f"{path}: cannot be read ({err.strerror})") from None
-    if magic != _ZIP_MAGIC:  # text, a lone .npy, anything else: never handed to np.load, which would try pickle
+    if not magic.startswith(_ZIP_MAGIC):  # text, a lone .npy, anything else: never given to np.load (it may unpickle)
         kind = format or "metalearn"
         what = (
             "a single array, not a metalearn .npz file"
-            if magic.startswith(b"\x93NUMPY")
+            if magic == _NPY_MAGIC
             else f"not a {kind} .npz file (text or another format, not a zip archive)"
         )
         raise PytreeFileError(f"{path}: {what}; allowed: a {kind} .npz that metalearn wrote")
