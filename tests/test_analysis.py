@@ -375,7 +375,7 @@ def test_analyze_bad_input_names_it_and_what_is_allowed(tmp_path, tiny_run, caps
     checkpoint = next((tiny_run / "checkpoints").glob("*.npz"))
     cases = [
         ([tmp_path / "missing"], "missing: no such file or directory; allowed: a meta-training run directory"),
-        ([tmp_path / "empty"], "empty: a directory with neither config.json nor results.json; allowed:"),
+        ([tmp_path / "empty"], "empty: a directory with neither config.json nor spec.json; allowed:"),
         ([tmp_path / "corrupt.npz"], "corrupt.npz: not a readable .npz file"),
         ([checkpoint], "expected 'metalearn-rule'"),
         ([tmp_path / "notes.txt"], "notes.txt: unsupported file type '.txt'; allowed:"),
