@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from metalearn.evaluation.spec import CompareSpec, parse_spec, slug
+from metalearn.inner import resolve_task
+from metalearn.overrides import apply_overrides
 
 
 def check_baseline_options(tuned: Any, tune: Sequence[str], tasks: int) -> None:
@@ -75,9 +77,6 @@ def one_rule_spec(
     arm = {"label": label, "rule": target, "which": which, "set": list(rule_overrides), "tuned": rule_tuned}
     if rule_kwargs:
         arm["kwargs"] = dict(rule_kwargs)
-    from metalearn.inner import resolve_task
-    from metalearn.overrides import apply_overrides
-
     config = apply_overrides(resolve_task(presets[0], env=env, overrides=list(overrides))[2], list(baseline_overrides))
     baseline: dict[str, Any] = {"label": config.algorithm.upper(), "set": list(baseline_overrides)}
     if tune:
