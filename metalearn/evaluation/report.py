@@ -122,7 +122,7 @@ def analyse(out: str | Path, seed: int = 0) -> dict:
     for xl, yl in spec.contrasts:
         contrasts += _contrast(rows[xl], rows[yl], spec, xl, yl, seed)
     results = {"spec": spec.name, "metric": m, "seeds": spec.seeds, "seed": spec.seed, "contrasts": contrasts}
-    results["arms"] = arm_rows(spec, records)
+    results["arms"] = arm_rows(spec, records, rows)
     write_json(out / "results.json", results)
     (out / "table.md").write_text(table(spec, results, out) + "\n")
     figure(spec, rows, out / "figure.png")
@@ -130,13 +130,14 @@ def analyse(out: str | Path, seed: int = 0) -> dict:
     return results
 
 
-def arm_rows(spec: CompareSpec, records: dict[str, list[dict]]) -> list[dict]:
+def arm_rows(spec: CompareSpec, records: dict[str, list[dict]], arms: dict[str, np.ndarray]) -> list[dict]:
     """Per task and arm (baselines included): agents, the IQM [95% CI] of the spec's metric (clustered over rule
-    instances; None when an agent diverged or was not evaluated) and the diverged agents' indices in the arm."""
+    instances; None when an agent diverged or was not evaluated) and the diverged agents' indices in the arm.
+    ``arms``: label -> :func:`scores` of its ``records`` (G, T, k)."""
     rows = []
     for t, task in enumerate(spec.tasks):
         for label, per_task in records.items():
-            x = scores([per_task[t]], spec.metric)  # (G, 1, k)
+            x = arms[label][:, t : t + 1]  # (G, 1, k)
             diverged = np.concatenate([np.asarray(i["diverged"], bool) for i in per_task[t]["instances"]])
             rows.append(
                 {
