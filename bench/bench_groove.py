@@ -30,7 +30,7 @@ from results_io import median_time, write_results
 
 from metalearn.curriculum import make_curriculum
 from metalearn.inner import Trainer
-from metalearn.meta import MetaConfig, MetaTrainer, load_config_dict
+from metalearn.meta import ESTrainer, MetaConfig, load_config_dict
 
 CONFIG = "lpg_gridworld_groove_es"
 
@@ -44,13 +44,13 @@ def meta_config(score: str, quick: bool) -> MetaConfig:
     return MetaConfig.from_dict(d)
 
 
-def generation_seconds(score: str, quick: bool, repeats: int) -> tuple[float, MetaTrainer]:
-    trainer = MetaTrainer(meta_config(score, quick))
+def generation_seconds(score: str, quick: bool, repeats: int) -> tuple[float, ESTrainer]:
+    trainer = ESTrainer(meta_config(score, quick))
     state = trainer.init()
     return median_time(trainer.generation, (state,), repeats), trainer
 
 
-def antagonist_seconds(trainer: MetaTrainer, scale: float, repeats: int) -> dict:
+def antagonist_seconds(trainer: ESTrainer, scale: float, repeats: int) -> dict:
     """The antagonists of one generation's levels, at ``scale`` x the family's longest lifetime."""
     config = trainer.antagonist.config
     updates = max(1, round(scale * config.num_updates))
@@ -61,7 +61,7 @@ def antagonist_seconds(trainer: MetaTrainer, scale: float, repeats: int) -> dict
     return {"scale": scale, "updates": updates, "seconds": median_time(fn, (jax.random.PRNGKey(1), levels), repeats)}
 
 
-def buffer_seconds(trainer: MetaTrainer, capacity: int, repeats: int) -> dict:
+def buffer_seconds(trainer: ESTrainer, capacity: int, repeats: int) -> dict:
     """One generation's buffer bookkeeping: reset the lowest and sample ``n`` levels, then record their scores."""
     c = dataclasses.replace(trainer.config.curriculum, capacity=capacity)
     curriculum = make_curriculum(c, trainer.curriculum.family)

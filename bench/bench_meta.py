@@ -22,7 +22,7 @@ import time
 import jax
 from results_io import write_results
 
-from metalearn.meta import MetaConfig, MetaTrainer
+from metalearn.meta import ESTrainer, MetaConfig
 
 
 def config(population: int, timesteps: int) -> MetaConfig:
@@ -37,7 +37,7 @@ def config(population: int, timesteps: int) -> MetaConfig:
 
 
 def measure(population: int, timesteps: int, repeats: int) -> dict:
-    trainer = MetaTrainer(config(population, timesteps))
+    trainer = ESTrainer(config(population, timesteps))
     state = trainer.init()
     population_params, _ = trainer.strategy.ask(jax.random.PRNGKey(0), state.es_state)
     task = trainer.tasks[0]

@@ -128,9 +128,11 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 def _print_meta_result(run_dir: Path) -> None:
     import jax
 
+    from metalearn.runs import RunDir
+
     if jax.process_index() != 0:
         return
-    result = json.loads((run_dir / "result.json").read_text())
+    result = RunDir(run_dir).read_result()
     fmt = lambda v: "n/a (all diverged)" if v is None else f"{v:.3f}"
     print(
         f"generations {result['generations']}: population mean fitness "
@@ -140,9 +142,8 @@ def _print_meta_result(run_dir: Path) -> None:
         print("warning: every member diverged in every generation; its rule files are not a trained rule")
     if result.get("mean_rule_diverged"):
         print("warning: the mean rule diverged (its parameters are NaN/inf); rules/mean.npz is not a usable rule")
-    print(
-        f"run directory: {run_dir}  (fitness plot: {run_dir / 'fitness.png'}, rule: {run_dir / 'rules' / 'mean.npz'})"
-    )
+    run = RunDir(run_dir)
+    print(f"run directory: {run_dir}  (fitness plot: {run / RunDir.FITNESS_PLOT}, rule: {run.rule('mean')})")
 
 
 def _with_budget(overrides: list[str], budget: str | None) -> list[str]:
@@ -266,6 +267,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_inner(args: argparse.Namespace) -> int:
     from metalearn.inner.run import run_inner
+    from metalearn.runs import RunDir
 
     run_dir = run_inner(
         args.preset,
@@ -276,14 +278,24 @@ def _cmd_inner(args: argparse.Namespace) -> int:
         out=args.out,
         progress=not args.quiet,
     )
-    result = json.loads((run_dir / "result.json").read_text())
+    result = RunDir(run_dir).read_result()
     print(f"final return {result['final_return_mean']:.2f} (eval {result['eval_return_mean']:.2f})")
     print(f"run directory: {run_dir}")
     return 0
 
 
+def _cmd_zoo_add(args: argparse.Namespace) -> int:
+    from metalearn.zoo.admission import add
+
+    fields = ("experiment", "summary", "eval_args", "smoke_args", "evaluations")
+    admitted, why = add(args.name, args.source, **{f: getattr(args, f) for f in fields})
+    print(f"{'added' if admitted else 'not added:'} {args.name}: {why}")
+    return 0 if admitted else 1
+
+
 def _cmd_tune(args: argparse.Namespace) -> int:
     from metalearn.inner.tune import run_tune
+    from metalearn.runs import RunDir
 
     overrides = _with_budget(args.set, args.budget)
     if args.optimizer is not None:
@@ -299,8 +311,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         metric=args.metric,
         select=args.select,
     )
-    print((run_dir / "table.md").read_text().rstrip())
-    chosen = json.loads((run_dir / "chosen.json").read_text())
+    print((RunDir(run_dir) / RunDir.TABLE).read_text().rstrip())
+    chosen = RunDir(run_dir).read_chosen()
     print(f"chosen: --set {' --set '.join(chosen['set'])}")
     print(f"run directory: {run_dir}")
     return 0
@@ -546,6 +558,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--select", default="mean", help="pick the best point by its mean (default) | iqm over seeds")
     p.add_argument("--out", default="runs", help="parent folder of the run directory (default runs/)")
     p.set_defaults(func=_cmd_tune)
+
+    p = sub.add_parser(
+        "zoo-add",
+        parents=[common],
+        help="add a meta-trained rule to the zoo if its evaluation against the tuned baseline admits it",
+        description="Copies the rule into the zoo (metalearn/zoo/NAME.npz) with its card NAME.json, evaluates it "
+        "with `metalearn eval discovered:NAME` (--eval, and the tiny --smoke the tests re-run) and keeps it only "
+        "if on every meta-training task at its budget the verdict is better or equivalent within ±m; otherwise "
+        "both files are removed and the reason printed.",
+    )
+    p.add_argument("name", help="the entry's name (letters, digits, _ and -)")
+    p.add_argument("source", help="a meta-training run directory, or a rule file one wrote")
+    p.add_argument("--experiment", required=True, help="the experiment (name or YAML) the run was started from")
+    p.add_argument("--summary", required=True, help="one line: what the rule is and where it was meta-trained")
+    p.add_argument("--eval", required=True, dest="eval_args", help="`metalearn eval` arguments of the evaluation")
+    p.add_argument("--smoke", required=True, dest="smoke_args", help="`metalearn eval` arguments of a tiny one")
+    p.add_argument("--evaluations", help="keep the evaluation's results folder in DIR/NAME (default: not kept)")
+    p.set_defaults(func=_cmd_zoo_add)
 
     p = sub.add_parser(
         "analyze",

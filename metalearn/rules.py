@@ -25,6 +25,7 @@ from learned_optimizers import published_names as open_published_names
 from metalearn import __version__
 from metalearn.inner.registry import AGENTS
 from metalearn.pytree_io import load_pytree, read_manifest, save_pytree
+from metalearn.runs import RunDir
 from metalearn.validation import check_type, unknown
 from objectives import OBJECTIVES, BoundObjective, Objective, disco
 
@@ -223,7 +224,7 @@ def resolve_rule(ref: str, which: str = "mean", kwargs: Mapping[str, Any] | None
                 "directory, or a rule without meta-parameters: " + ", ".join(list_rules()),
             )
         # a missing file fails in load_rule: "no such file"
-        rule_file = path / "rules" / f"{which}.npz" if path.is_dir() else path
+        rule_file = RunDir(path).rule(which) if path.is_dir() else path
         rule, meta_params, _ = load_rule(rule_file)
         label = f"{rule.name} ({rule_file.name})"
     if kwargs:

@@ -1,13 +1,9 @@
-"""Run directories: resolved config, per-row metrics, plots, results.
+"""Run directories: their layout (:class:`RunDir`), atomic JSON writes, JSON-lines logs, the writer's lock.
 
-Layout of a run directory::
-
-    config.json         everything needed to rerun (preset, env, TrainConfig, seeds, versions)
-    metrics.jsonl       one JSON object per row (per update for inner runs)
-    learning_curve.png  return over environment steps, mean and min–max over seeds
-    result.json         final numbers
-
-Everything is plain JSON or PNG; nothing is pickled.
+Every run (``metalearn train``, ``tune``, a meta-training run) writes one
+directory; :class:`RunDir` names its files and reads them, and nothing else in
+the package spells a run file's name. Everything is plain JSON, ``.npz``
+arrays or PNG; nothing is pickled.
 """
 
 from __future__ import annotations
@@ -34,6 +30,116 @@ def summary_value(summary: Any, key: str = "mean") -> float:
     """``summary[key]`` of a ``{"mean", "stderr"}`` summary; NaN where there is no number (:data:`DIVERGED`, null)."""
     value = summary.get(key) if isinstance(summary, dict) else None
     return math.nan if value is None else float(value)
+
+
+class RunDir:
+    """The layout of a run directory, owned here: every file's name, and readers that name the file on error.
+
+    Inner runs (``metalearn train``) write ``config.json``, ``metrics.jsonl`` (one row per update),
+    ``learning_curve.png`` and ``result.json``; tuning runs (``metalearn tune``) ``config.json``,
+    ``results.json`` (every grid point's per-seed scores), ``table.md``, ``chosen.json`` (the point chosen)
+    and ``learning_curves.png``. Meta-training runs write::
+
+        config.json          the resolved MetaConfig, config_version, search hash, run id, versions
+        metrics.jsonl        one row per generation (fitness statistics, the regime's own numbers, curriculum)
+        eval.jsonl           the mean rule on held-out seeds (and tasks), every eval_every generations
+        checkpoints/         gen_NNNNNN.npz, the whole state (metalearn.meta.checkpoint); foreign/: files moved aside
+        rules/mean.npz       the rule where the search stands, a standalone rule file; rules/best.npz the best seen
+        fitness.png          fitness and evaluations over generations; levels.png a curriculum's levels
+        result.json          the final summary
+        tensorboard/         optional mirrors of the metrics
+        .lock                the writer's lock (RunLock)
+    """
+
+    CONFIG = "config.json"
+    METRICS = "metrics.jsonl"
+    EVALS = "eval.jsonl"
+    RESULT = "result.json"
+    LEARNING_CURVE = "learning_curve.png"
+    TUNE_RESULTS = "results.json"
+    TABLE = "table.md"
+    CHOSEN = "chosen.json"
+    LEARNING_CURVES = "learning_curves.png"
+    FITNESS_PLOT = "fitness.png"
+    LEVELS_PLOT = "levels.png"
+    CHECKPOINTS = "checkpoints"
+    RULES = "rules"
+    TENSORBOARD = "tensorboard"
+    # What a meta-training run writes (all that ``start_run(overwrite=True)`` deletes).
+    META_FILES = (CONFIG, METRICS, EVALS, RESULT, FITNESS_PLOT, LEVELS_PLOT)
+    META_DIRS = (CHECKPOINTS, RULES, TENSORBOARD)
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def config(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / self.METRICS
+
+    @property
+    def evals(self) -> Path:
+        return self.path / self.EVALS
+
+    @property
+    def result(self) -> Path:
+        return self.path / self.RESULT
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / self.CHECKPOINTS
+
+    def read_chosen(self) -> dict[str, Any]:
+        """A tuning run's ``chosen.json``."""
+        if not (self.path / self.CHOSEN).is_file():
+            raise ValueError(f"{self.path}: no {self.CHOSEN}; allowed: a run directory written by `metalearn tune`")
+        return _read_object(self.path / self.CHOSEN)
+
+    def rule(self, which: str = "mean") -> Path:
+        """``rules/{which}.npz``: ``mean`` (where the search stands) or ``best`` (the best member seen)."""
+        return self.path / self.RULES / f"{which}.npz"
+
+    def is_run(self) -> bool:
+        """A directory with a ``config.json``."""
+        return self.path.is_dir() and self.config.is_file()
+
+    def read_config(self) -> dict[str, Any]:
+        """``config.json`` as a dict; every problem is one line naming the file."""
+        if not self.config.is_file():
+            raise ValueError(f"{self.path}: not a run directory (no {self.CONFIG})")
+        return _read_object(self.config)
+
+    def read_result(self) -> dict[str, Any]:
+        """``result.json`` as a dict (a run that has finished)."""
+        if not self.result.is_file():
+            raise ValueError(f"{self.path}: has no {self.RESULT} (the run has not finished)")
+        return _read_object(self.result)
+
+    def read_metrics(self, repair: bool = False) -> list[dict[str, Any]]:
+        """``metrics.jsonl``'s rows ([] before the first); ``repair``: see :func:`read_jsonl`."""
+        return read_jsonl(self.metrics, repair=repair) if self.metrics.is_file() else []
+
+    def read_evals(self, repair: bool = False) -> list[dict[str, Any]]:
+        """``eval.jsonl``'s rows ([] before the first)."""
+        return read_jsonl(self.evals, repair=repair) if self.evals.is_file() else []
+
+
+def _read_object(path: Path) -> dict[str, Any]:
+    try:
+        obj = json.loads(read_utf8(path))
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"{path}: not valid JSON ({getattr(err, 'msg', 'nested too deeply')})") from None
+    except OSError as err:
+        raise ValueError(f"{path}: cannot be read ({err.strerror})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def new_run_dir(root: str | os.PathLike, name: str) -> Path:

@@ -110,14 +110,14 @@ def tiny_meta_dict(generations: int = 3, population: int = 4, timesteps: int = 2
 
 def assert_meta_training_moves_the_rule(config: dict, generations: int = 2) -> None:
     """Meta-train ``config`` a few generations: no NaN member, finite fitness, a finite rule that moved."""
-    from metalearn.meta import MetaConfig, MetaTrainer
+    from metalearn.meta import ESTrainer, MetaConfig
 
-    trainer = MetaTrainer(MetaConfig.from_dict(config))
+    trainer = ESTrainer(MetaConfig.from_dict(config))
     state = trainer.init()
     before = jax.tree.leaves(trainer.mean_params(state))
     for _ in range(generations):
         state, metrics = trainer.generation(state)
-        assert int(metrics["nan_count"]) == 0 and np.isfinite(float(metrics["mean_fitness"]))
+        assert int(metrics.nan_count) == 0 and np.isfinite(float(metrics.mean_fitness))
     after = jax.tree.leaves(trainer.mean_params(state))
     assert all(np.isfinite(np.asarray(x)).all() for x in after)
     assert any(float(np.abs(np.asarray(a) - np.asarray(b)).max()) > 0.0 for a, b in zip(after, before, strict=True))

@@ -103,7 +103,7 @@ def test_the_registry_names_every_agent_and_make_trainer_picks_a_rules():
 
 def test_a_third_agent_is_one_class_and_one_registry_line(monkeypatch):
     """A rule that brings an agent defined here takes its settings as keywords and meta-trains with ES as is."""
-    from metalearn.meta import MetaConfig, MetaTrainer
+    from metalearn.meta import ESTrainer, MetaConfig
 
     monkeypatch.setitem(AGENTS, "toy", ToyAgent)  # the registry line
     monkeypatch.setitem(OBJECTIVES, "toy_rule", Variant(TOY_RULE, {}))  # the rule that brings it
@@ -132,9 +132,9 @@ def test_a_third_agent_is_one_class_and_one_registry_line(monkeypatch):
             "eval_seeds": 1,
         }
     )
-    meta = MetaTrainer(config)
+    meta = ESTrainer(config)
     assert isinstance(meta.tasks[0].trainer, ToyAgent)
     _, metrics = meta.generation(meta.init())
-    assert np.isfinite(float(metrics["mean_fitness"])) and int(metrics["nan_count"]) == 0
+    assert np.isfinite(float(metrics.mean_fitness)) and int(metrics.nan_count) == 0
     with pytest.raises(ValueError, match=r"^regime=meta_gradient with rule 'toy_rule', which brings its own agent"):
         MetaConfig.from_dict({**config.to_dict(), "regime": "meta_gradient", "strategy": {}})

@@ -16,7 +16,7 @@ from metalearn.curriculum import LevelBatch, PLRConfig, scores
 from metalearn.curriculum.base import Curriculum, random_levels
 from metalearn.curriculum.config import CurriculumConfig
 from metalearn.curriculum.registry import CURRICULA
-from metalearn.meta import MetaConfig, MetaTrainer, resume_run, start_run
+from metalearn.meta import ESTrainer, MetaConfig, resume_run, start_run
 from metalearn.meta.checkpoint import latest_checkpoint
 from metalearn.meta.config import CONFIG_VERSION, stored_config
 from metalearn.pytree_io import flatten_with_names, load_pytree
@@ -51,7 +51,7 @@ def curriculum_dict(kind: str = "plr", score: str = "regret", generations: int =
 
 @pytest.fixture(scope="module")
 def plr():
-    return MetaTrainer(MetaConfig.from_dict(curriculum_dict()))
+    return ESTrainer(MetaConfig.from_dict(curriculum_dict()))
 
 
 # ------------------------------------------------------------------ scores
@@ -65,7 +65,7 @@ def test_regret_by_hand():
     np.testing.assert_allclose(scores.healthy_mean(rule, healthy), [1.0, 2.0, 0.3], atol=1e-6)
 
 
-def _score_one_batch(trainer: MetaTrainer):
+def _score_one_batch(trainer: ESTrainer):
     """A population evaluated on 3 levels of the curriculum, and the levels' scores: (population, batch, key,
     evaluation, scores)."""
     state = trainer.init()
@@ -111,7 +111,7 @@ def test_plr_fills_its_buffer_and_rescores_replayed_levels(plr):
     for _ in range(3):
         before = state.levels
         state, metrics = plr.generation(state)
-        seen.append(jax.device_get(metrics["curriculum"]))
+        seen.append(jax.device_get(metrics.curriculum))
     buf = jax.device_get(state.levels)
     assert int(buf.step) == 3 and 3 <= int(buf.valid.sum()) <= 4
     assert np.isfinite(buf.scores[buf.valid]).all()
@@ -146,7 +146,7 @@ def test_plr_fills_its_buffer_and_rescores_replayed_levels(plr):
 
 @pytest.mark.slow
 def test_dr_draws_fresh_levels_and_keeps_no_buffer():
-    trainer = MetaTrainer(MetaConfig.from_dict(curriculum_dict(kind="dr", score="random")))
+    trainer = ESTrainer(MetaConfig.from_dict(curriculum_dict(kind="dr", score="random")))
     state = trainer.init()
     assert state.levels == ()
     a, _ = trainer.curriculum.next_levels(jax.random.PRNGKey(0), state.levels, 3)
@@ -154,7 +154,7 @@ def test_dr_draws_fresh_levels_and_keeps_no_buffer():
     assert not bool(a.replayed.any())
     assert not np.array_equal(np.asarray(a.levels.walls), np.asarray(b.levels.walls))
     state, metrics = trainer.generation(state)
-    assert np.isfinite(float(metrics["mean_fitness"])) and "buffer_size" not in metrics["curriculum"]
+    assert np.isfinite(float(metrics.mean_fitness)) and "buffer_size" not in metrics.curriculum
 
 
 class _Toy(Curriculum):
@@ -181,12 +181,12 @@ class _Toy(Curriculum):
 def test_a_third_curriculum_kind_is_one_class_and_one_registry_line(monkeypatch):
     """The trainer reaches a curriculum only through its interface: a kind defined here meta-trains as is."""
     monkeypatch.setitem(CURRICULA, "toy", _Toy)
-    trainer = MetaTrainer(MetaConfig.from_dict(curriculum_dict(kind="toy", score="value_loss")))
+    trainer = ESTrainer(MetaConfig.from_dict(curriculum_dict(kind="toy", score="value_loss")))
     assert isinstance(trainer.curriculum, _Toy)
     state = trainer.init()
     state, metrics = trainer.generation(state)
-    assert np.isfinite(float(metrics["mean_fitness"])) and int(metrics["nan_count"]) == 0
-    c = jax.device_get(metrics["curriculum"])
+    assert np.isfinite(float(metrics.mean_fitness)) and int(metrics.nan_count) == 0
+    c = jax.device_get(metrics.curriculum)
     assert int(c["toy_rounds"]) == 1 and c["replayed"] == 0.0 and "buffer_size" not in c
     assert int(state.levels["rounds"]) == 1
     assert np.isfinite(np.asarray(state.levels["last_scores"])).all()  # the value-loss scores were recorded
@@ -203,7 +203,7 @@ def test_the_groove_buffer_scores_what_it_trained_on_and_resets_the_lowest():
     """kind=groove in the ES regime: every level a generation trains on is scored when it ends."""
     d = curriculum_dict(kind="groove", score="value_loss")
     d["curriculum"]["capacity"] = 6
-    trainer = MetaTrainer(MetaConfig.from_dict(d))
+    trainer = ESTrainer(MetaConfig.from_dict(d))
     state = trainer.init()
     assert bool(state.levels.new.all()) and not bool(state.levels.active.any())
     for _ in range(2):
@@ -211,7 +211,7 @@ def test_the_groove_buffer_scores_what_it_trained_on_and_resets_the_lowest():
     buf = jax.device_get(state.levels)
     assert not buf.active.any()  # every agent's lifetime ended, so no level is in use
     assert 3 <= int((~buf.new).sum()) <= 6 and np.isfinite(buf.scores).all()
-    c = jax.device_get(metrics["curriculum"])
+    c = jax.device_get(metrics.curriculum)
     assert int(c["buffer_size"]) == int((~buf.new).sum())
     np.testing.assert_allclose(float(c["buffer_score_mean"]), float(buf.scores[~buf.new].mean()), rtol=1e-6)
     with pytest.raises(ValueError, match=r"curriculum.capacity=5 is invalid; allowed: an integer >= 2 x levels"):
@@ -220,7 +220,7 @@ def test_the_groove_buffer_scores_what_it_trained_on_and_resets_the_lowest():
 
 def test_frozen_samples_only_its_fixed_levels_and_scores_change_nothing():
     d = curriculum_dict(kind="frozen", score="random")
-    trainer = MetaTrainer(MetaConfig.from_dict(d))
+    trainer = ESTrainer(MetaConfig.from_dict(d))
     state = trainer.init()
     fixed = jax.device_get(state.levels)
     assert fixed.walls.shape[0] == 4  # capacity
@@ -241,12 +241,12 @@ def test_scores_that_read_the_critic_or_rollouts_refuse_runs_that_lack_them():
     d["curriculum"]["capacity"] = 6
     d["tasks"][0]["train"]["vf_coef"] = 0.0
     with pytest.raises(ValueError, match=r"score='positive_value_loss' reads the agents' critic.*vf_coef=0.0"):
-        MetaTrainer(MetaConfig.from_dict(d))
+        ESTrainer(MetaConfig.from_dict(d))
     d = curriculum_dict(kind="groove", score="alg_regret")
     d["curriculum"]["capacity"] = 6
     d["tasks"][0]["train"]["eval_envs"] = 0
     with pytest.raises(ValueError, match=r"score='alg_regret' evaluates agents by rollouts, but the task's eval_envs"):
-        MetaTrainer(MetaConfig.from_dict(d))
+        ESTrainer(MetaConfig.from_dict(d))
 
 
 @pytest.mark.slow  # the antagonist trains 250 updates
@@ -254,7 +254,7 @@ def test_alg_regret_trains_the_antagonist_for_the_familys_longest_lifetime_and_s
     """GROOVE's score: antagonist (A2C, the family's 250 updates) minus each agent, both by evaluation rollouts."""
     d = curriculum_dict(kind="groove", score="alg_regret")
     d["curriculum"]["capacity"] = 6
-    trainer = MetaTrainer(MetaConfig.from_dict(d))
+    trainer = ESTrainer(MetaConfig.from_dict(d))
     assert trainer.antagonist.config.num_updates == trainer.curriculum.family.max_lifetime == 250
     _, batch, key, evaluation, got = _score_one_batch(trainer)
     healthy = ~evaluation.diverged
@@ -344,7 +344,7 @@ def test_curriculum_needs_a_gridworld_task():
     d = curriculum_dict()
     d["tasks"] = [{"preset": "cartpole-lpg", "train": {"total_timesteps": 640}}]
     with pytest.raises(ValueError, match="needs a GridWorld task"):
-        MetaTrainer(MetaConfig.from_dict(d))
+        ESTrainer(MetaConfig.from_dict(d))
 
 
 def test_duplicate_task_names_are_refused():
@@ -419,7 +419,7 @@ def test_other_rules_on_a_curriculum_are_a_config_change(rule):
     d = curriculum_dict(generations=1)
     d["rule"] = {"name": rule}
     d["tasks"] = [{"preset": "gridworld-a2c", "train": {**_TRAIN, "algorithm": "ppo", "aux_head_dim": 0}}]
-    trainer = MetaTrainer(MetaConfig.from_dict(d))
+    trainer = ESTrainer(MetaConfig.from_dict(d))
     state, metrics = trainer.generation(trainer.init())
-    assert np.isfinite(float(metrics["mean_fitness"])) and int(metrics["nan_count"]) == 0
+    assert np.isfinite(float(metrics.mean_fitness)) and int(metrics.nan_count) == 0
     assert int(state.levels.size) == 3

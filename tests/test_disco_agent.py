@@ -173,12 +173,12 @@ def _tiny_es_dict(generations: int) -> dict:
 
 
 def test_es_refuses_a_start_of_another_rule():
-    from metalearn.meta import MetaConfig, MetaTrainer
+    from metalearn.meta import ESTrainer, MetaConfig
 
     d = _tiny_es_dict(1)
     d["rule"]["start"] = "published:breakout"
     with pytest.raises(ValueError, match=r"rule.start='published:breakout' holds meta-parameters of rule 'open'"):
-        MetaTrainer(MetaConfig.from_dict(d))
+        ESTrainer(MetaConfig.from_dict(d))
     with pytest.raises(ValueError, match=r"rule.start=''"):
         MetaConfig.from_dict({**d, "rule": {**d["rule"], "start": ""}})
 
@@ -201,7 +201,7 @@ def test_es_continues_from_disco103_and_resumes_exactly(tmp_path):
     to get right). With the experiment's sigma (0.003) and agents' lr, a tiny budget's two members act alike and
     tie, so the mean never moves; sigma 0.1, agents' lr 0.1 and 8 updates make their fitness differ in the second
     generation (-0.5 vs -1 when written), so Adam moves the mean after the checkpoint."""
-    from metalearn.meta import MetaConfig, MetaTrainer, resume_run, start_run
+    from metalearn.meta import ESTrainer, MetaConfig, resume_run, start_run
 
     from .conftest import assert_same_checkpoints, checkpoint_leaves
 
@@ -212,7 +212,7 @@ def test_es_continues_from_disco103_and_resumes_exactly(tmp_path):
         return MetaConfig.from_dict(d)
 
     published = disco.load_published()
-    trainer = MetaTrainer(config(2))
+    trainer = ESTrainer(config(2))
     for a, b in zip(jax.tree.leaves(trainer.initial_mean), jax.tree.leaves(published), strict=True):
         np.testing.assert_array_equal(a, b)
 

@@ -395,9 +395,9 @@ def _meta_dict() -> dict:
 SHARDED_SCRIPT = """
 import json, sys
 import jax, jax.flatten_util, numpy as np
-from metalearn.meta import MetaConfig, MetaTrainer
+from metalearn.meta import MetaConfig, ESTrainer
 config = json.loads(sys.argv[1])
-trainer = MetaTrainer(MetaConfig.from_dict(config))
+trainer = ESTrainer(MetaConfig.from_dict(config))
 assert trainer.mesh.size == 4, trainer.mesh.size
 state = trainer.init()
 hlo = trainer.generation.lower(state).compile().as_text()
@@ -426,17 +426,17 @@ def four_device_run():
 
 @pytest.mark.slow  # a 4-device subprocess
 def test_runs_in_the_meta_trainer_deterministically_and_sharded(four_device_run, tmp_path):
-    from metalearn.meta import MetaConfig, MetaTrainer
+    from metalearn.meta import ESTrainer, MetaConfig
     from metalearn.meta.checkpoint import load_checkpoint, save_checkpoint
 
-    trainer = MetaTrainer(MetaConfig.from_dict(_meta_dict()))
+    trainer = ESTrainer(MetaConfig.from_dict(_meta_dict()))
     assert isinstance(trainer.strategy, EggrollStrategy)
     s0 = trainer.init()
     s1, m1 = trainer.generation(s0)
     s1b, _ = trainer.generation(s0)
     for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s1b), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert int(m1["nan_count"]) == 0 and np.isfinite(float(m1["sigma"]))
+    assert int(m1.nan_count) == 0 and np.isfinite(float(m1.search["sigma"]))
     s2, _ = trainer.generation(s1)
     mean = np.asarray(jax.flatten_util.ravel_pytree(trainer.mean_params(s2))[0])
     start = np.asarray(jax.flatten_util.ravel_pytree(trainer.initial_mean)[0])

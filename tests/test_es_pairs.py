@@ -19,9 +19,10 @@ from metalearn.es import (
     mirrored_pairs,
     pair_winner_fitness,
 )
-from metalearn.meta import MetaConfig, MetaTrainer, load_config_dict
-from metalearn.meta import trainer as trainer_module
-from metalearn.meta.trainer import _Task, pair_of_member, pair_seeds
+from metalearn.meta import ESTrainer, MetaConfig, load_config_dict
+from metalearn.meta import evolution as trainer_module
+from metalearn.meta.context import Task
+from metalearn.meta.evolution import pair_of_member, pair_seeds
 from metalearn.overrides import apply_dotted_overrides
 
 from .conftest import tiny_meta_dict
@@ -118,8 +119,8 @@ def test_antithetic_pairs_share_seeds_and_level_and_pairs_differ(strategy):
     d = antithetic_dict(strategy, seeds_per_member=2)
     d["strategy"]["population_size"] = 6
     d["curriculum"]["levels_per_generation"] = 3
-    trainer = MetaTrainer(MetaConfig.from_dict(d))
-    trainer.tasks = [_Task("revealing", _RevealingTrainer(), None)]
+    trainer = ESTrainer(MetaConfig.from_dict(d))
+    trainer.tasks = [Task("revealing", _RevealingTrainer(), None)]
     trainer.baseline = trainer.antagonist = _RevealingTrainer()
     population, _ = trainer.strategy.ask(jax.random.PRNGKey(1), trainer.init().es_state)
     levels = {"id": jnp.arange(3.0)}
@@ -193,23 +194,23 @@ def test_pair_winner_tells_one_per_pair_and_the_update_is_tell_with_those_values
     d = tiny_meta_dict(population=6, timesteps=1024)
     d["strategy"]["name"] = strategy
     d["fitness_shaping"] = "pair_winner"
-    trainer = MetaTrainer(MetaConfig.from_dict(d))
+    trainer = ESTrainer(MetaConfig.from_dict(d))
     assert trainer.strategy.shaping == "none"  # null means none with pair-winner shaping
     pairs = trainer.pairs
     diverged = int(pairs[1, 0])
     trainer.strategy = recording = _Recording(trainer.strategy, diverge=diverged)
     state = trainer.init()
     new_state, metrics = trainer.generation(state)
-    told, raw = recording.told[-1], np.asarray(metrics["fitness"])
+    told, raw = recording.told[-1], np.asarray(metrics.fitness)
 
-    assert set(np.unique(told)) <= {0.0, 1.0} and int(metrics["nan_count"]) == 1
+    assert set(np.unique(told)) <= {0.0, 1.0} and int(metrics.nan_count) == 1
     np.testing.assert_array_equal(told[pairs].sum(axis=1), 1.0)  # one winner per pair
     for a, b in pairs:
         if diverged not in (a, b):  # the fitter member wins (a tie: the second)
             assert told[a] == float(raw[a] > raw[b])
     assert told[diverged] == 0.0 and told[pairs[1, 1]] == 1.0  # healthy beats diverged
     healthy = np.arange(6) != diverged
-    assert float(metrics["mean_fitness"]) == pytest.approx(raw[healthy].mean())  # logged fitness stays raw
+    assert float(metrics.mean_fitness) == pytest.approx(raw[healthy].mean())  # logged fitness stays raw
 
     # The update is the strategy's tell with exactly these values.
     _, k_ask, _, k_tell = jax.random.split(state.key, 4)
@@ -238,10 +239,10 @@ def test_defaults_keep_the_hash_and_never_reach_the_pair_code(monkeypatch):
 
     for name in ("pair_seeds", "pair_of_member", "pair_winner_fitness"):
         monkeypatch.setattr(trainer_module, name, refuse)
-    trainer = MetaTrainer(MetaConfig.from_dict(tiny_meta_dict()))
+    trainer = ESTrainer(MetaConfig.from_dict(tiny_meta_dict()))
     assert trainer.pairs is None
     _, metrics = trainer.generation(trainer.init())
-    assert np.isfinite(np.asarray(metrics["fitness"])).all()
+    assert np.isfinite(np.asarray(metrics.fitness)).all()
 
 
 # ------------------------------------------------------------------ bad configs
@@ -267,13 +268,17 @@ def test_defaults_keep_the_hash_and_never_reach_the_pair_code(monkeypatch):
             r"strategy.name='open_es' with strategy.antithetic: false does not",
         ),
         ({"strategy": {"name": "cr_fm_nes", "population_size": 4}}, r"CR_FM_NES ranks fitness in its own update"),
-        ({"regime": "meta_gradient"}, r"task_sampling='antithetic' is an option of regime=es .*allowed .*: shared"),
+        (
+            {"regime": "meta_gradient", "strategy": {}},
+            r"^task_sampling is a setting of regime=es, set in a regime=meta_gradient run; allowed with "
+            r'regime=meta_gradient: task_sampling left out \(at its default, "shared"\)$',
+        ),
     ],
 )
 def test_bad_pair_configs_name_the_value_and_what_is_allowed(change, message):
     d = {**antithetic_dict(), **change}
     with pytest.raises(ValueError, match=message):
-        MetaTrainer(MetaConfig.from_dict(d))
+        ESTrainer(MetaConfig.from_dict(d))
 
 
 def test_antithetic_strategies_lists_ours_and_evosax():
@@ -286,12 +291,12 @@ def test_antithetic_strategies_lists_ours_and_evosax():
 @pytest.mark.parametrize("strategy", ["eggroll", "open_es"])
 def test_one_antithetic_generation_on_a_dr_curriculum(strategy):
     """Each pair on its own random level, pair-winner shaping, regret scored per pair: finite metrics."""
-    trainer = MetaTrainer(MetaConfig.from_dict(antithetic_dict(strategy)))
+    trainer = ESTrainer(MetaConfig.from_dict(antithetic_dict(strategy)))
     state, metrics = trainer.generation(trainer.init())
-    assert int(metrics["nan_count"]) == 0 and int(state.generation) == 1
+    assert int(metrics.nan_count) == 0 and int(state.generation) == 1
     for key in ("best_fitness", "mean_fitness", "median_fitness"):
-        assert np.isfinite(float(metrics[key])), key
-    curriculum = metrics["curriculum"]
+        assert np.isfinite(float(getattr(metrics, key))), key
+    curriculum = metrics.curriculum
     assert np.isfinite(float(curriculum["batch_score"])) and np.isfinite(float(curriculum["batch_return"]))
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(trainer.mean_params(state)))
 
@@ -310,6 +315,6 @@ def test_ta_lpg_gridworld_es_runs_one_generation_on_a_tiny_override():
     assert config.rule.name == "ta_lpg" and config.task_sampling == "antithetic"
     assert config.fitness_shaping == "pair_winner" and config.curriculum.kind == "dr"
     assert config.tasks[0].resolve()[2].level_lifetime
-    trainer = MetaTrainer(config)
+    trainer = ESTrainer(config)
     _, metrics = trainer.generation(trainer.init())
-    assert int(metrics["nan_count"]) == 0 and np.isfinite(float(metrics["mean_fitness"]))
+    assert int(metrics.nan_count) == 0 and np.isfinite(float(metrics.mean_fitness))

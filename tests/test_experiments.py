@@ -22,8 +22,8 @@ def test_every_experiment_runs_a_generation_on_a_tiny_override(name):
     assert [t.name for t in config.tasks] == [t.name for t in full.tasks]
     trainer = make_meta_trainer(config)
     state, metrics = trainer.generation(trainer.init())
-    assert int(state.generation) == 1 and int(metrics["nan_count"]) == 0
-    assert np.isfinite(np.asarray(metrics["fitness"])).all()
+    assert int(state.generation) == 1 and int(metrics.nan_count) == 0
+    assert np.isfinite(np.asarray(metrics.fitness)).all()
     if isinstance(trainer, MetaGradientTrainer):
-        mg = metrics["meta_gradient"]
+        mg = metrics.search["meta_gradient"]
         assert np.isfinite(mg["meta_loss"]) and float(mg["grad_norm"]) > 0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from metalearn.meta import MetaConfig, MetaTrainer, resume_run, start_run
+from metalearn.meta import ESTrainer, MetaConfig, resume_run, start_run
 from metalearn.meta.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from metalearn.overrides import apply_dotted_overrides
 from metalearn.pytree_io import PytreeFileError
@@ -24,7 +24,7 @@ from .conftest import straight_and_killed_runs, tiny_meta_dict
 
 @pytest.fixture(scope="module")
 def tiny_trainer():
-    return MetaTrainer(MetaConfig.from_dict(tiny_meta_dict()))
+    return ESTrainer(MetaConfig.from_dict(tiny_meta_dict()))
 
 
 # ------------------------------------------------------------------ config
@@ -44,7 +44,7 @@ def tiny_trainer():
 def test_bad_configs_name_the_key(change, message):
     d = {**tiny_meta_dict(), **change}
     with pytest.raises(ValueError, match=message):
-        MetaTrainer(MetaConfig.from_dict(d))
+        ESTrainer(MetaConfig.from_dict(d))
 
 
 def test_dotted_overrides_and_hash():
@@ -68,11 +68,11 @@ def test_generation_shapes_and_determinism(tiny_trainer):
     s0 = tiny_trainer.init()
     s1, m1 = tiny_trainer.generation(s0)
     s1b, _ = tiny_trainer.generation(s0)
-    assert int(s1.generation) == 1 and m1["fitness"].shape == (4,) and m1["task_fitness"].shape == (1,)
+    assert int(s1.generation) == 1 and m1.fitness.shape == (4,) and m1.task_fitness.shape == (1,)
     for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s1b), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert int(m1["nan_count"]) == 0
-    assert float(s1.best_fitness) == pytest.approx(float(m1["best_fitness"]))
+    assert int(m1.nan_count) == 0
+    assert float(s1.best_fitness) == pytest.approx(float(m1.best_fitness))
 
 
 class _DivergingMember:
@@ -94,16 +94,16 @@ class _DivergingMember:
 
 
 def test_a_diverged_member_gets_a_fitness_below_every_healthy_one():
-    trainer = MetaTrainer(MetaConfig.from_dict(tiny_meta_dict()))
+    trainer = ESTrainer(MetaConfig.from_dict(tiny_meta_dict()))
     trainer.strategy = wrapped = _DivergingMember(trainer.strategy, member=2)
     state, metrics = trainer.generation(trainer.init())
-    raw, told = np.asarray(metrics["fitness"]), wrapped.told[-1]
+    raw, told = np.asarray(metrics.fitness), wrapped.told[-1]
     healthy = np.arange(4) != 2
-    assert int(metrics["nan_count"]) == 1 and np.isfinite(raw[healthy]).all()
+    assert int(metrics.nan_count) == 1 and np.isfinite(raw[healthy]).all()
     # The update sees the diverged member below every healthy one, by exactly 1, and never a NaN.
     assert np.isfinite(told).all() and told[2] == raw[healthy].min() - 1.0 < told[healthy].min()
     np.testing.assert_array_equal(told[healthy], raw[healthy])
-    assert float(metrics["mean_fitness"]) == pytest.approx(raw[healthy].mean())  # statistics over healthy members
+    assert float(metrics.mean_fitness) == pytest.approx(raw[healthy].mean())  # statistics over healthy members
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(trainer.mean_params(state)))
 
 
@@ -118,12 +118,12 @@ def test_meta_training_improves_fitness(meta_seed):
     d = tiny_meta_dict(generations=10, population=8, timesteps=8192)
     d["strategy"]["lr"] = 0.5
     d["seed"] = meta_seed
-    trainer = MetaTrainer(MetaConfig.from_dict(d))
+    trainer = ESTrainer(MetaConfig.from_dict(d))
     state = trainer.init()
     means = []
     for _ in range(10):
         state, m = trainer.generation(state)
-        means.append(float(m["mean_fitness"]))
+        means.append(float(m.mean_fitness))
     assert np.mean(means[-3:]) > np.mean(means[:3]) + 0.1, means
     key = jax.random.PRNGKey(123)
     before = trainer.evaluate_rule(trainer.initial_mean, key)["cartpole"]["fitness"].mean()
@@ -145,7 +145,7 @@ def test_checkpoint_round_trip_and_refusals(tmp_path, tiny_trainer):
     before = path.read_bytes()
     with pytest.raises(PytreeFileError, match="another search config"):
         load_checkpoint(path, tiny_trainer.init(), search_hash="0" * 16)
-    other = MetaTrainer(MetaConfig.from_dict(apply_dotted_overrides(tiny_meta_dict(), ["rule.kwargs.knots=6"])))
+    other = ESTrainer(MetaConfig.from_dict(apply_dotted_overrides(tiny_meta_dict(), ["rule.kwargs.knots=6"])))
     with pytest.raises(PytreeFileError, match=r"leaf .* has shape"):
         load_checkpoint(path, other.init(), search_hash=h)
     assert path.read_bytes() == before  # refusing touches nothing
@@ -194,7 +194,7 @@ def test_killed_run_resumes_to_identical_meta_parameters(tmp_path):
 
 # ------------------------------------------------------------------ scale
 def _mean_params_in_process(d: dict):
-    trainer = MetaTrainer(MetaConfig.from_dict(d))
+    trainer = ESTrainer(MetaConfig.from_dict(d))
     state = trainer.init()
     for _ in range(d["generations"]):
         state, _ = trainer.generation(state)
@@ -208,8 +208,8 @@ if args.get("num_processes"):
     from metalearn.distributed import initialize
     initialize(args["coordinator"], args["num_processes"], args["process_id"])
 import jax, numpy as np
-from metalearn.meta import MetaConfig, MetaTrainer
-trainer = MetaTrainer(MetaConfig.from_dict(args["config"]))
+from metalearn.meta import MetaConfig, ESTrainer
+trainer = ESTrainer(MetaConfig.from_dict(args["config"]))
 assert trainer.mesh.size == args["devices"], (trainer.mesh.size, args["devices"])
 state = trainer.init()
 hlo = trainer.generation.lower(state).compile().as_text()
@@ -272,7 +272,7 @@ def test_population_must_divide_over_devices(tiny_trainer):
     """By default the population is sharded over every device of the process; sizes must divide."""
     assert tiny_trainer.mesh.axis_names == ("pop",) and list(tiny_trainer.mesh.devices.flat) == jax.devices()
     with pytest.raises(ValueError, match="population_size=4 must be a multiple of the number of devices"):
-        MetaTrainer(MetaConfig.from_dict(tiny_meta_dict()), devices=[jax.devices()[0]] * 3)
+        ESTrainer(MetaConfig.from_dict(tiny_meta_dict()), devices=[jax.devices()[0]] * 3)
 
 
 @pytest.mark.slow

@@ -480,7 +480,7 @@ def test_the_buffer_scores_each_level_when_its_agents_lifetime_ends_and_gives_it
 
     state, metrics = trainer.generation(state)
     buf, agents = jax.device_get(state.levels), jax.device_get(state.agents)
-    c = jax.device_get(metrics["curriculum"])
+    c = jax.device_get(metrics.curriculum)
     assert int(c["levels_scored"]) == 2 and np.isfinite(float(c["scored_mean"]))
     assert not buf.new[first].any() and np.isfinite(buf.scores[first]).all()  # scored
     # Each new agent holds its own active slot, whose level it trains on. With replay_prob 1 and exactly two
@@ -490,7 +490,7 @@ def test_the_buffer_scores_each_level_when_its_agents_lifetime_ends_and_gives_it
     assert sorted(second.tolist()) == sorted(first.tolist())
     chex.assert_trees_all_equal(agents.level, jax.tree.map(lambda x: x[second], buf.levels))
     np.testing.assert_array_equal(agents.runner.update_idx, [2, 2])  # the successors did one meta-step
-    assert int(metrics["meta_gradient"]["replaced"]) == 2
+    assert int(metrics.search["meta_gradient"]["replaced"]) == 2
 
 
 def test_the_persistent_regime_refuses_scores_it_cannot_compute_and_a_buffer_not_per_agent():

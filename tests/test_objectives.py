@@ -227,7 +227,7 @@ def test_es_improves_lpo_from_random_init(seed):
     Measured (population mean fitness, mean of the first 3 vs the last 3 of 8 generations): seed 0
     0.174 → 0.262, seed 1 0.209 → 0.269, seed 2 0.136 → 0.249; the margin asserted is 0.03.
     """
-    from metalearn.meta import MetaConfig, MetaTrainer
+    from metalearn.meta import ESTrainer, MetaConfig
 
     config = MetaConfig.from_dict(
         {
@@ -240,12 +240,12 @@ def test_es_improves_lpo_from_random_init(seed):
             "seed": seed,
         }
     )
-    trainer = MetaTrainer(config)
+    trainer = ESTrainer(config)
     state = trainer.init()
     fitness = []
     for _ in range(config.generations):
         state, metrics = trainer.generation(state)
-        fitness.append(float(metrics["mean_fitness"]))
+        fitness.append(float(metrics.mean_fitness))
     assert np.mean(fitness[-3:]) > np.mean(fitness[:3]) + 0.03, np.round(fitness, 3)
 
 

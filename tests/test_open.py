@@ -297,16 +297,16 @@ def test_bad_open_hyper_parameters():
 
 @pytest.mark.slow
 def test_open_is_a_rule_the_meta_trainer_evolves():
-    from metalearn.meta import MetaConfig, MetaTrainer
+    from metalearn.meta import ESTrainer, MetaConfig
 
     from .conftest import tiny_meta_dict
 
     d = tiny_meta_dict(population=4)
     d["rule"] = {"name": "open", "kwargs": {"zero_init": True}}
     d["strategy"].update(sigma=0.03, optimizer_kwargs={"b1": 0.99})
-    trainer = MetaTrainer(MetaConfig.from_dict(d))
+    trainer = ESTrainer(MetaConfig.from_dict(d))
     state = trainer.init()
     assert all(float(jnp.abs(x).max()) == 0.0 for x in jax.tree.leaves(trainer.mean_params(state)))
     state, metrics = trainer.generation(state)
-    assert int(metrics["nan_count"]) == 0 and np.isfinite(float(metrics["mean_fitness"]))
+    assert int(metrics.nan_count) == 0 and np.isfinite(float(metrics.mean_fitness))
     assert any(float(jnp.abs(x).max()) > 0.0 for x in jax.tree.leaves(trainer.mean_params(state)))

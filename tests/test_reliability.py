@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from metalearn.meta import MetaConfig, MetaTrainer, resume_run, start_run
+from metalearn.meta import ESTrainer, MetaConfig, resume_run, start_run
 from metalearn.meta.checkpoint import FOREIGN, load_newest_intact, save_checkpoint
 from metalearn.rules import load_rule
 from metalearn.runs import RunDirInUse, RunLock, read_jsonl
@@ -337,7 +337,7 @@ def test_non_finite_numbers_are_refused_in_every_config_field(assignment):
 
     d = apply_dotted_overrides(tiny_meta_dict(generations=1), [assignment])
     with pytest.raises(ValueError, match=r"=-?(inf|nan) is invalid; allowed: a finite number$"):
-        MetaTrainer(MetaConfig.from_dict(d))
+        ESTrainer(MetaConfig.from_dict(d))
 
 
 def _manifest_file(path, manifest_json: bytes) -> None:
@@ -503,7 +503,7 @@ def test_no_set_override_gives_a_traceback(hypothesis_settings):
     @given(sets)
     def check(assignments):
         try:
-            MetaTrainer(MetaConfig.from_dict(apply_dotted_overrides(_CONFIG, assignments)))  # what `train` builds
+            ESTrainer(MetaConfig.from_dict(apply_dotted_overrides(_CONFIG, assignments)))  # what `train` builds
         except ValueError as err:
             assert "\n" not in str(err).strip(), str(err)
 
@@ -610,9 +610,9 @@ def _analyze_says_diverged(run_dir, capsys) -> str:
 def test_a_run_whose_mean_rule_is_not_finite_says_so(tmp_path, monkeypatch, capsys):
     from metalearn.cli import _print_meta_result
 
-    mean_params = MetaTrainer.mean_params
+    mean_params = ESTrainer.mean_params
     monkeypatch.setattr(
-        MetaTrainer, "mean_params", lambda self, s: jax.tree.map(lambda x: x * np.nan, mean_params(self, s))
+        ESTrainer, "mean_params", lambda self, s: jax.tree.map(lambda x: x * np.nan, mean_params(self, s))
     )
     run_dir = start_run(MetaConfig.from_dict(tiny_meta_dict(generations=1)), run_dir=tmp_path / "run", progress=False)
     result = json.loads((run_dir / "result.json").read_text())
@@ -639,3 +639,16 @@ def test_eval_reports_divergence_per_seed(tmp_path, capsys):
     assert "| cartpole | lr_schedule (wild.npz) | 2 | n/a | 2/2 [0, 1] |" in out
     assert "| cartpole | PPO (preset) | 2 | " in out and "| 0/2 |" in out  # the rule diverged, not Adam
     assert "verdict on cartpole (final_return, vs PPO (preset)): n/a (2 agents diverged or not evaluated)" in out
+
+
+def test_only_run_dir_spells_a_run_files_name():
+    """RunDir owns the run-directory layout: no other module of the package writes a run file's name (a second
+    spelling is how a rename leaves a reader behind)."""
+    names = r"config\.json|metrics\.jsonl|eval\.jsonl|result\.json|chosen\.json|mean\.npz|best\.npz|fitness\.png"
+    names += r"|levels\.png|learning_curves?\.png|checkpoints"
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        ["grep", "-rnE", rf"[\"']({names})[\"']", "--include=*.py", "metalearn"], cwd=root, capture_output=True
+    )
+    hits = [line for line in out.stdout.decode().splitlines() if not line.startswith("metalearn/runs.py")]
+    assert hits == []

@@ -108,3 +108,52 @@ def test_an_entrys_stored_smoke_evaluation_is_reproduced_by_its_command(name, tm
         # The contrast's IQMs, difference and P (intervals from a seeded bootstrap) are functions of the per-seed
         # values: equal only when every agent's return is reproduced.
         assert new["contrast"] == old["contrast"]
+
+
+ARGS = {"eval_args": "", "smoke_args": ""}
+
+
+@pytest.mark.parametrize("verdict", ["better", "not resolved (16 seeds)"])
+def test_zoo_add_writes_a_card_and_keeps_the_rule_only_if_admitted(verdict, tmp_path, monkeypatch, capsys):
+    """`metalearn zoo-add` (the package's writer): card from the experiment config and the rule file's manifest,
+    the rule loadable as discovered:NAME while it is evaluated, and both files gone when the verdict refuses it."""
+    from metalearn.zoo import admission
+
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
+    seen = []
+
+    def evaluate(name, args, *, as_tests=False, out=None):
+        seen.append((name, args, as_tests, out))
+        rule, _, card = zoo.load_discovered(name)  # in the zoo while it is evaluated
+        assert rule.name == "lr_schedule" and card["budget"]["generations"] == 60
+        e = {"preset": "cartpole", "total_timesteps": 32768, "verdict": verdict}
+        return {"command": f"metalearn eval discovered:{name} {args}", "evaluations": [e]}
+
+    monkeypatch.setattr(admission, "evaluate", evaluate)
+    argv = [
+        "zoo-add",
+        "sched",
+        str(WITHDRAWN / "cartpole_lr_schedule.npz"),
+        "--experiment",
+        "cartpole_lr_schedule_tuned",
+    ]
+    argv += ["--summary", "a schedule", "--eval", "--preset cartpole --budget 32768", "--smoke", "--budget 64"]
+    admitted = verdict == "better"
+    assert main([*argv, "--evaluations", str(tmp_path / "ev")]) == (0 if admitted else 1)
+    assert [(a, t, o) for _, a, t, o in seen] == [
+        ("--preset cartpole --budget 32768", False, tmp_path / "ev" / "sched"),
+        ("--budget 64", True, None),
+    ]
+    assert sorted(p.name for p in tmp_path.glob("sched*")) == (["sched.json", "sched.npz"] if admitted else [])
+    out = capsys.readouterr().out
+    assert out.startswith("added sched" if admitted else "not added: sched") and verdict in out
+    if admitted:
+        card = zoo.card("sched")
+        budget = card["budget"]  # the config's (16 members x 4 seeds, 32768 steps) at the rule's generation
+        assert budget["per_generation"] == "16 members x 4 seed(s)" and budget["num_updates"] == 64
+        assert budget["env_steps"] == 60 * 16 * 4 * 32768 and card["smoke"]["command"].endswith("--budget 64")
+        assert card["produced_by"]["config"]["seeds_per_member"] == 4
+        with pytest.raises(ValueError, match=r"^'sched' is in the zoo already; allowed: a new name$"):
+            admission.add("sched", WITHDRAWN / "cartpole_lr_schedule.npz", experiment="x", summary="", **ARGS)
+    with pytest.raises(ValueError, match=r"^name='a b' is invalid; allowed: letters, digits, _ and -"):
+        admission.add("a b", WITHDRAWN / "cartpole_lr_schedule.npz", experiment="x", summary="", **ARGS)

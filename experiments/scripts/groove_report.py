@@ -106,7 +106,7 @@ def _stack(trees: list) -> object:
 def rules() -> tuple[object, list[tuple[str, int, object]]]:
     """The LPG rule and its (arm, meta-seed, meta-parameters): every committed final mean rule, and each
     meta-seed's starting point as arm ``init`` (every arm's generation 0: the rule initialised from the
-    config's seed, as :class:`~metalearn.meta.MetaTrainer` does)."""
+    config's seed, as :class:`~metalearn.meta.ESTrainer` does)."""
     from metalearn.rules import load_rule
 
     files = sorted((REPORT / "rules").glob("*_s*.npz"))

@@ -139,7 +139,7 @@ def evaluate(level: str, factor: float, seeds: int) -> dict:
         rule = load_rule(files[0])[0]
         meta_seeds = [int(f.stem.rsplit("_s", 1)[1]) for f in files]
         # each meta-seed's rule at its end, and (at the training lifetime only, to save compute) at its
-        # start: MetaTrainer starts from rule.init(PRNGKey(seed))
+        # start: every regime starts from rule.init(PRNGKey(seed))
         trained = [load_rule(f)[1] for f in files]
         initial = [rule.init(jax.random.PRNGKey(s)) for s in meta_seeds] if factor == 1 else []
         trainer = Trainer(env, apply_overrides(base, LPG_AGENT), objective=rule.objective)

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from metalearn.analysis.stats import mean_stderr
-from metalearn.meta import MetaConfig, MetaTrainer, load_config_dict
+from metalearn.meta import MetaConfig, load_config_dict, make_meta_trainer
 from metalearn.overrides import apply_dotted_overrides
 from metalearn.rules import load_rule
 from metalearn.validation import invalid
@@ -34,7 +34,7 @@ def _summary(values: np.ndarray) -> dict[str, float]:
 
 def eval_row(config: MetaConfig, rule_file: str | None = None) -> dict:
     """The eval.jsonl row of ``rule_file`` (or of the starting rule) under ``config``."""
-    trainer = MetaTrainer(config)
+    trainer = make_meta_trainer(config)
     if rule_file is None:
         generation, meta_params = 0, trainer.mean_params(trainer.init())
     else:

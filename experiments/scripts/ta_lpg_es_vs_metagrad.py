@@ -74,7 +74,7 @@ def measure() -> tuple[list[dict], dict]:
         regime, seed = run_dir.name.rsplit("_s", 1)
         rule, meta_params, _ = load_rule(run_dir / "rules" / "mean.npz")
         targets = analysis.lpg_targets(rule, meta_params, progresses=PROGRESSES, num_updates=LIFETIME)
-        # The rule both regimes start from at this seed (MetaTrainer: rule.init(PRNGKey(seed))).
+        # The rule both regimes start from at this seed (every regime: rule.init(PRNGKey(seed))).
         initial = rule.init(jax.random.PRNGKey(int(seed)))
         initial_targets = analysis.lpg_targets(rule, initial, progresses=PROGRESSES, num_updates=LIFETIME)
         targets_of[regime, int(seed)] = targets

@@ -4,7 +4,7 @@
 # on 16 fresh seeds, on CartPole (its meta-training task) and Acrobot (held out).
 #   bash experiments/scripts/zoo_candidates.sh STEP...   steps: demo lpo ta_lpo lpg tuned_schedule horizons catch zoo
 # Writes experiments/reports/zoo/candidates/STEP*.json and the results folder STEP*/ (its table.md); `zoo`
-# adds the candidates that earn it to metalearn/zoo/ (experiments/scripts/zoo_add.py). Pinned to one core with
+# adds the candidates that earn it to metalearn/zoo/ (`metalearn zoo-add`). Pinned to one core with
 # single-threaded XLA (CORE chooses it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,8 +25,8 @@ train() {  # EXPERIMENT RUN_DIR: meta-train unless the run is there (resume it i
     pin .venv/bin/metalearn train "$1" --run-dir "$2" --quiet; fi
 }
 add() {  # NAME RUN_DIR_OR_RULE EXPERIMENT SUMMARY EVAL_ARGS SMOKE_ARGS: into the zoo if the protocol lets it in
-  pin .venv/bin/python experiments/scripts/zoo_add.py "$1" "$2" --experiment "$3" --summary "$4" \
-    --eval "${GRID[*]} $5" --smoke "$6"
+  pin .venv/bin/metalearn zoo-add "$1" "$2" --experiment "$3" --summary "$4" \
+    --eval "${GRID[*]} $5" --smoke "$6" --evaluations experiments/reports/zoo/evaluations
 }
 for step in "${@:?steps: demo lpo ta_lpo lpg tuned_schedule horizons catch zoo}"; do
   case "$step" in

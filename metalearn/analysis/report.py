@@ -28,7 +28,7 @@ from metalearn.analysis import disco as disco_analysis
 from metalearn.analysis import drifts, lpg, optimizers, runs
 from metalearn.analysis.figures import save_figure
 from metalearn.rules import Rule
-from metalearn.runs import summary_value
+from metalearn.runs import RunDir, summary_value
 
 REPORT = "analysis.md"
 DEFAULT_NUM_UPDATES = 1000  # horizon shown to temporally-aware rules when nothing says which
@@ -273,20 +273,20 @@ def analyze_run(run_dir: Path, out: Path, num_updates: int | None = None) -> Pat
                 "seeds; generation 0 is the starting rule.",
             )
         )
-    levels = run_dir / "levels.png"  # a curriculum run's level buffer, drawn when the run finished
+    levels = RunDir(run_dir) / RunDir.LEVELS_PLOT  # a curriculum run's level buffer, drawn when the run finished
     if levels.is_file():
-        if levels.resolve() != (out / "levels.png").resolve():
+        if levels.resolve() != (out / RunDir.LEVELS_PLOT).resolve():
             out.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(levels, out / "levels.png")
+            shutil.copyfile(levels, out / RunDir.LEVELS_PLOT)
         sections.append(
             Section(
                 "Curriculum levels",
-                "levels.png",
+                RunDir.LEVELS_PLOT,
                 "Scores of the levels trained on (and, for GROOVE, the buffer's), their features, and the final "
                 "buffer.",
             )
         )
-    rule_file = run_dir / "rules" / "mean.npz"
+    rule_file = RunDir(run_dir).rule("mean")
     note = ""
     try:
         loaded = load_rule(rule_file) if rule_file.is_file() else None

@@ -8,7 +8,6 @@ verdicts come from the evaluation engine, :mod:`metalearn.evaluation`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,7 +17,7 @@ from matplotlib.figure import Figure
 
 from metalearn.analysis.figures import new_figure, styled
 from metalearn.analysis.stats import Summary, summarize
-from metalearn.runs import summary_value
+from metalearn.runs import RunDir, summary_value
 
 
 class RunRecord(NamedTuple):
@@ -30,44 +29,23 @@ class RunRecord(NamedTuple):
     evals: list[dict[str, Any]]  # eval.jsonl rows, every eval_every generations
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not readable JSON ({err})") from None
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not readable JSON lines ({err})") from None
-
-
 def is_run_dir(path: str | Path) -> bool:
     """A directory with a meta-training ``config.json``."""
-    path = Path(path)
-    return path.is_dir() and (path / "config.json").is_file()
+    return RunDir(path).is_run()
 
 
 def read_run(run_dir: str | Path) -> RunRecord:
     """Reads a meta-training run directory; fails naming the file that is missing or wrong."""
-    run_dir = Path(run_dir)
-    config_file = run_dir / "config.json"
-    if not config_file.is_file():
-        raise ValueError(f"{run_dir}: not a run directory (no config.json)")
-    config = _read_json(config_file)
-    if not isinstance(config, dict) or config.get("kind") != "meta":
-        kind = config.get("kind") if isinstance(config, dict) else type(config).__name__
-        raise ValueError(f"{config_file}: not a meta-training run (kind={kind!r}, expected 'meta')")
-    metrics = _read_jsonl(run_dir / "metrics.jsonl")
+    run = RunDir(run_dir)
+    config = run.read_config()
+    if config.get("kind") != "meta":
+        raise ValueError(f"{run.config}: not a meta-training run (kind={config.get('kind')!r}, expected 'meta')")
+    metrics = run.read_metrics()
     for row in metrics:
         missing = {"generation", "best_fitness", "mean_fitness", "median_fitness"} - set(row)
         if missing:
-            raise ValueError(f"{run_dir / 'metrics.jsonl'}: a row lacks {sorted(missing)}")
-    return RunRecord(run_dir, config, metrics, _read_jsonl(run_dir / "eval.jsonl"))
+            raise ValueError(f"{run.metrics}: a row lacks {sorted(missing)}")
+    return RunRecord(run.path, config, metrics, run.read_evals())
 
 
 # ------------------------------------------------------------------- fitness

@@ -42,7 +42,7 @@ from metalearn.inner import TrainConfig, make_trainer, resolve_task
 from metalearn.inner.registry import agent_name, unread_fields
 from metalearn.inner.tune import format_point, grid_points, parse_grid, sweep_points
 from metalearn.overrides import apply_overrides
-from metalearn.runs import write_json
+from metalearn.runs import RunDir, write_json
 
 # ---------------------------------------------------------------- seeds
 
@@ -151,10 +151,7 @@ def tuning_table(record: dict) -> str:
 def tuned_from_run(run_dir: str | Path, task: TaskSpec, config: TrainConfig, eval_keys: jax.Array) -> TrainConfig:
     """The config a ``metalearn tune`` run chose, refused unless it tuned ``task``'s preset at its budget on
     seeds disjoint from the evaluation's."""
-    path = Path(run_dir) / "chosen.json"
-    if not path.is_file():
-        raise ValueError(f"{run_dir}: no chosen.json; allowed: a run directory written by `metalearn tune`")
-    chosen = json.loads(path.read_text())
+    chosen = RunDir(run_dir).read_chosen()
     if chosen.get("preset") != task.preset:
         raise ValueError(
             f"{run_dir}: tuned on preset {chosen.get('preset')!r}, evaluating on {task.preset!r}; allowed: a tune "
@@ -167,10 +164,10 @@ def tuned_from_run(run_dir: str | Path, task: TaskSpec, config: TrainConfig, eva
             f"{config.total_timesteps:,}; allowed: a tune run at the same budget "
             f"(metalearn tune {task.preset} --budget {config.total_timesteps} ...)"
         )
-    run_config = Path(run_dir) / "config.json"
-    if not run_config.is_file():
-        raise ValueError(f"{run_dir}: no config.json, so its tuning seeds are unknown; allowed: a full tune run")
-    c = json.loads(run_config.read_text())
+    run = RunDir(run_dir)
+    if not run.config.is_file():
+        raise ValueError(f"{run_dir}: no {RunDir.CONFIG}, so its tuning seeds are unknown; allowed: a full tune run")
+    c = run.read_config()
     check_disjoint(eval_keys, evaluation_keys(c["seed"], c["seeds"]), f"{run_dir}: seed {c['seed']}, {c['seeds']}")
     return tuned
 

@@ -14,7 +14,7 @@ from metalearn import __version__
 from metalearn.envs import make_env
 from metalearn.inner.presets import resolve_task
 from metalearn.inner.trainer import Trainer, UpdateMetrics
-from metalearn.runs import append_jsonl, new_run_dir, plot_learning_curve, write_json
+from metalearn.runs import RunDir, append_jsonl, new_run_dir, plot_learning_curve, write_json
 
 
 def run_inner(
@@ -40,7 +40,7 @@ def run_inner(
     trainer = Trainer(make_env(env_name, **env_kwargs), config)
     run_dir = new_run_dir(out, preset)
     write_json(
-        run_dir / "config.json",
+        RunDir(run_dir).config,
         {
             "kind": "inner",
             "preset": preset,
@@ -80,7 +80,7 @@ def run_inner(
                 row[name] = float(values[:, i].mean())
             row["episode_return_per_seed"] = metrics.episode_return[:, i].tolist()
             rows.append(row)
-        append_jsonl(run_dir / "metrics.jsonl", rows)
+        append_jsonl(RunDir(run_dir).metrics, rows)
         done += n
         bar.update(n)
         bar.set_postfix(ret=f"{metrics.episode_return[:, -1].mean():.1f}")
@@ -91,13 +91,13 @@ def run_inner(
     result = jax.jit(jax.vmap(trainer.result))(state, all_metrics)
     steps = np.arange(1, config.num_updates + 1) * config.batch_size
     plot_learning_curve(
-        run_dir / "learning_curve.png",
+        RunDir(run_dir) / RunDir.LEARNING_CURVE,
         steps,
         all_metrics.episode_return,
         f"{config.algorithm.upper()} on {trainer.spec.name}",
     )
     write_json(
-        run_dir / "result.json",
+        RunDir(run_dir).result,
         {
             "final_return": np.asarray(result.final_return),
             "eval_return": np.asarray(result.eval_return),

@@ -248,7 +248,7 @@ def run_tune(
     from metalearn import __version__
     from metalearn.envs import make_env
     from metalearn.inner.presets import resolve_task
-    from metalearn.runs import new_run_dir, write_json
+    from metalearn.runs import RunDir, new_run_dir, write_json
 
     _check_choice(metric, select)
     env_name, env_kwargs, config = resolve_task(preset, env=env, overrides=overrides)
@@ -262,7 +262,7 @@ def run_tune(
     run_dir = new_run_dir(out, f"tune-{preset}")
     chosen = result.points[best]
     write_json(
-        run_dir / "config.json",
+        RunDir(run_dir).config,
         {
             "kind": "tune",
             "preset": preset,
@@ -279,7 +279,7 @@ def run_tune(
         },
     )
     write_json(
-        run_dir / "results.json",
+        RunDir(run_dir) / RunDir.TUNE_RESULTS,
         {
             "points": result.points,
             "final_return": result.final_return,
@@ -289,12 +289,12 @@ def run_tune(
         },
     )
     text = table(result, metric, best)
-    (run_dir / "table.md").write_text(
+    (RunDir(run_dir) / RunDir.TABLE).write_text(
         f"{preset} on {base.spec.name}, {config.total_timesteps:,} steps, {seeds} seeds; chosen by {select} "
         f"{metric}\n\n{text}\n"
     )
     write_json(
-        run_dir / "chosen.json",
+        RunDir(run_dir) / RunDir.CHOSEN,
         {
             "preset": preset,
             "set": list(overrides) + [f"{k}={v}" for k, v in chosen.items()],
@@ -303,7 +303,7 @@ def run_tune(
         },
     )
     plot_curves(
-        run_dir / "learning_curves.png",
+        RunDir(run_dir) / RunDir.LEARNING_CURVES,
         result,
         config.batch_size,
         f"{config.algorithm.upper()} on {base.spec.name}: {len(result.points)} settings",

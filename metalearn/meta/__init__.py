@@ -8,17 +8,22 @@ from metalearn.meta.config import (
     list_experiments,
     load_config_dict,
 )
-from metalearn.meta.metagrad import MetaGradientTrainer, PersistentState, make_meta_trainer
+from metalearn.meta.evolution import ESTrainer, MetaState
+from metalearn.meta.metagrad import MetaGradientTrainer, PersistentState
+from metalearn.meta.regime import GenerationMetrics, Regime
+from metalearn.meta.registry import REGIMES, make_meta_trainer
 from metalearn.meta.run import resume_run, start_run
-from metalearn.meta.trainer import MetaState, MetaTrainer
 
 __all__ = [
+    "REGIMES",
+    "ESTrainer",
+    "GenerationMetrics",
     "MetaConfig",
     "MetaGradientConfig",
     "MetaGradientTrainer",
     "MetaState",
-    "MetaTrainer",
     "PersistentState",
+    "Regime",
     "RuleConfig",
     "TaskConfig",
     "list_experiments",

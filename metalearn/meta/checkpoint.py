@@ -26,6 +26,7 @@ from typing import Any
 import jax
 
 from metalearn.pytree_io import PytreeFileError, load_pytree, read_manifest, save_pytree
+from metalearn.runs import RunDir
 from metalearn.validation import naming
 
 CHECKPOINT_FORMAT = "metalearn-checkpoint"
@@ -35,7 +36,7 @@ _NAME = re.compile(r"gen_(\d{6})\.npz")
 
 
 def _dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "checkpoints"
+    return RunDir(run_dir).checkpoints
 
 
 def checkpoint_name(generation: int) -> str:

@@ -14,11 +14,8 @@ from metalearn.curriculum.config import CurriculumConfig, renamed_kind
 from metalearn.es import StrategyConfig
 from metalearn.inner import TrainConfig, resolve_task
 from metalearn.validation import check_type, field_error, read_yaml
-from objectives import OBJECTIVES
 
 FITNESS_STATS = ("final_return", "eval_return", "mean_return")
-REGIMES = ("es", "meta_gradient")
-MG_CURRICULA = ("dr", "frozen", "groove")  # kinds the persistent regime can run
 TASK_SAMPLINGS = ("shared", "antithetic")
 FITNESS_SHAPINGS = ("strategy", "pair_winner")
 # The antithetic-pair options and their defaults (the behaviour from before they existed).
@@ -31,6 +28,8 @@ CONFIG_VERSION = 2
 # Curriculum kinds hash under the names they had before the renames, so runs stored then keep their hash.
 _HASHED_KINDS = {"plr": "groove", "groove": "groove_buffer"}
 
+# Fields left out of the search hash of a regime's runs, so runs stored before the fields existed keep their hash.
+_NOT_HASHED_IN = {"es": ("regime", "meta_gradient")}
 # Fields that do not change the search itself (only how long it runs, how it is
 # observed and logged); a run may be resumed with different values for them.
 _NOT_HASHED = {
@@ -136,8 +135,9 @@ class MetaGradientConfig:
 @dataclasses.dataclass(frozen=True)
 class RuleConfig:
     """The rule searched over: its registry ``name`` and ``kwargs``; ``start`` (optional) begins the search
-    from existing meta-parameters instead of ``init``: ``published:NAME`` (e.g. ``published:disco103``) or a
-    rule ``.npz`` file, which must be the same rule."""
+    from existing meta-parameters instead of ``init``: any rule reference :func:`metalearn.rules.resolve_rule`
+    reads (``published:NAME`` e.g. ``published:disco103``, ``discovered:NAME`` from the zoo, a rule ``.npz``
+    file or a run directory's mean rule), which must be the same rule."""
 
     name: str = "lr_schedule"
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -145,7 +145,9 @@ class RuleConfig:
 
     def __post_init__(self) -> None:
         if self.start is not None and (not isinstance(self.start, str) or not self.start):
-            raise field_error(self, "start", "null, published:NAME or the path of a rule .npz", prefix="rule")
+            raise field_error(
+                self, "start", "null, published:NAME, discovered:NAME, a rule .npz or a run directory", prefix="rule"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,11 +164,14 @@ class MetaConfig:
     on gridworld levels chosen each generation (domain randomisation or
     GROOVE's regret-prioritised buffer) instead of its fixed env.
 
-    ``regime``: ``es`` (every generation trains fresh agents for whole
-    lifetimes and ``strategy`` updates the rule) or ``meta_gradient``
-    (persistent agents, K updates per meta-step, the rule updated by the
-    meta-gradient; ``meta_gradient`` holds its settings, ``strategy`` is
-    unused; one task, with no curriculum or ``dr``).
+    ``regime`` (a name in :data:`metalearn.meta.registry.REGIMES`): ``es``
+    (every generation trains fresh agents for whole lifetimes and ``strategy``
+    updates the rule) or ``meta_gradient`` (persistent agents, K updates per
+    meta-step, the rule updated by the meta-gradient, with the settings in
+    ``meta_gradient``; one task). Each regime owns its settings (ES:
+    ``strategy``, ``task_sampling``, ``fitness_shaping``; meta-gradients:
+    ``meta_gradient``): a run of one regime with another's set is refused by
+    name, and the regime checks what else it needs (``check_config``).
 
     ES as GROOVE/TA-LPG run it (options of ``regime: es``; both need a
     strategy that samples antithetic pairs, ``Strategy.antithetic_pairs``):
@@ -227,64 +232,32 @@ class MetaConfig:
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(f"task names {dup} appear more than once; allowed: each task and held-out task once")
-        if self.regime not in REGIMES:
-            raise field_error(self, "regime", " | ".join(REGIMES), prefix="")
-        if self.regime == "meta_gradient":
-            agent = getattr(OBJECTIVES.get(self.rule.name), "agent", None)
-            if agent is not None:
-                raise ValueError(
-                    f"regime=meta_gradient with rule {self.rule.name!r}, which brings its own agent ({agent!r}); "
-                    "allowed: regime=es, or a rule the PPO/A2C agent trains (meta-gradients flow through its updates)"
-                )
-            if len(self.tasks) != 1:
-                raise ValueError(
-                    f"regime=meta_gradient with {len(self.tasks)} tasks; allowed: exactly one task (its agents persist "
-                    "across meta-steps; put other envs in held_out_tasks)"
-                )
-            if self.curriculum is not None and self.curriculum.kind not in MG_CURRICULA:
-                raise ValueError(
-                    f"regime=meta_gradient with curriculum.kind={self.curriculum.kind!r}; allowed: no curriculum or "
-                    f"{' | '.join(MG_CURRICULA)} (kinds that give replaced agents levels one agent at a time)"
-                )
-            c, agents = self.curriculum, self.meta_gradient.num_agents
-            if c is not None and c.kind == "groove" and c.levels_per_generation != agents:
-                raise ValueError(
-                    f"curriculum.levels_per_generation={c.levels_per_generation} is invalid with regime=meta_gradient "
-                    f"and kind='groove'; allowed: meta_gradient.num_agents = {agents} (each agent holds one "
-                    "level of the buffer)"
-                )
         if self.curriculum is not None and len(self.tasks) != 1:
             raise ValueError(
                 f"curriculum with {len(self.tasks)} tasks; allowed: exactly one (GridWorld) task, whose levels "
                 "the curriculum picks (put other envs in held_out_tasks)"
             )
-        self._check_pairs()
-
-    def _check_pairs(self) -> None:
-        """The antithetic-pair options' own constraints (the strategy's pairs are checked by MetaTrainer)."""
         if self.task_sampling not in TASK_SAMPLINGS:
             raise field_error(self, "task_sampling", " | ".join(TASK_SAMPLINGS), prefix="")
         if self.fitness_shaping not in FITNESS_SHAPINGS:
             raise field_error(self, "fitness_shaping", " | ".join(FITNESS_SHAPINGS), prefix="")
-        for field, default in _PAIR_OPTIONS.items():
-            if self.regime != "es" and getattr(self, field) != default:
-                raise ValueError(
-                    f"{field}={getattr(self, field)!r} is an option of regime=es (ES over whole lifetimes); "
-                    f"allowed with regime={self.regime}: {default} (the default)"
-                )
-        n = self.strategy.population_size
-        levels = None if self.curriculum is None else self.curriculum.levels_per_generation
-        if self.task_sampling == "antithetic" and levels is not None and levels != n // 2:
-            raise ValueError(
-                f"task_sampling='antithetic' trains each antithetic pair on its own level: "
-                f"curriculum.levels_per_generation={levels} must be strategy.population_size/2 = {n // 2}"
-            )
-        shaping = self.strategy.fitness_shaping
-        if self.fitness_shaping == "pair_winner" and shaping not in (None, "none"):
-            raise ValueError(
-                f"fitness_shaping='pair_winner' tells the strategy 1/0 per pair, unshaped: "
-                f"strategy.fitness_shaping={shaping!r} is invalid with it; allowed: none (or null)"
-            )
+        self._check_regime()
+
+    def _check_regime(self) -> None:
+        """The regime exists, no other regime's settings are set, and the regime can run this config."""
+        from metalearn.meta.registry import REGIMES  # the regimes import this module
+
+        if self.regime not in REGIMES:
+            raise field_error(self, "regime", " | ".join(REGIMES), prefix="")
+        for name, regime in REGIMES.items():
+            for field in regime.owns if name != self.regime else ():
+                default = _default(field)
+                if getattr(self, field) != default:
+                    raise ValueError(
+                        f"{field} is a setting of regime={name}, set in a regime={self.regime} run; allowed with "
+                        f"regime={self.regime}: {field} left out (at its default, {_shown(default)})"
+                    )
+        REGIMES[self.regime].check_config(self)
 
     # ------------------------------------------------------------ dict / YAML
     def to_dict(self) -> dict[str, Any]:
@@ -324,8 +297,8 @@ class MetaConfig:
             del d["curriculum"]  # runs from before curricula existed keep their hash
         else:  # and runs from before the kinds' renames
             d["curriculum"]["kind"] = _HASHED_KINDS.get(d["curriculum"]["kind"], d["curriculum"]["kind"])
-        if d["regime"] == "es":  # likewise runs from before the meta-gradient regime
-            del d["regime"], d["meta_gradient"]
+        for field in _NOT_HASHED_IN.get(d["regime"], ()):
+            del d[field]  # likewise ES runs from before the meta-gradient regime
         for field, default in _PAIR_OPTIONS.items():
             if d[field] == default:
                 del d[field]  # and runs from before the antithetic-pair options (at their defaults) too
@@ -335,6 +308,17 @@ class MetaConfig:
         if d["rule"].get("start") is None:
             d["rule"] = {k: v for k, v in d["rule"].items() if k != "start"}  # and from before rule.start
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _default(field: str) -> Any:
+    """MetaConfig's default value of ``field``."""
+    f = MetaConfig.__dataclass_fields__[field]
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
+def _shown(value: Any) -> str:
+    """A default as a config file spells it."""
+    return json.dumps(dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
 
 
 def stored_config(saved: Mapping[str, Any]) -> MetaConfig:

@@ -36,20 +36,26 @@ can be meta-trained this way.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from metalearn.curriculum.base import LevelBatch
+from metalearn.curriculum.config import CurriculumConfig
 from metalearn.curriculum.scores import ScoreInputs
 from metalearn.inner import RunnerState, TrainConfig
 from metalearn.inner.advantage import gae
 from metalearn.inner.distributions import Categorical
 from metalearn.inner.trainer import Rollout, Transition
 from metalearn.meta.config import MetaConfig, MetaGradientConfig
-from metalearn.meta.trainer import MetaTrainer
+from metalearn.meta.context import MetaContext
+from metalearn.meta.regime import GenerationMetrics
+from objectives import OBJECTIVES
+
+# Curriculum kinds the persistent regime can run: kinds that give replaced agents levels one agent at a time.
+MG_CURRICULA = ("dr", "frozen", "groove")
 
 
 class Agents(NamedTuple):
@@ -100,8 +106,54 @@ def meta_optimizer(mg: MetaGradientConfig) -> optax.GradientTransformation:
     return optax.chain(clip, optax.adam(mg.lr))
 
 
-class MetaGradientTrainer(MetaTrainer):
-    """:class:`MetaTrainer` for ``regime: meta_gradient``; ``generation`` runs a chunk of meta-steps."""
+class MetaGradientTrainer(MetaContext):
+    """The meta-gradient regime (``regime: meta_gradient``); ``generation`` runs a chunk of meta-steps."""
+
+    name: ClassVar[str] = "meta_gradient"
+    owns: ClassVar[tuple[str, ...]] = ("meta_gradient",)
+    whole_lifetimes = False  # agents persist across meta-steps; a lifetime ends when it ends
+
+    @classmethod
+    def check_config(cls, config: MetaConfig) -> None:
+        """One task whose agent the rule does not bring, and a curriculum that hands out levels one at a time."""
+        agent = getattr(OBJECTIVES.get(config.rule.name), "agent", None)
+        if agent is not None:
+            raise ValueError(
+                f"regime=meta_gradient with rule {config.rule.name!r}, which brings its own agent ({agent!r}); "
+                "allowed: regime=es, or a rule the PPO/A2C agent trains (meta-gradients flow through its updates)"
+            )
+        if len(config.tasks) != 1:
+            raise ValueError(
+                f"regime=meta_gradient with {len(config.tasks)} tasks; allowed: exactly one task (its agents persist "
+                "across meta-steps; put other envs in held_out_tasks)"
+            )
+        c, agents = config.curriculum, config.meta_gradient.num_agents
+        if c is not None and c.kind not in MG_CURRICULA:
+            raise ValueError(
+                f"regime=meta_gradient with curriculum.kind={c.kind!r}; allowed: no curriculum or "
+                f"{' | '.join(MG_CURRICULA)} (kinds that give replaced agents levels one agent at a time)"
+            )
+        if c is not None and c.kind == "groove" and c.levels_per_generation != agents:
+            raise ValueError(
+                f"curriculum.levels_per_generation={c.levels_per_generation} is invalid with regime=meta_gradient "
+                f"and kind='groove'; allowed: meta_gradient.num_agents = {agents} (each agent holds one "
+                "level of the buffer)"
+            )
+
+    @staticmethod
+    def shrink(d: dict[str, Any], population: int) -> None:
+        """A config dict's meta-gradient settings at a tiny size (``metalearn.meta.shrink``): 2 agents (the ES
+        ``population`` does not apply), 2 updates per meta-step, one meta-step; a ``groove`` buffer's level
+        per agent."""
+        d["meta_gradient"] = {
+            **d.get("meta_gradient", {}),
+            "num_agents": 2,
+            "updates_per_step": 2,
+            "steps_per_generation": 1,
+            "agent_batches": 1,
+        }
+        if d.get("curriculum") is not None and d["curriculum"].get("kind", CurriculumConfig.kind) == "groove":
+            d["curriculum"]["levels_per_generation"] = 2
 
     def __init__(self, config: MetaConfig, devices: list | None = None):
         self.mg = config.meta_gradient
@@ -111,6 +163,8 @@ class MetaGradientTrainer(MetaTrainer):
         self._check_curriculum()
         # The value critic learns as the agent's own would: Adam at the task's learning rate.
         self.critic_optimizer = optax.adam(self.task.config.lr, eps=self.task.config.adam_eps)
+        self.generation = jax.jit(self._generation, out_shardings=self._replicated)
+        self.init = jax.jit(self._init, out_shardings=self._replicated)
         self.meta_step = jax.jit(self._meta_step)
         self.advance = jax.jit(self._advance)
 
@@ -123,6 +177,16 @@ class MetaGradientTrainer(MetaTrainer):
         (antagonists trained when lifetimes end, and evaluation rollouts, not counted)."""
         mg, config = self.mg, self.task.config
         return mg.num_agents * mg.steps_per_generation * (mg.updates_per_step + 1) * config.batch_size
+
+    def describe(self) -> str:
+        mg = self.mg
+        return f"{mg.num_agents} persistent agents x {mg.steps_per_generation} meta-steps of K = {mg.updates_per_step}"
+
+    def search_label(self) -> str:
+        return "meta-gradients"
+
+    def smaller(self) -> str:
+        return "fewer meta_gradient.num_agents, more meta_gradient.agent_batches, a smaller eval_seeds or num_envs"
 
     # ------------------------------------------------------------------ state
     def _check_curriculum(self) -> None:
@@ -345,7 +409,7 @@ class MetaGradientTrainer(MetaTrainer):
         )
         return state._replace(meta_params=meta_params, opt_state=opt_state), metrics
 
-    def _generation(self, state: PersistentState) -> tuple[PersistentState, dict[str, Any]]:
+    def _generation(self, state: PersistentState) -> tuple[PersistentState, GenerationMetrics]:
         state, steps = jax.lax.scan(lambda s, _: self._meta_step(s), state, None, self.mg.steps_per_generation)
         fitness = steps.agent_return[-1]  # (A,) at the generation's last meta-step
         healthy = jnp.isfinite(fitness)
@@ -357,26 +421,30 @@ class MetaGradientTrainer(MetaTrainer):
             best_fitness=jnp.where(improved, mean_return, state.best_fitness),
             best_params=best_params,
         )
-        metrics = {
-            "generation": state.generation,
-            "best_fitness": jnp.nanmax(jnp.where(healthy, fitness, jnp.nan)),
-            "mean_fitness": mean_return,
-            "median_fitness": jnp.nanmedian(jnp.where(healthy, fitness, jnp.nan)),
-            "nan_count": steps.nan_count.sum(),
-            "task_fitness": mean_return[None],
-            "fitness": fitness,
-            "meta_gradient": {
-                **{f: getattr(steps, f).mean() for f in StepMetrics._fields if f not in _NOT_AVERAGED},
-                "replaced": steps.replaced.sum(),
-            },
-        }
+        curriculum = {}
         if self.curriculum is not None:
             scored = steps.scored.sum()
-            metrics["curriculum"] = {
+            curriculum = {
                 "levels_scored": scored,  # lifetimes that ended this generation, and their levels' mean score
                 "scored_mean": jnp.where(scored > 0, steps.score_sum.sum() / jnp.maximum(scored, 1), jnp.nan),
                 **self.curriculum.metrics(state.levels),
             }
+        metrics = GenerationMetrics(
+            generation=state.generation,
+            best_fitness=jnp.nanmax(jnp.where(healthy, fitness, jnp.nan)),
+            mean_fitness=mean_return,
+            median_fitness=jnp.nanmedian(jnp.where(healthy, fitness, jnp.nan)),
+            nan_count=steps.nan_count.sum(),
+            task_fitness=mean_return[None],
+            fitness=fitness,
+            search={
+                "meta_gradient": {
+                    **{f: getattr(steps, f).mean() for f in StepMetrics._fields if f not in _NOT_AVERAGED},
+                    "replaced": steps.replaced.sum(),
+                }
+            },
+            curriculum=curriculum,
+        )
         return state, metrics
 
 
@@ -390,9 +458,3 @@ MG_SCORES = ("alg_regret", "random")
 def _bcast(mask: jax.Array, x: jax.Array) -> jax.Array:
     """(A,) ``mask`` shaped to broadcast against ``x`` (A, ...)."""
     return mask.reshape(mask.shape + (1,) * (x.ndim - 1))
-
-
-def make_meta_trainer(config: MetaConfig, devices: list | None = None) -> MetaTrainer:
-    """The meta-trainer of ``config.regime``: :class:`MetaTrainer` (es) or :class:`MetaGradientTrainer`."""
-    cls = MetaGradientTrainer if config.regime == "meta_gradient" else MetaTrainer
-    return cls(config, devices)

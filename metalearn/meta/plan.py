@@ -22,8 +22,8 @@ import jax
 import numpy as np
 
 from metalearn.meta.config import MetaConfig
-from metalearn.meta.metagrad import make_meta_trainer
-from metalearn.meta.trainer import MetaTrainer
+from metalearn.meta.regime import Regime
+from metalearn.meta.registry import make_meta_trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Plan:
     memory: Memory  # the generation's
     eval_memory: Memory
     available: int | None  # device memory free for it, bytes (None: unknown)
+    who: str = ""  # who trains in a generation (the regime's ``describe``)
     scale: float = 1.0  # times measured on a config with 1/scale of the env steps, then scaled (``time_at``)
 
     @property
@@ -137,13 +138,13 @@ def _compile(fn: Any, *args: Any) -> tuple[Any, float]:
     return compiled, time.perf_counter() - start
 
 
-def _eval_env_steps(trainer: MetaTrainer) -> int:
+def _eval_env_steps(trainer: Regime) -> int:
     """Environment steps of one evaluation of the rule: ``eval_seeds`` trainings on every task and held-out task."""
     configs = [t.trainer.config for t in (*trainer.tasks, *trainer.held_out)]
     return trainer.config.eval_seeds * sum(c.num_updates * c.batch_size for c in configs)
 
 
-def _compiled(trainer: MetaTrainer) -> tuple[Any, Any, Any, tuple, float, float]:
+def _compiled(trainer: Regime) -> tuple[Any, Any, Any, tuple, float, float]:
     """(state, generation, evaluation, its arguments, compile seconds of each) of ``trainer``, compiled ahead."""
     state = trainer.init()
     generation, compile_seconds = _compile(trainer.generation, state)
@@ -153,7 +154,7 @@ def _compiled(trainer: MetaTrainer) -> tuple[Any, Any, Any, tuple, float, float]
 
 
 def plan(
-    config: MetaConfig, repeats: int = 1, trainer: MetaTrainer | None = None, time_at: MetaConfig | None = None
+    config: MetaConfig, repeats: int = 1, trainer: Regime | None = None, time_at: MetaConfig | None = None
 ) -> Plan:
     """Measures one generation of ``config`` (see the module's docstring). Raises ValueError, before running
     anything, if the generation or the evaluation would need more memory than the device has free.
@@ -174,8 +175,7 @@ def plan(
             raise ValueError(
                 f"{what} needs {_size(m.peak)} (XLA's memory analysis: arguments {_size(m.arguments)}, temporaries "
                 f"{_size(m.temp)}), more than the {_size(available)} free on {device.platform} ({device}); allowed: "
-                f"a config that fits, e.g. a smaller strategy.population_size, seeds_per_member, eval_seeds or "
-                f"num_envs" + (", or more meta_gradient.agent_batches" if config.regime == "meta_gradient" else "")
+                f"a config that fits, e.g. {trainer.smaller()}"
             )
     scale = eval_scale = 1.0
     if time_at is not None:
@@ -203,6 +203,7 @@ def plan(
         eval_memory=eval_memory,
         available=available,
         scale=scale,
+        who=trainer.describe(),
     )
 
 
@@ -227,18 +228,12 @@ def _duration(s: float) -> str:
 def format_plan(p: Plan, name: str) -> str:
     """The plan as the CLI prints it."""
     c = p.config
-    who = (
-        f"{c.meta_gradient.num_agents} persistent agents x {c.meta_gradient.steps_per_generation} meta-steps of "
-        f"K = {c.meta_gradient.updates_per_step}"
-        if c.regime == "meta_gradient"
-        else f"{c.strategy.population_size} members x {c.seeds_per_member} seed(s)"
-    )
     timed = f"median of {p.timed} after a warm-up of {p.warmup_seconds:.2f} s" if p.timed else "the warm-up run"
     if p.scale != 1.0:
         timed += f"; timed at 1/{p.scale:,.0f} of the env steps and scaled"
     free = "unknown free" if p.available is None else f"{_size(p.available)} free"
     lines = [
-        f"plan: {name} ({c.regime}, rule {c.rule.name}, {who}, {len(c.tasks)} task(s)) on {p.device}",
+        f"plan: {name} ({c.regime}, rule {c.rule.name}, {p.who}, {len(c.tasks)} task(s)) on {p.device}",
         f"  env steps per generation: {p.env_steps:,}",
         f"  compile: generation {p.compile_seconds:.1f} s, evaluation {p.eval_compile_seconds:.1f} s",
         f"  seconds per generation: {p.seconds:.3f} ({timed}); {p.env_steps / max(p.seconds, 1e-9):,.0f} env steps/s",

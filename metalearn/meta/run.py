@@ -1,17 +1,9 @@
 """Meta-training runs: a run directory, progress, checkpoints, resume, exports.
 
-A run directory holds::
-
-    config.json          the resolved MetaConfig, its search hash, versions
-    metrics.jsonl        one row per generation: best/mean/median fitness, σ, seconds, NaN count
-    eval.jsonl           the mean rule on held-out seeds (and tasks), every eval_every generations;
-                         each seed flagged if it diverged, a summary "diverged" then
-    checkpoints/         MetaState as arrays + JSON (see checkpoint.py)
-    fitness.png          population fitness and held-out evaluations over generations
-    levels.png           with a curriculum: the levels trained on and the level buffer over generations
-    rules/mean.npz       the search distribution's centre, a standalone rule file
-    rules/best.npz       the best member seen
-    result.json          final summary (all_diverged, mean_rule_diverged: NaN/inf in rules/mean.npz)
+The directory's layout (config, metrics, evaluations, checkpoints, rules, plots,
+result) is :class:`metalearn.runs.RunDir`'s. eval.jsonl flags each seed that
+diverged, and its summary says "diverged" then; result.json records
+``all_diverged`` and ``mean_rule_diverged`` (NaN/inf in rules/mean.npz).
 
 Only process 0 writes files when running on several hosts.
 """
@@ -19,7 +11,6 @@ Only process 0 writes files when running on several hosts.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import platform
 import shutil
@@ -34,11 +25,12 @@ import numpy as np
 from metalearn import __version__
 from metalearn.meta.checkpoint import FOREIGN, load_newest_intact, save_checkpoint
 from metalearn.meta.config import CONFIG_VERSION, MetaConfig, stored_config
-from metalearn.meta.metagrad import make_meta_trainer
-from metalearn.meta.trainer import MetaTrainer
+from metalearn.meta.regime import GenerationMetrics, Regime
+from metalearn.meta.registry import make_meta_trainer
 from metalearn.rules import save_rule
 from metalearn.runs import (
     DIVERGED,
+    RunDir,
     RunLock,
     append_jsonl,
     ends_whole,
@@ -77,7 +69,7 @@ def start_run(
     try:
         if _is_main():
             write_json(
-                run_dir / "config.json",
+                RunDir(run_dir).config,
                 {
                     "kind": "meta",
                     "name": name,
@@ -102,7 +94,7 @@ def start_run(
             lock.release()
 
 
-def _checkpoint(trainer: MetaTrainer, state, run_dir: Path, run_id: str | None) -> None:
+def _checkpoint(trainer: Regime, state, run_dir: Path, run_id: str | None) -> None:
     """Checkpoints ``state`` at its own generation (process 0 only, as the callers ensure)."""
     config = trainer.config
     save_checkpoint(
@@ -115,12 +107,6 @@ def _checkpoint(trainer: MetaTrainer, state, run_dir: Path, run_id: str | None) 
     )
 
 
-# What a run writes in its directory (all that ``overwrite`` deletes).
-_METRICS, _EVALS = "metrics.jsonl", "eval.jsonl"
-_RUN_FILES = ("config.json", _METRICS, _EVALS, "result.json", "fitness.png", "levels.png")
-_RUN_DIRS = ("checkpoints", "rules", "tensorboard")
-
-
 def _claim(run_dir: Path, overwrite: bool) -> RunLock:
     """Creates ``run_dir`` if needed and locks it; refuses a non-empty one unless ``overwrite``."""
     try:
@@ -128,7 +114,7 @@ def _claim(run_dir: Path, overwrite: bool) -> RunLock:
     except OSError as err:
         raise ValueError(f"{run_dir}: cannot create the run directory ({err.strerror})") from None
     lock = RunLock(run_dir).acquire()
-    for name in _RUN_FILES:  # half-written temp files of a run killed mid-write: never meaningful
+    for name in RunDir.META_FILES:  # half-written temp files of a run killed mid-write: never meaningful
         (run_dir / f"{name}.tmp").unlink(missing_ok=True)
     present = sorted(p.name for p in run_dir.iterdir() if p.name != RunLock.FILE)
     if present and not overwrite:
@@ -139,8 +125,8 @@ def _claim(run_dir: Path, overwrite: bool) -> RunLock:
             "--overwrite to delete its run files and start again"
         )
     if present:
-        foreign = [n for n in present if n not in _RUN_FILES + _RUN_DIRS]
-        if (run_dir / "checkpoints" / FOREIGN).exists():  # files another run left, moved aside by this one
+        foreign = [n for n in present if n not in RunDir.META_FILES + RunDir.META_DIRS]
+        if (RunDir(run_dir).checkpoints / FOREIGN).exists():  # files another run left, moved aside by this one
             foreign.append(f"checkpoints/{FOREIGN}")
         if foreign:
             lock.release()
@@ -153,20 +139,6 @@ def _claim(run_dir: Path, overwrite: bool) -> RunLock:
     return lock
 
 
-def _read_run_config(run_dir: Path) -> tuple[Path, dict]:
-    """(path, contents) of a run's config.json; every problem names the file."""
-    config_file = run_dir / "config.json"
-    if not config_file.is_file():
-        raise ValueError(f"{run_dir}: not a run directory (no config.json)")
-    try:
-        saved = json.loads(config_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise ValueError(f"{config_file}: not valid JSON ({err})") from None
-    if not isinstance(saved, dict):
-        raise ValueError(f"{config_file}: expected a JSON object, got {type(saved).__name__}")
-    return config_file, saved
-
-
 def resume_run(run_dir: str | Path, generations: int | None = None, progress: bool = True) -> Path:
     """Continues a run from its newest intact checkpoint, exactly as if it had never stopped.
 
@@ -176,7 +148,8 @@ def resume_run(run_dir: str | Path, generations: int | None = None, progress: bo
     Fails, touching nothing, if the config was edited or another process holds the run.
     """
     run_dir = Path(run_dir)
-    config_file, saved = _read_run_config(run_dir)
+    run = RunDir(run_dir)
+    config_file, saved = run.config, run.read_config()
     if saved.get("kind") != "meta":
         raise ValueError(f"{run_dir}: not a meta-training run (kind={saved.get('kind')!r})")
     if not isinstance(saved.get("config"), dict):
@@ -210,12 +183,14 @@ def resume_run(run_dir: str | Path, generations: int | None = None, progress: bo
         evaluated = False
         if _is_main():
             # Both logs read (a torn last row dropped, or kept if it reads) before either is written.
-            logs = {f: read_jsonl(f, repair=True) for f in (run_dir / _METRICS, run_dir / _EVALS) if f.is_file()}
+            logs = {
+                f: read_jsonl(f, repair=True) for f in (RunDir(run_dir).metrics, RunDir(run_dir).evals) if f.is_file()
+            }
             for file, rows in logs.items():  # drop rows written after the checkpoint
                 kept = [r for r in rows if r.get("generation", -1) <= generation]
                 if len(kept) != len(rows) or not ends_whole(file):  # whole rows, each ending its line
                     rewrite_jsonl(file, kept)
-                evaluated |= file.name == _EVALS and any(r.get("generation") == generation for r in kept)
+                evaluated |= file.name == RunDir.EVALS and any(r.get("generation") == generation for r in kept)
             if generations is not None:
                 saved.update(config=config.to_dict(), config_version=CONFIG_VERSION)  # in today's names
                 write_json(config_file, saved)
@@ -240,7 +215,7 @@ def _finite(tree: Any) -> bool:
     return all(bool(np.isfinite(x).all()) for x in jax.tree.leaves(jax.device_get(tree)))
 
 
-def _evaluate(trainer: MetaTrainer, state, run_dir: Path) -> dict[str, Any]:
+def _evaluate(trainer: Regime, state, run_dir: Path) -> dict[str, Any]:
     generation = int(state.generation)
     mean = trainer.mean_params(state)
     out = jax.device_get(trainer.evaluate_rule(mean, trainer.eval_key(generation)))
@@ -256,7 +231,7 @@ def _evaluate(trainer: MetaTrainer, state, run_dir: Path) -> dict[str, Any]:
             "fitness": _summary(r["fitness"], diverged),
         }
     if _is_main():
-        append_jsonl(run_dir / _EVALS, [row])
+        append_jsonl(RunDir(run_dir).evals, [row])
     return row
 
 
@@ -272,7 +247,7 @@ class _Loggers:
                 from tensorboardX import SummaryWriter
             except ImportError as err:
                 raise ValueError("tensorboard=true needs tensorboardX: pip install 'metalearn[logging]'") from err
-            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+            self.tb = SummaryWriter(str(run_dir / RunDir.TENSORBOARD))
         if config.wandb:
             try:
                 import wandb
@@ -295,13 +270,12 @@ class _Loggers:
             self.wandb.finish()
 
 
-def _loop(trainer: MetaTrainer, state, run_dir: Path, progress: bool, run_id: str | None) -> Path:
+def _loop(trainer: Regime, state, run_dir: Path, progress: bool, run_id: str | None) -> Path:
     from tqdm import tqdm
 
     config = trainer.config
     done = int(state.generation)
     loggers = _Loggers(config, run_dir)
-    names = [t.name for t in trainer.tasks]
     bar = tqdm(
         total=config.generations, initial=done, desc="meta-training", unit="gen", disable=not (progress and _is_main())
     )
@@ -310,23 +284,9 @@ def _loop(trainer: MetaTrainer, state, run_dir: Path, progress: bool, run_id: st
         state, metrics = trainer.generation(state)
         metrics = jax.device_get(metrics)
         seconds = time.time() - start
-        row = {
-            "generation": generation,
-            "best_fitness": float(metrics["best_fitness"]),
-            "mean_fitness": float(metrics["mean_fitness"]),
-            "median_fitness": float(metrics["median_fitness"]),
-            "nan_count": int(metrics["nan_count"]),
-            "seconds": seconds,
-            "task_fitness": dict(zip(names, np.asarray(metrics["task_fitness"]).tolist(), strict=True)),
-        }
-        if "sigma" in metrics:  # ES
-            row["sigma"] = float(metrics["sigma"])
-        if "meta_gradient" in metrics:  # the meta-gradient regime's losses, means over the generation's steps
-            row["meta_gradient"] = {k: float(v) for k, v in metrics["meta_gradient"].items()}
-        if "curriculum" in metrics:
-            row["curriculum"] = {k: np.asarray(v).tolist() for k, v in metrics["curriculum"].items()}
+        row = _row(generation, seconds, metrics, [t.name for t in trainer.tasks])
         if _is_main():
-            append_jsonl(run_dir / _METRICS, [row])
+            append_jsonl(RunDir(run_dir).metrics, [row])
         loggers.log(row, generation)
         if generation % config.eval_every == 0 or generation == config.generations:
             _evaluate(trainer, state, run_dir)
@@ -341,39 +301,51 @@ def _loop(trainer: MetaTrainer, state, run_dir: Path, progress: bool, run_id: st
     return run_dir
 
 
-def _finish(trainer: MetaTrainer, state, run_dir: Path) -> None:
+def _row(generation: int, seconds: float, m: GenerationMetrics, tasks: list[str]) -> dict[str, Any]:
+    """A generation's metrics.jsonl row from what the regime reported (arrays fetched to the host)."""
+    row = {
+        "generation": generation,
+        "best_fitness": float(m.best_fitness),
+        "mean_fitness": float(m.mean_fitness),
+        "median_fitness": float(m.median_fitness),
+        "nan_count": int(m.nan_count),
+        "seconds": seconds,
+        "task_fitness": dict(zip(tasks, np.asarray(m.task_fitness).tolist(), strict=True)),
+        **jax.tree.map(float, m.search),  # the regime's own scalars (ES: sigma; meta-gradients: loss terms)
+    }
+    if m.curriculum:
+        row["curriculum"] = {k: np.asarray(v).tolist() for k, v in m.curriculum.items()}
+    return row
+
+
+def _finish(trainer: Regime, state, run_dir: Path) -> None:
     from metalearn.meta.plots import plot_fitness, plot_levels
 
     config = trainer.config
     generation = int(state.generation)
-    rows = read_jsonl(run_dir / _METRICS)  # read first: a log that does not read leaves no rule of this generation
-    evals = read_jsonl(run_dir / _EVALS) if (run_dir / _EVALS).is_file() else []
-    (run_dir / "rules").mkdir(exist_ok=True)
+    run = RunDir(run_dir)
+    rows = read_jsonl(run.metrics)  # read first: a log that does not read leaves no rule of this generation
+    evals = run.read_evals()
+    run.rule().parent.mkdir(exist_ok=True)
     # The horizon the rule was meta-trained at: temporally-aware rules read log N, and analysis shows them at it.
     horizon = trainer.horizon
     mean = jax.device_get(trainer.mean_params(state))
+    save_rule(run.rule("mean"), trainer.rule, mean, generation=generation, num_updates=horizon)
     save_rule(
-        run_dir / "rules" / "mean.npz",
-        trainer.rule,
-        mean,
-        generation=generation,
-        num_updates=horizon,
-    )
-    save_rule(
-        run_dir / "rules" / "best.npz",
+        run.rule("best"),
         trainer.rule,
         jax.device_get(state.best_params),
         generation=generation,
         fitness=float(state.best_fitness),
         num_updates=horizon,
     )
-    search = config.strategy.name if config.regime == "es" else "meta-gradients"
-    plot_fitness(run_dir / "fitness.png", rows, evals, f"{config.rule.name} · {search}")
+    plot_fitness(run / RunDir.FITNESS_PLOT, rows, evals, f"{config.rule.name} · {trainer.search_label()}")
     # The meta-gradient regime logs its buffer but no per-generation batch of levels: no levels.png yet.
     if any("batch_score" in r.get("curriculum", {}) for r in rows):
-        plot_levels(run_dir / "levels.png", rows, jax.device_get(state.levels), f"{config.curriculum.kind} curriculum")
+        title = f"{config.curriculum.kind} curriculum"
+        plot_levels(run / RunDir.LEVELS_PLOT, rows, jax.device_get(state.levels), title)
     write_json(
-        run_dir / "result.json",
+        run.result,
         {
             "generations": generation,
             "best_fitness": float(state.best_fitness),  # null (-inf) when every member always diverged

@@ -15,6 +15,8 @@ from typing import Any
 
 from metalearn.curriculum.config import CurriculumConfig, renamed_kind
 from metalearn.inner import TrainConfig, resolve_task
+from metalearn.meta.config import MetaConfig
+from metalearn.meta.registry import REGIMES
 
 POPULATION = 4  # two antithetic pairs
 ENVS, STEPS, UPDATES, EVAL_STEPS = 2, 8, 2, 16
@@ -28,7 +30,6 @@ def shrink(config: Mapping[str, Any], keep_batch: bool = False) -> dict[str, Any
     """
     d = copy.deepcopy(dict(config))
     d.update(generations=1, seeds_per_member=1, eval_seeds=2, eval_every=1)
-    d["strategy"] = {**d.get("strategy", {}), "population_size": POPULATION}
     for field in ("tasks", "held_out_tasks"):
         for task in d.get(field, []):
             _, _, train = resolve_task(task["preset"], task.get("env"), task.get("env_kwargs"), task.get("train", {}))
@@ -36,29 +37,18 @@ def shrink(config: Mapping[str, Any], keep_batch: bool = False) -> dict[str, Any
     rule = d.get("rule", {})
     if not keep_batch and rule.get("name") == "disco" and rule.get("kwargs", {}).get("replay_capacity") == 0:
         d["rule"] = {**rule, "kwargs": {**rule["kwargs"], "batch_size": ENVS}}
-    if d.get("regime") == "meta_gradient":
-        mg = d.get("meta_gradient", {})
-        d["meta_gradient"] = {
-            **mg,
-            "num_agents": 2,
-            "updates_per_step": 2,
-            "steps_per_generation": 1,
-            "agent_batches": 1,
-        }
     if d.get("curriculum") is not None:
         curriculum = d["curriculum"] = renamed_kind(d["curriculum"])
         levels = curriculum.get("levels_per_generation", CurriculumConfig.levels_per_generation)
-        if d.get("regime") == "meta_gradient" and curriculum.get("kind", CurriculumConfig.kind) == "groove":
-            levels = 2  # one per agent
-        elif d.get("task_sampling") == "antithetic":
-            levels = POPULATION // 2  # one per pair
-        else:
-            levels = min(levels, 2)
         baseline = CurriculumConfig(**curriculum).baseline_config()
         curriculum.update(
-            levels_per_generation=levels,
+            levels_per_generation=min(levels, 2),
             baseline_train={**curriculum.get("baseline_train", {}), **_tiny_train(baseline, keep_batch)},
         )
+    regime = d.get("regime", MetaConfig.regime)
+    if regime not in REGIMES:
+        raise ValueError(f"regime={regime!r} is invalid; allowed: {' | '.join(REGIMES)}")
+    REGIMES[regime].shrink(d, POPULATION)  # its own settings (and the levels it needs per generation)
     return d
 
 

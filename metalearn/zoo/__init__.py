@@ -7,9 +7,10 @@ the same budget, on fresh seeds; meta-training task and held-out tasks), with th
 each table, and a tiny-budget evaluation (``smoke``) that the tests re-run. A rule enters only if :func:`admits`
 its card: on every meta-training task at its budget the verdict is ``better`` or ``equivalent within ±m``
 (:func:`metalearn.analysis.clustered.verdict`; overlapping intervals, "not resolved", are not enough).
-``experiments/scripts/zoo_add.py`` checks this and writes both files; what it does on held-out tasks is stated in
-the card, whichever way it went. Entries that stopped qualifying when the verdict words changed (issue 37) were
-withdrawn to ``experiments/reports/zoo/withdrawn/`` with the reason in their cards (``zoo_withdraw.py``).
+``metalearn zoo-add`` (:func:`metalearn.zoo.admission.add`) checks this and writes both files; what it does
+on held-out tasks is stated in the card, whichever way it went. Entries that stopped qualifying when the
+verdict words changed (issue 37) were withdrawn to ``experiments/reports/zoo/withdrawn/`` with the reason
+in their cards (``zoo_withdraw.py``).
 
 Use: ``load_discovered(NAME)`` -> (rule, meta_params, card); on the command line ``discovered:NAME`` wherever a
 rule is taken (``metalearn eval``, ``analyze``, ``distill``); ``metalearn list`` lists the zoo.

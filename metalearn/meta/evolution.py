@@ -1,4 +1,4 @@
-"""The meta-training engine: one jitted generation of ask → evaluate → tell.
+"""The ES regime (``regime: es``): one jitted generation of ask → evaluate → tell.
 
 Evaluation trains every member of the population on every task and seed with
 the inner trainer (``vmap`` over members × seeds, tasks one after another in
@@ -28,32 +28,23 @@ both shared by its two members; with pair-winner shaping the strategy is told
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from metalearn.curriculum.base import LevelBatch, random_levels
-from metalearn.curriculum.registry import make_curriculum
-from metalearn.curriculum.scores import LEVEL_SCORES, ScoreInputs
-from metalearn.envs import level_family, make_env
+from metalearn.curriculum.base import LevelBatch
+from metalearn.curriculum.scores import ScoreInputs
 from metalearn.es import antithetic_strategies, make_strategy, pair_winner_fitness
-from metalearn.inner import TrainConfig, Trainer, TrainResult, make_trainer
-from metalearn.meta.config import MetaConfig, TaskConfig
-from metalearn.rules import load_rule, make_rule, published_rule
+from metalearn.inner import Trainer, TrainResult
+from metalearn.meta.config import MetaConfig
+from metalearn.meta.context import MetaContext, Task, level_key, statistic
+from metalearn.meta.regime import GenerationMetrics
 
-# Keys of streams that must not overlap the search's own are folded with this (a prime far above any index).
-_SEPARATE_STREAM = 1_000_003
-
-
-def level_key(key: jax.Array) -> jax.Array:
-    """The levels' stream of ``key``: a generation's curriculum key from its evaluation key, and the random levels
-    a curriculum task is evaluated on from the evaluation's key (a separate stream, so runs without a curriculum
-    draw exactly what they drew before curricula existed)."""
-    return jax.random.fold_in(key, _SEPARATE_STREAM)
+# Fields of MetaConfig only this regime reads, and their defaults (other regimes must leave them there).
+ES_FIELDS = ("strategy", "task_sampling", "fitness_shaping")
 
 
 def pair_seeds(key: jax.Array, t: int, num_pairs: int, n: int) -> jax.Array:
@@ -70,11 +61,6 @@ def pair_of_member(pairs: np.ndarray) -> np.ndarray:
     index = np.empty(pairs.size, np.int32)
     index[pairs] = np.arange(len(pairs), dtype=np.int32)[:, None]
     return index
-
-
-def eval_key(seed: int, generation: int) -> jax.Array:
-    """Held-out evaluation key of a run with ``seed`` at ``generation``: apart from the search's own stream."""
-    return jax.random.fold_in(jax.random.PRNGKey(seed + _SEPARATE_STREAM), generation)
 
 
 class MetaState(NamedTuple):
@@ -102,12 +88,6 @@ class Evaluation(NamedTuple):
     level_stats: dict[str, jax.Array]
 
 
-class _Task(NamedTuple):
-    name: str
-    trainer: Trainer
-    reference: float | None
-
-
 def _level_stats(result: TrainResult, fitness: str, window: int) -> dict[str, jax.Array]:
     """Per-agent statistics a level score may read (leaves shaped like ``result.final_return``)."""
 
@@ -116,7 +96,7 @@ def _level_stats(result: TrainResult, fitness: str, window: int) -> dict[str, ja
 
     m = result.metrics
     return {
-        "return": _statistic(result, fitness),
+        "return": statistic(result, fitness),
         "eval_return": result.eval_return,
         "value_loss": final(m.value_loss),
         "positive_value_loss": final(m.positive_value_loss),
@@ -124,53 +104,52 @@ def _level_stats(result: TrainResult, fitness: str, window: int) -> dict[str, ja
     }
 
 
-def _statistic(result: TrainResult, name: str) -> jax.Array:
-    if name == "final_return":
-        return result.final_return
-    if name == "eval_return":
-        return result.eval_return
-    return result.curve.mean(-1)  # mean_return: area under the learning curve
+class ESTrainer(MetaContext):
+    """The ES regime, built once from a :class:`MetaConfig`; ``generation`` and ``evaluate_rule`` are jitted."""
 
+    name: ClassVar[str] = "es"
+    owns: ClassVar[tuple[str, ...]] = ES_FIELDS
 
-class MetaTrainer:
-    """Built once from a :class:`MetaConfig`; ``generation`` and ``evaluate_rule`` are jitted."""
+    @classmethod
+    def check_config(cls, config: MetaConfig) -> None:
+        """The antithetic-pair options' own constraints (the strategy's pairs are checked when it is built)."""
+        n = config.strategy.population_size
+        levels = None if config.curriculum is None else config.curriculum.levels_per_generation
+        if config.task_sampling == "antithetic" and levels is not None and levels != n // 2:
+            raise ValueError(
+                f"task_sampling='antithetic' trains each antithetic pair on its own level: "
+                f"curriculum.levels_per_generation={levels} must be strategy.population_size/2 = {n // 2}"
+            )
+        shaping = config.strategy.fitness_shaping
+        if config.fitness_shaping == "pair_winner" and shaping not in (None, "none"):
+            raise ValueError(
+                f"fitness_shaping='pair_winner' tells the strategy 1/0 per pair, unshaped: "
+                f"strategy.fitness_shaping={shaping!r} is invalid with it; allowed: none (or null)"
+            )
+
+    @staticmethod
+    def shrink(d: dict[str, Any], population: int) -> None:
+        """A config dict's ES settings at a tiny size (``metalearn.meta.shrink``): ``population`` members, and
+        one level per antithetic pair with antithetic task sampling."""
+        d["strategy"] = {**d.get("strategy", {}), "population_size": population}
+        if d.get("curriculum") is not None and d.get("task_sampling") == "antithetic":
+            d["curriculum"]["levels_per_generation"] = population // 2
 
     def __init__(self, config: MetaConfig, devices: list | None = None):
-        self.config = config
-        self.rule = make_rule(config.rule.name, **config.rule.kwargs)
-        self.initial_mean = self._initial_mean()
+        super().__init__(config, devices)
         strategy_config = config.strategy
         if config.fitness_shaping == "pair_winner":
             # The strategy uses the 1/0 values as told (MetaConfig allows only none or null here).
             strategy_config = dataclasses.replace(strategy_config, fitness_shaping="none")
         self.strategy = make_strategy(strategy_config, self.initial_mean)
         self.pairs = self._antithetic_pairs()  # (N/2, 2), or None when neither pair option is set
-        self.curriculum = self.level_score = self.baseline = self.antagonist = None
-        if config.curriculum is not None:
-            # A curriculum's one task draws its levels from its env's level family.
-            family = self._level_family(config.tasks[0])
-            self.curriculum = make_curriculum(config.curriculum, family)
-            self.level_score = LEVEL_SCORES[config.curriculum.score]
-        self.tasks = [self._task(t, self.curriculum is not None) for t in config.tasks]
-        if self.level_score is not None:
-            self._check_level_score()
-            if self.level_score.needs_baseline:
-                self.baseline = self._baseline()
-            if self.level_score.needs_antagonist:
-                self.antagonist = self._antagonist()
-        self.held_out = [self._task(t) for t in config.held_out_tasks]
-        devices = jax.devices() if devices is None else devices
         n = config.strategy.population_size
-        if n % len(devices):
+        if n % len(self.devices):
             raise ValueError(
-                f"strategy.population_size={n} must be a multiple of the number of devices ({len(devices)}) "
+                f"strategy.population_size={n} must be a multiple of the number of devices ({len(self.devices)}) "
                 "so the population can be sharded"
             )
-        self.mesh = Mesh(np.asarray(devices), ("pop",))
-        self._replicated = NamedSharding(self.mesh, PartitionSpec())
-        self._sharded = NamedSharding(self.mesh, PartitionSpec("pop"))
         self.generation = jax.jit(self._generation, out_shardings=self._replicated)
-        self.evaluate_rule = jax.jit(self._evaluate_rule, out_shardings=self._replicated)
         self.init = jax.jit(self._init, out_shardings=self._replicated)
 
     def _antithetic_pairs(self) -> np.ndarray | None:
@@ -199,98 +178,6 @@ class MetaTrainer:
             )
         return pairs
 
-    def _initial_mean(self) -> Any:
-        """The search's starting meta-parameters: ``rule.init`` at the run's seed, or ``rule.start``'s."""
-        start = self.config.rule.start
-        template = self.rule.init(jax.random.PRNGKey(self.config.seed))
-        if start is None:
-            return template
-        if start.startswith("published:"):
-            rule, meta_params = published_rule(start.removeprefix("published:"))
-        else:
-            rule, meta_params, _ = load_rule(start)
-        same = rule.name == self.rule.name and jax.tree.structure(meta_params) == jax.tree.structure(template)
-        shapes = [np.shape(x) for x in jax.tree.leaves(meta_params)] == [np.shape(x) for x in jax.tree.leaves(template)]
-        if not (same and shapes):
-            raise ValueError(
-                f"rule.start={start!r} holds meta-parameters of rule {rule.name!r} {dict(rule.kwargs)}, which do not "
-                f"fit rule.name={self.rule.name!r} {dict(self.rule.kwargs)}; allowed: a start of the same rule"
-            )
-        return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), meta_params)
-
-    def _level_family(self, task: TaskConfig) -> Any:
-        env_name, _, _ = task.resolve()
-        try:
-            return level_family(env_name, self.config.curriculum.distribution)
-        except ValueError as err:
-            raise ValueError(f"curriculum: task {task.name}: {err}") from None
-
-    def _task(self, task: TaskConfig, curriculum: bool = False) -> _Task:
-        env_name, env_kwargs, train_config = task.resolve()
-        train_config = self._train_config(train_config)
-        if curriculum:
-            # The env's padded sizes are the level family's; its levels come from the curriculum.
-            env_kwargs = {**env_kwargs, "level": self.curriculum.family.template}
-        env = make_env(env_name, **env_kwargs)
-        trainer = make_trainer(env, train_config, optimizer=self.rule.optimizer, objective=self.rule.objective)
-        if train_config.level_lifetime:
-            longest = self._longest_lifetime(env, curriculum)
-            if self.config.regime == "es" and train_config.num_updates < longest:
-                raise ValueError(
-                    f"task {task.name}: train.level_lifetime=true with {train_config.num_updates} updates, but its "
-                    f"levels live up to {longest} updates; allowed: total_timesteps >= "
-                    f"{longest * train_config.batch_size} (the longest lifetime x num_envs x num_steps)"
-                )
-        return _Task(task.name, trainer, task.reference_return)
-
-    def _longest_lifetime(self, env: Any, curriculum: bool) -> int:
-        """The longest lifetime (updates) of the levels an agent of ``env`` trains on: its curriculum family's,
-        else its own level's."""
-        return self.curriculum.family.max_lifetime if curriculum else int(env.default_params.lifetime)
-
-    def _train_config(self, config: TrainConfig) -> TrainConfig:
-        """A task's inner config as this regime runs it (ES: as given)."""
-        return config
-
-    def _baseline(self) -> Trainer:
-        """The hand-designed agent whose return on a level regret is measured against."""
-        return Trainer(self.tasks[0].trainer.base_env, self.config.curriculum.baseline_config())
-
-    def _antagonist(self) -> Trainer:
-        """GROOVE's antagonist: the baseline agent trained for the level family's longest lifetime."""
-        config = self.config.curriculum.baseline_config()
-        lifetime = self.curriculum.family.max_lifetime
-        config = config.replace(total_timesteps=lifetime * config.batch_size, level_lifetime=False)
-        return Trainer(self.tasks[0].trainer.base_env, config)
-
-    def _check_level_score(self) -> None:
-        """Fails now on a score that reads what this run does not produce."""
-        c, task = self.config.curriculum, self.tasks[0].trainer.config
-        if self.level_score.needs_critic and task.vf_coef <= 0:
-            raise ValueError(
-                f"curriculum.score={c.score!r} reads the agents' critic, which train.vf_coef={task.vf_coef} leaves "
-                "untrained; allowed: train.vf_coef > 0 in the curriculum task (the actor's updates do not change: "
-                "actor and critic are separate networks, clipped and optimised separately)"
-            )
-        if self.level_score.needs_antagonist:
-            for who, eval_envs in (("the task's", task.eval_envs), ("the baseline's", c.baseline_config().eval_envs)):
-                if eval_envs < 1:
-                    raise ValueError(
-                        f"curriculum.score={c.score!r} evaluates agents by rollouts, but {who} eval_envs=0; "
-                        "allowed: eval_envs >= 1"
-                    )
-
-    @property
-    def horizon(self) -> int:
-        """Inner updates of the (first) task's agents: the horizon a temporally-aware rule is meta-trained at.
-
-        With ``level_lifetime`` agents live as long as their levels say; this is the longest of them.
-        """
-        trainer = self.tasks[0].trainer
-        if trainer.config.level_lifetime:
-            return self._longest_lifetime(trainer.base_env, self.curriculum is not None)
-        return trainer.config.num_updates
-
     def env_steps_per_generation(self) -> int:
         """Environment steps a generation simulates: every member's inner trainings on every task (and level),
         and the curriculum's hand-designed agents (evaluation rollouts not counted)."""
@@ -303,9 +190,14 @@ class MetaTrainer:
                 steps += levels * s * agent.config.num_updates * agent.config.batch_size
         return steps
 
-    def replicate(self, tree: Any) -> Any:
-        """``tree`` placed as a generation's state is: replicated on every device of the mesh."""
-        return jax.device_put(tree, self._replicated)
+    def describe(self) -> str:
+        return f"{self.config.strategy.population_size} members x {self.config.seeds_per_member} seed(s)"
+
+    def search_label(self) -> str:
+        return self.config.strategy.name
+
+    def smaller(self) -> str:
+        return "a smaller strategy.population_size, seeds_per_member, eval_seeds or num_envs"
 
     # ------------------------------------------------------------------ state
     def _init(self) -> MetaState:
@@ -323,24 +215,11 @@ class MetaTrainer:
         # generation would compile again (evosax initialises some leaves weakly typed).
         return jax.tree.map(lambda x: jnp.asarray(x, dtype=x.dtype), state)
 
-    def _curriculum_key(self) -> jax.Array:
-        # folded off the seed, apart from the main key chain: runs without a random curriculum state keep theirs
-        return jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 0xC0C0)
-
     def mean_params(self, state: MetaState) -> Any:
         """The search distribution's centre (for population-based strategies, the best member)."""
         return self.strategy.mean(state.es_state)
 
     # ------------------------------------------------------------- evaluate
-    def _fitness(self, task: _Task, results: TrainResult) -> jax.Array:
-        stat = _statistic(results, self.config.fitness)
-        return stat / task.reference if task.reference else stat
-
-    @staticmethod
-    def _task_seeds(key: jax.Array, t: int, n: int) -> jax.Array:
-        """(n, 2) inner-training seeds of task ``t``, shared by every member (and the regret baseline)."""
-        return jax.random.split(jax.random.fold_in(key, t), n)
-
     def evaluate_population(self, population: Any, key: jax.Array, levels: Any = None) -> Evaluation:
         """Trains every member on every task and its seeds; with a curriculum, on its level(s) too.
 
@@ -363,7 +242,7 @@ class MetaTrainer:
         per_task = jnp.stack(per_task)
         return Evaluation(per_task.mean(axis=0), diverged, per_task, level_stats)
 
-    def _train_members(self, task: _Task, t: int, population: Any, key: jax.Array, levels: Any) -> TrainResult:
+    def _train_members(self, task: Task, t: int, population: Any, key: jax.Array, levels: Any) -> TrainResult:
         """Every member trained on task ``t`` (results' leaves lead with the axes below).
 
         Shared task sampling: every member on the same S seeds and on each of
@@ -392,24 +271,12 @@ class MetaTrainer:
 
     # ------------------------------------------------------------ curriculum
     def _hand_designed(self, trainer: Trainer, key: jax.Array, levels: Any) -> TrainResult:
-        """``trainer`` (a hand-designed agent) on ``levels`` with the members' seeds there: leaves (L, S, ...)."""
-        s = self.config.seeds_per_member
-        train = jax.vmap(trainer.train, in_axes=(None, 0, None))  # seeds
+        """As :meth:`MetaContext._hand_designed`; with antithetic task sampling level p gets pair p's seeds."""
         if self.config.task_sampling == "shared":
-            seeds = self._task_seeds(key, 0, s)  # the members' seeds on the one task
-            train = jax.vmap(train, in_axes=(None, None, 0))  # levels
-        else:
-            seeds = pair_seeds(key, 0, len(self.pairs), s)  # level p: pair p's seeds
-            train = jax.vmap(train, in_axes=(None, 0, 0))  # (levels, pairs) together
+            return super()._hand_designed(trainer, key, levels)
+        seeds = pair_seeds(key, 0, len(self.pairs), self.config.seeds_per_member)  # level p: pair p's seeds
+        train = jax.vmap(jax.vmap(trainer.train, in_axes=(None, 0, None)), in_axes=(None, 0, 0))  # (levels, pairs)
         return train(None, seeds, levels)
-
-    def _baseline_return(self, key: jax.Array, levels: Any) -> jax.Array:
-        """(L,) the baseline agent's fitness statistic (raw) on ``levels``, with the members' seeds there."""
-        return _statistic(self._hand_designed(self.baseline, key, levels), self.config.fitness).mean(axis=-1)
-
-    def _antagonist_return(self, key: jax.Array, levels: Any) -> jax.Array:
-        """(L,) the antagonist's evaluation-rollout return on ``levels``, with the members' seeds there."""
-        return self._hand_designed(self.antagonist, key, levels).eval_return.mean(axis=-1)
 
     def level_scores(self, key: jax.Array, levels: Any, evaluation: Evaluation, healthy: jax.Array) -> jax.Array:
         """(L,) the curriculum's score of each level after the population was evaluated on it."""
@@ -423,7 +290,7 @@ class MetaTrainer:
         )
         return self.level_score.fn(inputs)
 
-    def _generation(self, state: MetaState) -> tuple[MetaState, dict[str, jax.Array]]:
+    def _generation(self, state: MetaState) -> tuple[MetaState, GenerationMetrics]:
         key, k_ask, k_eval, k_tell = jax.random.split(state.key, 4)
         population, es_state = self.strategy.ask(k_ask, state.es_state)
         batch, levels_state = None, state.levels
@@ -445,20 +312,22 @@ class MetaTrainer:
         improved = candidate[i] > state.best_fitness
         best_params = jax.tree.map(lambda old, pop: jnp.where(improved, pop[i], old), state.best_params, population)
         masked = jnp.where(healthy, raw, jnp.nan)
-        metrics = {
-            "generation": state.generation + 1,
-            "best_fitness": jnp.nanmax(masked),
-            "mean_fitness": jnp.nanmean(masked),
-            "median_fitness": jnp.nanmedian(masked),
-            "nan_count": jnp.sum(~healthy),
-            "sigma": es_metrics["sigma"],
-            "task_fitness": jnp.nanmean(jnp.where(healthy, per_task, jnp.nan), axis=1),
-            "fitness": raw,
-        }
+        curriculum = {}
         if batch is not None:
             level_scores = self.level_scores(k_eval, batch.levels, evaluation, healthy)
             levels_state = self.curriculum.record(levels_state, batch, level_scores)
-            metrics["curriculum"] = self._curriculum_metrics(batch, level_scores, evaluation, healthy, levels_state)
+            curriculum = self._curriculum_metrics(batch, level_scores, evaluation, healthy, levels_state)
+        metrics = GenerationMetrics(
+            generation=state.generation + 1,
+            best_fitness=jnp.nanmax(masked),
+            mean_fitness=jnp.nanmean(masked),
+            median_fitness=jnp.nanmedian(masked),
+            nan_count=jnp.sum(~healthy),
+            task_fitness=jnp.nanmean(jnp.where(healthy, per_task, jnp.nan), axis=1),
+            fitness=raw,
+            search={"sigma": es_metrics["sigma"]},
+            curriculum=curriculum,
+        )
         new_state = MetaState(
             es_state=es_state,
             key=key,
@@ -484,35 +353,3 @@ class MetaTrainer:
             **self.curriculum.family.summary(batch.levels),  # grid_size, objects, walls for GridWorld
             **self.curriculum.metrics(levels_state),  # buffer_size, buffer_score_mean, buffer_score_q for GROOVE
         }
-
-    # ------------------------------------------------------------ eval rule
-    def _evaluate_rule(self, meta_params: Any, key: jax.Array) -> dict[str, jax.Array]:
-        """Trains ``meta_params`` on ``eval_seeds`` seeds on every task and held-out task.
-
-        A curriculum's task is evaluated on ``eval_seeds`` random levels of its
-        distribution (one per seed), not on the curriculum's own levels.
-
-        Returns per task ``(eval_seeds,)`` arrays: ``return`` (the fitness
-        statistic, raw), ``fitness`` (normalised as in training) and ``diverged``
-        (the seed's training diverged, or its statistic is not finite).
-        """
-        out = {}
-        for t, task in enumerate(self.tasks + self.held_out):
-            seeds = self._task_seeds(key, t, self.config.eval_seeds)
-            levels = None
-            if self.curriculum is not None and t < len(self.tasks):
-                # A curriculum task has no level of its own: one fresh random level per seed.
-                levels = random_levels(self.curriculum.family, level_key(key), self.config.eval_seeds)
-            in_axes = (None, 0, None if levels is None else 0)
-            results = jax.vmap(task.trainer.train, in_axes=in_axes)(meta_params, seeds, levels)
-            stat = _statistic(results, self.config.fitness)
-            out[task.name] = {
-                "return": stat,
-                "fitness": self._fitness(task, results),
-                "diverged": results.diverged | ~jnp.isfinite(stat),
-            }
-        return out
-
-    def eval_key(self, generation: int) -> jax.Array:
-        """Held-out seeds: a key stream separate from the search's own."""
-        return eval_key(self.config.seed, generation)
