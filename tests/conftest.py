@@ -7,7 +7,6 @@ that several tests need is built once per session here.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -158,24 +157,3 @@ def metalearn_cli(*args: str, log_dir: Path) -> subprocess.Popen:
 def assert_succeeds(proc: subprocess.Popen, timeout: float = 600) -> None:
     """Waits for a :func:`metalearn_cli` process; fails with the end of its stderr unless it exits 0."""
     assert proc.wait(timeout=timeout) == 0, proc.log.read_text()[-4000:]
-
-
-def sigkill_at_checkpoint(proc: subprocess.Popen, run_dir: Path, generation: int, timeout: float = 600) -> None:
-    """SIGKILLs the run ``proc`` as soon as ``run_dir`` holds its checkpoint of ``generation``."""
-    path = run_dir / "checkpoints" / f"gen_{generation:06d}.npz"
-    deadline = time.time() + timeout
-    while not path.exists():
-        assert proc.poll() is None and time.time() < deadline, f"run ended before checkpoint {generation}"
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (run_dir / "result.json").exists()  # it really was interrupted
-
-
-def straight_and_killed_runs(cfg: Path, tmp_path: Path, kill_at: int = 2) -> tuple[Path, Path]:
-    """The run config ``cfg`` by the CLI twice: straight, and SIGKILLed at checkpoint ``kill_at`` then resumed."""
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    assert_succeeds(metalearn_cli("train", str(cfg), "--run-dir", str(straight), log_dir=tmp_path))
-    sigkill_at_checkpoint(metalearn_cli("train", str(cfg), "--run-dir", str(killed), log_dir=tmp_path), killed, kill_at)
-    assert_succeeds(metalearn_cli("resume", str(killed), log_dir=tmp_path))
-    return straight, killed

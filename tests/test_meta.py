@@ -10,16 +10,13 @@ import sys
 import jax
 import numpy as np
 import pytest
-import yaml
 
 from metalearn.meta import ESTrainer, MetaConfig, resume_run, start_run
 from metalearn.meta.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from metalearn.overrides import apply_dotted_overrides
 from metalearn.pytree_io import PytreeFileError
-from metalearn.rules import load_rule
-from metalearn.runs import read_jsonl
 
-from .conftest import straight_and_killed_runs, tiny_meta_dict
+from .conftest import tiny_meta_dict
 
 
 @pytest.fixture(scope="module")
@@ -173,23 +170,6 @@ def test_resume_refuses_an_edited_config(tmp_path):
         resume_run(run_dir)
     with pytest.raises(ValueError, match="not a run directory"):
         resume_run(tmp_path)
-
-
-@pytest.mark.slow  # three CLI subprocesses
-def test_killed_run_resumes_to_identical_meta_parameters(tmp_path):
-    """4 generations straight vs. SIGKILL after the generation-2 checkpoint, then `metalearn resume`."""
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(yaml.safe_dump(tiny_meta_dict(generations=4, population=8, timesteps=8192)))
-    straight, killed_dir = straight_and_killed_runs(cfg, tmp_path)
-    for which in ("mean", "best"):
-        _, a, _ = load_rule(straight / "rules" / f"{which}.npz")
-        _, b, _ = load_rule(killed_dir / "rules" / f"{which}.npz")
-        np.testing.assert_array_equal(a["log_lr"], b["log_lr"])
-    rows, straight_rows = read_jsonl(killed_dir / "metrics.jsonl"), read_jsonl(straight / "metrics.jsonl")
-    assert [r["generation"] for r in rows] == [1, 2, 3, 4]
-    assert [r["mean_fitness"] for r in rows] == [r["mean_fitness"] for r in straight_rows]
-    for name in ("fitness.png", "eval.jsonl", "result.json", "rules/mean.npz"):
-        assert (killed_dir / name).exists(), name
 
 
 # ------------------------------------------------------------------ scale

@@ -166,6 +166,7 @@ class _HillClimb(MetaContext):
         return "a smaller seeds_per_member or num_envs"
 
 
+@pytest.mark.slow  # trains, resumes and plans the regime: its generation and evaluation compile (~30 s)
 def test_a_fourth_regime_is_one_class_and_one_registry_line(monkeypatch, tmp_path):
     """Run loop, checkpoints, exact resume, evaluation, rules, plan and shrink reach a regime only through its
     interface: one defined here trains, resumes bit-identically and plans as is; its rule then starts another run
