@@ -163,16 +163,6 @@ def markdown(rows: list[dict[str, Any]], grouped: list[list[str]], meta: dict[st
     return "\n".join(lines) + "\n"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -193,6 +183,8 @@ def main() -> None:
         print(f"{rows[-1]['setting']:<45} {rows[-1]['params_sha256']} {rows[-1]['final_return_repr']}", flush=True)
     grouped = groups(rows)
     import jax
+
+    from metalearn.xla_cpu import cpu_model
 
     meta = {"total_timesteps": total, "seeds": args.seeds, "cpu": cpu_model(), "jax": jax.__version__}
     cpu_flags = sorted(

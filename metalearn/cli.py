@@ -1,4 +1,4 @@
-"""Command line: ``metalearn train | plan | resume | compare | eval | inner | tune | analyze | list``."""
+"""Command line: ``metalearn train | plan | resume | compare | eval | inner | tune | zoo-add | analyze | list``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def compile_cache_dir() -> Path:
@@ -151,22 +152,19 @@ def _with_budget(overrides: list[str], budget: str | None) -> list[str]:
     return list(overrides) + ([f"total_timesteps={budget}"] if budget is not None else [])
 
 
-def _load_target(target: str, which: str = "mean", rule_kwargs: Sequence[str] = ()):
-    """(rule, meta_params, label) of a rule reference (:func:`metalearn.rules.resolve_rule`); ``rule_kwargs``
-    (``key=value``) change the rule's hyper-parameters (:func:`_rule_kwargs`)."""
+def _load_target(target: str, which: str = "mean"):
+    """(rule, meta_params, label) of a rule reference (:func:`metalearn.rules.resolve_rule`)."""
     from metalearn.rules import resolve_rule
 
-    return resolve_rule(target, which, _rule_kwargs(target, which, rule_kwargs) or None)
+    return resolve_rule(target, which)
 
 
-def _rule_kwargs(target: str, which: str, items: Sequence[str]) -> dict:
-    """``--rule-kwarg key=value`` items as a dict, each value read as the type of the rule's current value."""
+def _rule_kwargs(rule: Any, items: Sequence[str]) -> dict:
+    """``--rule-kwarg key=value`` items as a dict, each value read as the type of ``rule``'s current value."""
     if not items:
         return {}
     from metalearn.overrides import parse_value, split_assignment
-    from metalearn.rules import resolve_rule
 
-    rule, _, _ = resolve_rule(target, which)
     kwargs = {}
     for item in items:
         key, text = split_assignment(item, "--rule-kwarg")
@@ -208,11 +206,12 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from metalearn.evaluation import compare
     from metalearn.evaluation.one_rule import default_out, evaluations, one_rule_spec
-    from metalearn.rules import resolve_rule
+    from metalearn.rules import apply_kwargs
 
     budgets = [None] if args.budget is None else args.budget.split(",")  # None: the preset's own budget
-    kwargs = _rule_kwargs(args.target, args.which, args.rule_kwarg)
-    _, _, label = resolve_rule(args.target, args.which, kwargs or None)  # a bad reference fails before any spec
+    rule, meta_params, label = _load_target(args.target, args.which)  # a bad reference fails before any spec
+    kwargs = _rule_kwargs(rule, args.rule_kwarg)
+    _, label = apply_kwargs(rule, meta_params, label, kwargs)  # kwargs that do not fit the rule fail here too
     spec = one_rule_spec(
         args.target,
         label,

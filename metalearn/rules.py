@@ -227,7 +227,13 @@ def resolve_rule(ref: str, which: str = "mean", kwargs: Mapping[str, Any] | None
         rule_file = RunDir(path).rule(which) if path.is_dir() else path
         rule, meta_params, _ = load_rule(rule_file)
         label = f"{rule.name} ({rule_file.name})"
-    if kwargs:
-        rule = with_kwargs(rule, meta_params, **kwargs)
-        label += " with " + " ".join(f"{k}={v}" for k, v in kwargs.items())
+    rule, label = apply_kwargs(rule, meta_params, label, kwargs)
     return rule, meta_params, label
+
+
+def apply_kwargs(rule: Rule, meta_params: Any, label: str, kwargs: Mapping[str, Any] | None) -> tuple[Rule, str]:
+    """``rule`` with hyper-parameters ``kwargs`` (:func:`with_kwargs`) and its label saying so; unchanged if none."""
+    if not kwargs:
+        return rule, label
+    rule = with_kwargs(rule, meta_params, **kwargs)
+    return rule, label + " with " + " ".join(f"{k}={v}" for k, v in kwargs.items())

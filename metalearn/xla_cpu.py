@@ -26,6 +26,7 @@ import platform
 import re
 import sys
 import warnings
+from pathlib import Path
 
 ENV_VAR = "METALEARN_XLA_CPU_ISA"
 DEFAULT_ISA = "AVX2"
@@ -86,3 +87,13 @@ def pin() -> str | None:
         return None
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_max_isa={isa}".strip()
     return isa
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, Linux), or ``unknown``: the kind of machine XLA compiled for, which
+    decides the bits a CPU run produces (results and fingerprints record it)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "unknown")

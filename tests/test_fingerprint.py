@@ -87,12 +87,6 @@ def cpu_flags() -> str:
     return "unknown"
 
 
-def cpu_model() -> str:
-    """/proc/cpuinfo's model name (Linux), or ``unknown``."""
-    lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
-    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "unknown")
-
-
 def recorded_for(model: str, fingerprints: list[dict]) -> dict | None:
     """The fingerprint recorded for this CPU kind: the entry whose ``cpu_kind`` starts ``model``."""
     return next((f for f in fingerprints if model.startswith(f["cpu_kind"])), None)
@@ -102,11 +96,11 @@ def test_fingerprint_matches_committed_bits():
     """The tiny training's bits equal the ones committed for this CPU kind (the user's XLA_FLAGS and opt-out, if
     any, apply)."""
     fingerprints = json.loads(FIXTURE.read_text())["fingerprints"]
-    expected = recorded_for(cpu_model(), fingerprints)
+    expected = recorded_for(xla_cpu.cpu_model(), fingerprints)
     if expected is None:
         kinds = [f["cpu_kind"] for f in fingerprints]
         pytest.skip(
-            f"no fingerprint recorded for this CPU kind ({cpu_model()!r}; recorded: {kinds}); add one with "
+            f"no fingerprint recorded for this CPU kind ({xla_cpu.cpu_model()!r}; recorded: {kinds}); add one with "
             "`python tests/test_fingerprint.py --record`"
         )
     env = {**os.environ, "JAX_ENABLE_COMPILATION_CACHE": "false", "JAX_PLATFORMS": "cpu"}
@@ -218,7 +212,7 @@ def record() -> None:
     """Writes the fingerprint of this machine under the package's default pin to the fixture, as its CPU kind's
     (its model name without "Processor"), replacing an older one of that kind."""
     got = fingerprint(clean_env())
-    model = cpu_model()
+    model = xla_cpu.cpu_model()
     got["cpu_kind"] = model.replace("Processor", "").strip() or model
     got["cpu"] = f"{model} ({cpu_flags()})"
     got["final_return_repr"] = [repr(float.fromhex(x)) for x in got["final_return"]]
