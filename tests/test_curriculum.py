@@ -423,3 +423,29 @@ def test_other_rules_on_a_curriculum_are_a_config_change(rule):
     state, metrics = trainer.generation(trainer.init())
     assert np.isfinite(float(metrics.mean_fitness)) and int(metrics.nan_count) == 0
     assert int(state.levels.size) == 3
+
+
+def test_a_new_level_score_is_one_function_and_one_registry_line(monkeypatch):
+    """The trainer reaches a level score only through LEVEL_SCORES: one defined here (minus the healthy members'
+    mean return, "prefer levels the population fails") scores the batch, and PLR records exactly those scores."""
+
+    def failing(s: scores.ScoreInputs) -> jax.Array:
+        returns = s.level_stats["return"]  # (M, L)
+        healthy = s.healthy[:, None] if s.healthy.ndim == 1 else s.healthy
+        return -jnp.nanmean(jnp.where(healthy, returns, jnp.nan), axis=0)
+
+    monkeypatch.setitem(scores.LEVEL_SCORES, "failing", scores.LevelScore(failing))  # the registry line
+    trainer = ESTrainer(MetaConfig.from_dict(curriculum_dict(kind="plr", score="failing", generations=1)))
+    state, metrics = trainer.generation(trainer.init())
+    c = jax.device_get(metrics.curriculum)
+    assert int(metrics.nan_count) == 0
+    told = np.asarray(c["level_scores"])  # (L,) the scores of the batch's levels...
+    np.testing.assert_allclose(float(c["batch_return"]), float(-np.mean(told)), rtol=1e-5)  # ...are minus returns
+    buffer = jax.device_get(state.levels)  # and the buffer holds them (every level of the first batch is new)
+    stored = np.sort(np.asarray(buffer.scores)[np.asarray(buffer.valid)])
+    np.testing.assert_allclose(stored, np.sort(told)[-len(stored) :], rtol=1e-6)
+    monkeypatch.undo()
+    d = curriculum_dict()
+    d["curriculum"]["score"] = "failing"
+    with pytest.raises(ValueError, match=r"curriculum.score='failing' is invalid; allowed: regret \| "):
+        MetaConfig.from_dict(d)
