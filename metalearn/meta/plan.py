@@ -58,7 +58,7 @@ class Plan:
     memory: Memory  # the generation's
     eval_memory: Memory
     available: int | None  # device memory free for it, bytes (None: unknown)
-    who: str = ""  # who trains in a generation (the regime's ``describe``)
+    who: str  # who trains in a generation (the regime's ``describe``)
     scale: float = 1.0  # times measured on a config with 1/scale of the env steps, then scaled (``time_at``)
 
     @property
