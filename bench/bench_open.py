@@ -1,13 +1,15 @@
 """OPEN benchmark: the cost of a learned optimizer inside PPO, side by side with Adam.
 
-In one process (``make bench`` or ``python bench/bench_open.py [--quick] [--parts steps,training]
+In one process (``make bench`` or ``python bench/bench_open.py [--quick] [--parts program,steps,training]
 [--repeats N]``; the JSON is rewritten after every row, so a run stopped early keeps what it measured):
 
+0. the compiled program of a training step with OPEN and with Adam at 4, 12 and 40 parameter tensors:
+   launch-like operations per step (``metalearn.hlo``), flops and bytes accessed (issue 41);
 1. wall time of a full PPO training (vmapped seeds, compiled beforehand) with
    the published OPEN weights vs with Adam, same config and seeds, on
    CartPole and Breakout-MinAtar: ratio OPEN / Adam;
 2. cost of one optimizer step alone (OPEN vs Adam update of the actor-critic's
-   parameters) as the parameter count grows (hidden width 16 … 512);
+   parameters; 20 steps in one jit, divided by 20) as the parameter count grows (hidden width 16 … 512);
 3. a lower bound on the training ratio *on this machine*: OPEN's network does
    ~1,000 multiply-adds per parameter element per step (GRU 8 + MLP 16), so
    even at this machine's measured dense-matmul rate the extra work costs at
@@ -91,37 +93,95 @@ def actor_critic(hidden: int, obs_dim: int) -> dict:
     }
 
 
-def step_cost(hidden: int, obs_dim: int, repeats: int) -> dict:
-    """One optimizer update of a PPO actor-critic (two 2-layer MLPs of width ``hidden``)."""
-    key = jax.random.PRNGKey(0)
-    params = actor_critic(hidden, obs_dim)
-    n = sum(x.size for x in jax.tree.leaves(params))
-    grads = jax.tree.map(lambda x: jax.random.normal(key, x.shape) * 1e-2, params)
-    rule, meta = published_rule("breakout")
-    open_tx, adam_tx = rule.optimizer(meta), optax.adam(1e-3)
-    activations = jax.tree.map(lambda x: jnp.ones(x.shape[-1:]), params)
+def _open_extra(params: dict, key: jax.Array) -> dict:
     mask = {
         "actor": jax.tree.map(lambda _: 1.0, params["actor"]),
         "critic": jax.tree.map(lambda _: 0.0, params["critic"]),
     }
+    activations = jax.tree.map(lambda x: jnp.full(x.shape[-1:], 0.5), params)
+    return {"activations": activations, "actor_mask": mask, "key": key, "training_progress": 0.5}
 
-    @jax.jit
-    def open_step(state):
-        return open_tx.update(grads, state, params, activations=activations, actor_mask=mask, key=key)[1]
 
-    @jax.jit
-    def adam_step(state):
-        return adam_tx.update(grads, state, params)[1]
+def _k_steps(optimizer, extra, k: int):
+    """k optimizer steps in one scan (gradients a cheap function of the parameters, so no step folds into a
+    constant): divided by k, a step's cost without the ~100 us per-call dispatch floor of a GPU."""
 
-    open_s = median_time(open_step, (open_tx.init(params),), repeats)
-    adam_s = median_time(adam_step, (adam_tx.init(params),), repeats)
+    def run(meta, params, state):
+        def step(carry, key):
+            p, s = carry
+            grads = jax.tree.map(lambda x: 1e-2 * jnp.sin(3.0 * x), p)
+            updates, s = optimizer(meta).update(grads, s, p, **extra(p, key))
+            return (optax.apply_updates(p, updates), s), None
+
+        return jax.lax.scan(step, (params, state), jax.random.split(jax.random.PRNGKey(0), k))[0]
+
+    return jax.jit(run)
+
+
+def step_cost(hidden: int, obs_dim: int, repeats: int, k: int = 20) -> dict:
+    """One optimizer update of a PPO actor-critic (two 2-layer MLPs of width ``hidden``): k steps in one
+    jit divided by k, OPEN and Adam timed alternately."""
+    params = actor_critic(hidden, obs_dim)
+    n = sum(x.size for x in jax.tree.leaves(params))
+    rule, meta = published_rule("breakout")
+    open_run = _k_steps(rule.optimizer, _open_extra, k)
+    adam_run = _k_steps(lambda _: optax.adam(1e-3), lambda p, key: {}, k)
+    open_args = (meta, params, rule.optimizer(meta).init(params))
+    adam_args = (meta, params, optax.adam(1e-3).init(params))
+    open_t, adam_t = [], []
+    for _ in range(repeats):  # interleaved, so load on the machine hits both alike
+        open_t.append(median_time(open_run, open_args, 1) / k)
+        adam_t.append(median_time(adam_run, adam_args, 1) / k)
+    open_s, adam_s = statistics.median(open_t), statistics.median(adam_t)
     return {
         "hidden": hidden,
         "parameters": n,
+        "steps_per_call": k,
         "open_step_us": open_s * 1e6,
         "adam_step_us": adam_s * 1e6,
         "open_ns_per_parameter": open_s * 1e9 / n,
     }
+
+
+def program(leaves: int) -> dict:
+    """The compiled CPU program of one training step (a scan's body) with OPEN and with Adam, on a model of
+    ``leaves`` parameter tensors (16x16 kernels and 16 biases): launch-like operations (metalearn.hlo), and
+    the whole k-step program's flops and bytes accessed (XLA's cost analysis). OPEN in both lowerings of its
+    per-leaf work (``open_opt.PER_LEAF_ON_CPU``; before the flat step there was one)."""
+    from learned_optimizers import open_opt
+    from metalearn.hlo import launch_ops
+
+    rule, meta = published_rule("breakout")
+    params = {
+        "actor": {f"l{i:02d}": {"bias": jnp.zeros(16), "kernel": jnp.full((16, 16), 0.1)} for i in range(leaves // 4)},
+        "critic": {f"l{i:02d}": {"bias": jnp.zeros(16), "kernel": jnp.full((16, 16), 0.1)} for i in range(leaves // 4)},
+    }
+
+    def measure(run, state) -> dict:
+        compiled = run.lower(meta, params, state).compile()
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        ops = launch_ops(compiled.as_text(), loop_body=True)
+        return {
+            "launch_ops_per_step": ops.total(),
+            "loops_per_step": ops["while"],
+            "flops": cost.get("flops"),
+            "bytes_accessed": cost.get("bytes accessed"),
+        }
+
+    row = {"leaves": leaves, "parameters": sum(x.size for x in jax.tree.leaves(params))}
+    open_state = rule.optimizer(meta).init(params)
+    forms = {"open_cpu_form": True, "open_accelerator_form": False} if hasattr(open_opt, "PER_LEAF_ON_CPU") else {}
+    if not forms:  # the optimizer before the flat step: one form
+        row["open_cpu_form"] = measure(_k_steps(rule.optimizer, _open_extra, 3), open_state)
+    for name, on_cpu in forms.items():
+        before, open_opt.PER_LEAF_ON_CPU = open_opt.PER_LEAF_ON_CPU, on_cpu
+        try:
+            row[name] = measure(_k_steps(rule.optimizer, _open_extra, 3), open_state)
+        finally:
+            open_opt.PER_LEAF_ON_CPU = before
+    row["adam"] = measure(_k_steps(lambda _: optax.adam(1e-3), lambda p, key: {}, 3), optax.adam(1e-3).init(params))
+    return row
 
 
 def noise_cost(hidden: int, obs_dim: int, repeats: int) -> dict:
@@ -162,7 +222,7 @@ def noise_cost(hidden: int, obs_dim: int, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--parts", default="training,steps", help="training, steps, or both (comma-separated)")
+    parser.add_argument("--parts", default="program,steps,training", help="program, steps, training (comma-separated)")
     parser.add_argument("--repeats", type=int, default=0, help="timed runs per training (default 3, quick 2)")
     parser.add_argument("--noise", action="store_true", help="only the noise draw (bench/results/open_noise.json)")
     args = parser.parse_args()
@@ -180,11 +240,11 @@ def main() -> None:
     scale, repeats = (0.2, 2) if args.quick else (1.0, 3)
     repeats = args.repeats or repeats
     parts = set(args.parts.split(","))
-    if not parts or parts - {"training", "steps"}:
-        parser.error(f"--parts {args.parts!r} is invalid; allowed: training, steps, or both (comma-separated)")
+    if not parts or parts - {"program", "training", "steps"}:
+        parser.error(f"--parts {args.parts!r} is invalid; allowed: program, steps, training (comma-separated)")
     gflops = matmul_gflops()
     print(f"dense float32 matmul: {gflops:.0f} GFLOP/s; OPEN: {open_flops_per_element()} flops per element", flush=True)
-    training, steps = [], []
+    training, steps, programs = [], [], []
 
     def save():  # after every row, so a run stopped at its time limit keeps what it measured
         return write_results(
@@ -196,17 +256,31 @@ def main() -> None:
                 "open_flops_per_element": open_flops_per_element(),
                 "training": training,
                 "step_cost": steps,
+                "program": programs,
                 "note": "ratio_open_over_adam = wall time of the same PPO training with OPEN / with Adam (target "
                 "<= 1.3); ratio_lower_bound_on_this_machine = 1 + (OPEN's network flops at the dense-matmul rate) "
                 "/ adam_s",
             },
         )
 
-    if "steps" in parts:  # first: short, and the training part may run out of a time limit
+    if "program" in parts:  # first: seconds, and the training part may run out of a time limit
+        print("compiled training step (scan body), launch-like operations:", flush=True)
+        for leaves in (4, 12, 40):
+            row = program(leaves)
+            programs.append(row)
+            save()
+            forms = [k for k in row if k.startswith("open")]
+            print(
+                f"  {leaves:>3} leaves: "
+                + "  ".join(f"{k} {row[k]['launch_ops_per_step']}" for k in forms)
+                + f"  adam {row['adam']['launch_ops_per_step']}",
+                flush=True,
+            )
+    if "steps" in parts:
         print("one optimizer step vs parameter count:", flush=True)
         obs_dim = make_env("Breakout-MinAtar").spec.obs_dim
         for hidden in (16, 64, 128, 256, 512):
-            row = step_cost(hidden, obs_dim, 10)
+            row = step_cost(hidden, obs_dim, repeats + 2)
             steps.append(row)
             save()
             print(

@@ -14,6 +14,12 @@ gradient — these 15 normalised per tensor by their second moment — then
 training proportion, layer proportion, batch proportion and dormancy
 (a_j / mean_k a_k of the unit the parameter feeds).
 
+The step runs on all P parameter elements at once, leaves raveled in tree order (:class:`Layout`): per-leaf
+statistics, per-leaf features and dormancy come from a static leaf-id array, and the learned noise is one
+normal draw over all P elements. (Before 2026-12-07 it was one draw per parameter tensor: the same
+distribution, a different random stream; bench/open_stream.py trains the published Breakout weights
+both ways.)
+
 meta_params = {"gru_params": flax GRUCell params, "params": flax MLP params}, whose
 ``ravel_pytree`` is the published flat vector (``load_published``). Variants:
 ``gru_features``/``hidden_size`` (8/16 small, 16/32 large), ``ablate`` (feature
@@ -32,6 +38,7 @@ import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 DECAYS = (0.1, 0.5, 0.9, 0.99, 0.999, 0.9999)
@@ -99,12 +106,6 @@ def init(
     return jax.tree.map(jnp.zeros_like, params) if zero_init else params
 
 
-def _dormancy(activity: jax.Array) -> jax.Array:
-    """a_j / mean_k(a_k) over a layer's units."""
-    a = activity + _EPS_DORMANCY
-    return a / jnp.sum(jnp.abs(a), axis=-1, keepdims=True) * a.shape[-1]
-
-
 class OPENState(NamedTuple):
     momentum: jax.Array  # (6, P): all P parameter elements, leaves raveled and concatenated in tree order
     carry: jax.Array | None  # (gru_features, P), or None without a GRU
@@ -120,14 +121,16 @@ _PER_ELEMENT = (*range(15), 18)  # features that vary per element; 15-17 are con
 _PER_TENSOR = (15, 16, 17)  # training, layer and batch proportion: folded into a per-tensor bias
 
 
-def _matmul(kernel: jax.Array, y: jax.Array) -> jax.Array:
-    """kernelᵀ y for kernel (in, out), y (in, P) -> (out, P), as a sum of broadcast products.
+def _matmul(kernel: jax.Array, y: jax.Array, rows: tuple[int, ...] | None = None) -> jax.Array:
+    """kernel[rows]ᵀ y for kernel (in, out), y (len(rows), P) -> (out, P), as a sum of broadcast products.
 
     XLA fuses this into one loop. As a dot_general it was 1.45x slower in OPEN
     meta-training on CPU (kernels batched over the population, y over the
     population and seeds), though 1.2x faster in one PPO run on Breakout.
+    ``rows`` (static; default all) picks kernel rows by static slices, which fuse (an index array would not).
     """
-    return sum(kernel[i][:, None] * y[i][None] for i in range(kernel.shape[0]))
+    rows = range(kernel.shape[0]) if rows is None else rows
+    return sum(kernel[r][:, None] * y[i] for i, r in enumerate(rows))
 
 
 def _dense(p: dict, y: jax.Array) -> jax.Array:
@@ -159,27 +162,149 @@ def _gru_apply(gru: dict, gx: jax.Array, h: jax.Array) -> jax.Array:
     return (1.0 - z) * n + z * h
 
 
-def _columns(values: list[jax.Array], sizes: list[int]) -> jax.Array:
-    """Per-tensor values (k,) or () -> (k, P) or (P,): each repeated over its tensor's columns."""
-    return jnp.concatenate(
-        [jnp.broadcast_to(v[..., None], (*v.shape, n)) for v, n in zip(values, sizes, strict=True)], axis=-1
-    )
+def _first_layer(kernel: jax.Array, bias: jax.Array, inp: Inputs) -> jax.Array:
+    """A Dense (19, out) on the features of every element -> (out, P): the per-element features and the
+    per-tensor ones (each leaf's repeated over its elements) as products over P. All three GRU gates in one
+    kernel: as separate kernels the features were read three times (8% slower at 340k parameters on CPU)."""
+    per_tensor = inp.layout.columns(inp.per_tensor)  # (3, P)
+    return _matmul(kernel, inp.x, _PER_ELEMENT) + _matmul(kernel, per_tensor, _PER_TENSOR) + bias[:, None]
+
+
+# Per-leaf work has two lowerings with the same values (tests check both on CPU). On accelerators every
+# op is a kernel launch, so it is one segment reduction and gathers by a static leaf-id array: the step's
+# operations do not grow with the number of leaves. On CPU launches cost little, while XLA:CPU runs
+# scatter-add as a serial loop and gathers at ~0.7 ns per element and row: that form made an OPEN step
+# of a PPO actor-critic (60k-340k parameters) 18-20% slower on a 2-core Xeon, so CPU programs keep
+# slices and broadcasts per leaf. ``PER_LEAF_ON_CPU = False`` compiles the accelerators' form on CPU too
+# (tests/test_open_program.py counts its operations).
+PER_LEAF_ON_CPU = True
+
+
+def _by_platform(cpu: Callable, accelerator: Callable, *args):
+    """``cpu(*args)`` in programs lowered for CPU, ``accelerator(*args)`` elsewhere (same values)."""
+    if not PER_LEAF_ON_CPU:
+        return accelerator(*args)
+    return jax.lax.platform_dependent(*args, cpu=cpu, default=accelerator)
+
+
+class Layout(NamedTuple):
+    """Where each parameter leaf sits in the flat vector of all P elements (leaves raveled in tree order).
+
+    Static: numpy, built at trace time from the shapes.
+    """
+
+    structure: Any  # the parameters' tree structure
+    leaf_shapes: tuple  # per leaf, its own shape (() for a 0-d parameter)
+    sizes: tuple  # per leaf, its number of elements (1 for a 0-d parameter)
+    leaf_ids: np.ndarray  # (P,) int32: the leaf of each element
+
+    @property
+    def num_leaves(self) -> int:
+        return len(self.sizes)
+
+    @property
+    def ends(self) -> np.ndarray:
+        """(L,) one past each leaf's last element."""
+        return np.cumsum(self.sizes)
+
+    def leaves(self, tree, default) -> list:
+        """``tree``'s leaves in parameter order, or ``default`` for each leaf when ``tree`` is None."""
+        return [default] * self.num_leaves if tree is None else self.structure.flatten_up_to(tree)
+
+    def flatten(self, tree) -> jax.Array:
+        """A tree with the parameters' structure and shapes -> (P,)."""
+        return jnp.concatenate([jnp.ravel(x) for x in self.structure.flatten_up_to(tree)])
+
+    def unflatten(self, flat: jax.Array):
+        """(P,) -> a tree with the parameters' structure and shapes."""
+        parts = jnp.split(flat, self.ends[:-1])
+        return self.structure.unflatten([jnp.reshape(x, s) for x, s in zip(parts, self.leaf_shapes, strict=True)])
+
+    def per_leaf(self, tree, default: float) -> jax.Array:
+        """One scalar per leaf (a tree of them, or None for ``default`` everywhere) -> (L,) float32."""
+        out = jnp.stack([jnp.asarray(v, jnp.float32) for v in self.leaves(tree, default)])
+        chex.assert_shape(out, (self.num_leaves,))  # scalars, one per leaf
+        return out
+
+    def columns(self, values: jax.Array) -> jax.Array:
+        """Per-leaf values (k, L) -> (k, P): each leaf's value repeated over its elements."""
+
+        def broadcasts(v):
+            return jnp.concatenate(
+                [jnp.broadcast_to(v[:, i : i + 1], (v.shape[0], n)) for i, n in enumerate(self.sizes)], axis=1
+            )
+
+        return _by_platform(broadcasts, lambda v: v[:, self.leaf_ids], values)
+
+    def segment_mean(self, rows: jax.Array) -> jax.Array:
+        """(k, P) -> (k, L): each row's mean over each leaf's elements."""
+
+        def slices(r):
+            return jnp.stack(
+                [jnp.mean(r[:, e - n : e], axis=1) for e, n in zip(self.ends, self.sizes, strict=True)], axis=1
+            )
+
+        def segment_sum(r):
+            sums = jax.vmap(lambda x: jax.ops.segment_sum(x, self.leaf_ids, self.num_leaves, indices_are_sorted=True))
+            return sums(r) / np.asarray(self.sizes, np.float32)
+
+        return _by_platform(slices, segment_sum, rows)
+
+
+def layout(params) -> Layout:
+    """The :class:`Layout` of a parameter tree."""
+    structure = jax.tree.structure(params)
+    leaf_shapes = tuple(jnp.shape(p) for p in structure.flatten_up_to(params))
+    sizes = tuple(math.prod(s) for s in leaf_shapes)  # a 0-d parameter is a tensor of one element
+    leaf_ids = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)
+    return Layout(structure, leaf_shapes, sizes, leaf_ids)
+
+
+def _dormancy_columns(activations, lay: Layout) -> jax.Array:
+    """(P,) dormancy a_j / mean_k a_k of the unit each element feeds; ones when ``activations`` is None.
+
+    Each leaf's activity (units,) broadcasts against the leaf (a kernel (in, units)); the mean is over its
+    last axis. All leaves at once: one segment sum over the concatenated activities (A,), then each element
+    reads its unit's value.
+    """
+    if activations is None:
+        return jnp.ones(lay.leaf_ids.shape, jnp.float32)
+    acts = [jnp.atleast_1d(jnp.asarray(a, jnp.float32)) for a in lay.leaves(activations, None)]
+    index, first = [], 0  # for every element, which of the A activities it reads
+    for i, (a, shape) in enumerate(zip(acts, lay.leaf_shapes, strict=True)):
+        try:
+            index.append(first + np.broadcast_to(np.arange(a.size).reshape(a.shape), shape or (1,)).ravel())
+        except ValueError:
+            raise ValueError(
+                f"activations of parameter leaf {i} have shape {a.shape}, which does not broadcast against the "
+                f"leaf's shape {shape}; allowed: (units,) with units the leaf's last axis, or (1,)"
+            ) from None
+        first += a.size
+    units = [a.shape[-1] for a in acts for _ in range(a.size // a.shape[-1])]  # per row of units
+    rows = np.repeat(np.arange(len(units)), units)  # (A,) the row each activity belongs to
+    a = jnp.concatenate([jnp.ravel(x) for x in acts]) + _EPS_DORMANCY
+    totals = jax.ops.segment_sum(jnp.abs(a), rows, len(units), indices_are_sorted=True)
+    dormancy = a / totals[rows] * np.asarray(units, np.float32)[rows]  # (A,)
+    starts = np.cumsum([0] + [x.size for x in acts])[:-1]
+
+    def broadcasts(d):
+        return jnp.concatenate(
+            [
+                jnp.ravel(jnp.broadcast_to(d[s : s + x.size].reshape(x.shape), shape or (1,)))
+                for x, s, shape in zip(acts, starts, lay.leaf_shapes, strict=True)
+            ]
+        )
+
+    return _by_platform(broadcasts, lambda d: d[np.concatenate(index)], dormancy)
 
 
 class Inputs(NamedTuple):
     """What OPEN's network reads at one step, over all P parameter elements (leaves raveled in tree order)."""
 
     x: jax.Array  # (16, P) the per-element features _PER_ELEMENT
-    per_tensor: list  # per leaf, (3,) training, layer and batch proportion (_PER_TENSOR)
+    per_tensor: jax.Array  # (3, L) training, layer and batch proportion of each leaf (_PER_TENSOR)
     momentum: jax.Array  # (6, P) the momenta after this step's gradient
-    structure: Any  # the parameters' tree structure
-    shapes: list  # per leaf, its shape ((1,) for a 0-d parameter)
-    sizes: list  # per leaf, its number of elements
-    leaf_shapes: list  # per leaf, its own shape (() for a 0-d parameter)
-
-    def leaves(self, tree, default) -> list:
-        """``tree``'s leaves in parameter order, or ``default`` for each leaf when ``tree`` is None."""
-        return [default] * self.structure.num_leaves if tree is None else self.structure.flatten_up_to(tree)
+    layout: Layout  # where each leaf's elements sit
 
 
 def initial_state(params, gru_features: int | None = None) -> OPENState:
@@ -203,15 +328,10 @@ def read_inputs(
     if params is None:
         raise ValueError("OPEN reads the parameters: call update(grads, state, params)")
     batch_progress = 0.0 if batch_progress is None else batch_progress
-    structure = jax.tree.structure(params)
     # Trace-time checks (no cost per step): a wrong shape fails here, naming the input, not inside XLA.
     chex.assert_trees_all_equal_shapes(grads, params)
-    p_l = structure.flatten_up_to(params)
-    shapes = [jnp.shape(p) or (1,) for p in p_l]  # a 0-d parameter is a tensor of one element
-    sizes = [math.prod(s) for s in shapes]
-    inp = Inputs(None, None, None, structure, shapes, sizes, [jnp.shape(x) for x in p_l])
-    p = jnp.concatenate([jnp.ravel(x) for x in p_l])
-    g = jnp.concatenate([jnp.ravel(x) for x in structure.flatten_up_to(grads)])
+    lay = layout(params)
+    p, g = lay.flatten(params), lay.flatten(grads)
     decays = jnp.asarray(DECAYS, jnp.float32)[:, None]
     m = decays * momentum + (1.0 - decays) * g
     raw = jnp.concatenate(
@@ -224,47 +344,32 @@ def read_inputs(
         ]
     )  # (15, P)
     # Normalised by each row's second moment over its own tensor.
-    ends = [sum(sizes[: i + 1]) for i in range(len(sizes))]
-    moments = [jnp.mean(jnp.square(raw[:, e - n : e]), axis=1) for e, n in zip(ends, sizes, strict=True)]
-    raw = raw * _columns([jax.lax.rsqrt(_EPS_NORM + s) for s in moments], sizes)
-    dormancy = [
-        jnp.ravel(jnp.broadcast_to(_dormancy(jnp.asarray(a, jnp.float32)), s))
-        for a, s in zip(inp.leaves(activations, jnp.ones(1)), shapes, strict=True)
-    ]
-    x = jnp.concatenate([raw, jnp.concatenate(dormancy)[None]])  # (16, P): the features _PER_ELEMENT
-    chex.assert_shape(x, (len(_PER_ELEMENT), p.shape[0]))
-    per_tensor = [
-        jnp.stack(
-            [
-                jnp.asarray(training_progress, jnp.float32),
-                jnp.asarray(lp, jnp.float32),
-                jnp.asarray(batch_progress, jnp.float32),
-            ]
-        )
-        for lp in inp.leaves(layer_props, 0.0)
-    ]
-    chex.assert_shape(per_tensor, (len(_PER_TENSOR),))  # progresses and layer proportions are scalars
-    return inp._replace(x=x, per_tensor=per_tensor, momentum=m)
+    x = jnp.concatenate(
+        [
+            raw * lay.columns(jax.lax.rsqrt(_EPS_NORM + lay.segment_mean(jnp.square(raw)))),
+            _dormancy_columns(activations, lay)[None],
+        ]
+    )
+    chex.assert_shape(x, (len(_PER_ELEMENT), p.shape[0]))  # the features _PER_ELEMENT
+    progress = [jnp.asarray(training_progress, jnp.float32), jnp.asarray(batch_progress, jnp.float32)]
+    chex.assert_shape(progress, ())  # progresses are scalars
+    ones = np.ones(lay.num_leaves, np.float32)
+    per_tensor = jnp.stack([progress[0] * ones, lay.per_leaf(layer_props, 0.0), progress[1] * ones])
+    return Inputs(x=x, per_tensor=per_tensor, momentum=m, layout=lay)
 
 
 def all_features(inp: Inputs) -> jax.Array:
     """(19, P): the features of every element in the published order (``FEATURES``)."""
     features = jnp.zeros((NUM_FEATURES, inp.x.shape[1]), jnp.float32)
     return (
-        features.at[jnp.array(_PER_ELEMENT)]
-        .set(inp.x)
-        .at[jnp.array(_PER_TENSOR)]
-        .set(_columns(inp.per_tensor, inp.sizes))
+        features.at[np.array(_PER_ELEMENT)].set(inp.x).at[np.array(_PER_TENSOR)].set(inp.layout.columns(inp.per_tensor))
     )
 
 
 def apply_step(u: jax.Array, inp: Inputs):
     """The updates tree of a step u (P,): made zero-mean over all parameters together (actor and critic), as
     OPEN does, and negated (p ← p − u)."""
-    u = u - jnp.mean(u)
-    ends = [sum(inp.sizes[: i + 1]) for i in range(len(inp.sizes))]
-    leaves = [jnp.reshape(-u[e - n : e], s) for e, n, s in zip(ends, inp.sizes, inp.leaf_shapes, strict=True)]
-    return inp.structure.unflatten(leaves)
+    return inp.layout.unflatten(jnp.mean(u) - u)
 
 
 def to_optax(
@@ -346,12 +451,12 @@ def _transformation(
         if training_progress is None:
             training_progress = state.count / total_steps if total_steps else 0.0
         inp = read_inputs(grads, state.momentum, params, training_progress, batch_progress, layer_props, activations)
-        x, per_tensor, sizes = inp.x, inp.per_tensor, inp.sizes
+        lay = inp.layout
         if key is None:
             key = jax.random.fold_in(jax.random.PRNGKey(0), state.count)
 
         # First layer (GRU input projection, or the MLP's first Dense without a GRU) with ablated
-        # features' weights zeroed and the per-tensor features' contribution as a bias.
+        # features' weights zeroed.
         mlp = meta_params["params"]["params"]
         if use_gru:
             gru = meta_params["gru_params"]["params"]
@@ -359,9 +464,7 @@ def _transformation(
             bias = jnp.concatenate([gru[n]["bias"] for n in ("ir", "iz", "in")])
         else:
             kernel, bias = mlp["layers_0"]["kernel"], mlp["layers_0"]["bias"]
-        kernel = kernel * keep[:, None]
-        tensor_bias = [kernel[jnp.array(_PER_TENSOR)].T @ c + bias for c in per_tensor]
-        first = _matmul(kernel[jnp.array(_PER_ELEMENT)], x) + _columns(tensor_bias, sizes)
+        first = _first_layer(kernel * keep[:, None], bias, inp)
         if use_gru:
             carry = _gru_apply(gru, first, state.carry)
             o = _mlp_after_first_dense(mlp, _dense(mlp["layers_0"], carry))
@@ -373,10 +476,9 @@ def _transformation(
             tap(all_features(inp), o, state.count)
         u = o[0] * STEP_MULT * jnp.exp(o[1] * EXP_MULT)
         if stochastic:
-            keys = jax.random.split(key, inp.structure.num_leaves)
-            noise = jnp.concatenate([jnp.ravel(jax.random.normal(k, s)) for k, s in zip(keys, inp.shapes, strict=True)])
-            mask = _columns([jnp.asarray(v, jnp.float32) for v in inp.leaves(actor_mask, 0.0)], sizes)
-            u = u + o[2] * mask * noise * STEP_MULT
+            # One draw over all P elements (before 2026-12 one per leaf: a different random stream).
+            mask = lay.columns(lay.per_leaf(actor_mask, 0.0)[None])[0]
+            u = u + o[2] * mask * jax.random.normal(key, lay.leaf_ids.shape) * STEP_MULT
         return apply_step(u, inp), OPENState(momentum=inp.momentum, carry=carry, count=state.count + 1)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import deque
 
@@ -345,3 +346,16 @@ def test_short_ppo_run_on_a_batch_of_levels():
     assert result.curve.shape == (2, config.num_updates)
     assert bool(jnp.isfinite(result.curve).all()) and not bool(result.diverged.any())
     assert bool(jnp.isfinite(result.metrics.value_loss).all())
+
+
+def test_rand_all_is_all_with_random_respawn_and_the_reference_observation_size():
+    """OPEN's training family (groove's rand_all): the `all` levels, objects respawning at random free cells;
+    its grid observation has the reference's 601 entries (agent and 5 object maps over 10x10, and time)."""
+    a, b = LEVEL_DISTRIBUTIONS["all"], LEVEL_DISTRIBUTIONS["rand_all"]
+    assert b.random_respawn and not a.random_respawn
+    assert dataclasses.replace(b, random_respawn=False, lifetime_range=a.lifetime_range) == a
+    key = jax.random.PRNGKey(3)
+    level, same = random_level(key, "rand_all"), random_level(key, "all")
+    assert bool(level.random_respawn) and np.array_equal(level.walls, same.walls)
+    env = GridWorld(10, 10, 5, observation="grid", default_level=level)
+    assert env.spec.obs_dim == 601

@@ -87,10 +87,12 @@ def reference_updates(meta, steps, ablate=(), use_gru=True):
     decays = jnp.asarray(open_opt.DECAYS)
     state, out = {}, []
     for params, grads, extra in steps:
-        names = sorted(params)
-        keys = jax.random.split(extra["key"], len(names))
+        names = sorted(params)  # the tree order
+        # One normal draw over all elements, cut into the leaves in tree order.
+        sizes = [jnp.size(params[n]) for n in names]
+        draws = jnp.split(jax.random.normal(extra["key"], (sum(sizes),)), np.cumsum(sizes)[:-1])
         raw = {}
-        for name, k in zip(names, keys, strict=True):
+        for name, eps in zip(names, draws, strict=True):
             p, g = jnp.atleast_1d(params[name]), jnp.atleast_1d(grads[name])
             m = decays * state.get((name, "m"), 0.0) + (1 - decays) * g[..., None]
             first = jnp.concatenate(
@@ -112,7 +114,7 @@ def reference_updates(meta, steps, ablate=(), use_gru=True):
                 h, x = gru.apply(meta["gru_params"], state.get((name, "h"), jnp.zeros((*p.shape, 8))), x)
                 state[name, "h"] = h
             o = mlp.apply(meta["params"], x)
-            noise = o[..., 2] * extra["actor_mask"][name] * jax.random.normal(k, p.shape)
+            noise = o[..., 2] * extra["actor_mask"][name] * eps.reshape(p.shape)
             raw[name] = 1e-3 * (o[..., 0] * jnp.exp(1e-3 * o[..., 1]) + noise)
             state[name, "m"] = m
         mean = sum(u.sum() for u in raw.values()) / sum(u.size for u in raw.values())
@@ -151,6 +153,44 @@ def test_fused_open_matches_the_flax_reference(variant):
     for want, got in zip(reference_updates(meta, steps, **kw), ours, strict=True):
         for name in want:
             np.testing.assert_allclose(got[name], want[name], rtol=1e-3, atol=1e-4 * float(jnp.abs(want[name]).max()))
+
+
+def test_both_lowerings_of_the_per_leaf_work_agree(monkeypatch):
+    """Per-leaf statistics, columns and dormancy by slices and broadcasts (CPU) or by one segment
+    reduction and gathers (accelerators): the same step, up to float summation order."""
+    meta = jax.tree.map(
+        lambda x: jax.random.normal(jax.random.PRNGKey(x.size), x.shape), open_opt.init(jax.random.PRNGKey(0))
+    )
+    tx = open_opt.to_optax(meta)
+    params = {
+        "b": jnp.linspace(-1.0, 1.0, 5),
+        "s": jnp.asarray(0.3),
+        "w": jax.random.normal(jax.random.PRNGKey(1), (7, 5)),
+    }
+    grads = jax.tree.map(lambda p: jnp.cos(3.0 * p) * 0.1, params)
+    extra = {
+        "layer_props": {"b": 1.0, "s": 0.5, "w": 0.0},
+        "activations": {"b": jnp.arange(1.0, 6.0), "s": jnp.ones(1), "w": jnp.array([0.1, 2.0, 0.0, 3.0, 1.0])},
+        "actor_mask": {"b": 1.0, "s": 0.0, "w": 1.0},
+        "key": jax.random.PRNGKey(7),
+        "training_progress": 0.25,
+        "batch_progress": 0.5,
+    }
+    steps = []
+    for on_cpu in (True, False):
+        monkeypatch.setattr(open_opt, "PER_LEAF_ON_CPU", on_cpu)
+        steps.append(jax.jit(lambda s: tx.update(grads, s, params, **extra))(tx.init(params)))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), *steps)
+    assert not np.allclose(steps[0][0]["w"], 0.0)
+
+
+def test_bad_activations_name_the_leaf():
+    tx = open_opt.to_optax(open_opt.init(jax.random.PRNGKey(0)))
+    params = {"a": jnp.ones((4, 3)), "b": jnp.ones((4, 2))}
+    with pytest.raises(
+        ValueError, match=r"activations of parameter leaf 1 have shape \(4,\), which does not broadcast"
+    ):
+        tx.update(params, tx.init(params), params, activations={"a": jnp.ones(3), "b": jnp.ones(4)})
 
 
 def sign_sgd_weights(gain: float, noise: float = 0.0) -> dict:

@@ -389,6 +389,9 @@ LEVEL_DISTRIBUTIONS: dict[str, LevelDistribution] = {
     "all_shortlife": LevelDistribution(lifetime_range=(250, 250)),
     "all_randlife": LevelDistribution(lifetime_range=(50, 250)),
     "all_vrandlife": LevelDistribution(lifetime_range=(10, 250)),
+    # OPEN's gridworld training family (groove's `rand_all`): `all` with objects respawning at random free cells
+    # (grid observations), one level per inner training of 1464 updates (3e7 steps of 1024 envs x 20).
+    "rand_all": LevelDistribution(random_respawn=True, lifetime_range=(1464, 1464)),
 }
 
 
