@@ -185,9 +185,9 @@ def program(leaves: int) -> dict:
 
 
 def noise_cost(hidden: int, obs_dim: int, repeats: int) -> dict:
-    """OPEN's learned-noise draw as it is (one normal draw per parameter tensor, concatenated) vs one draw over
-    all elements, side by side, next to the whole OPEN step of the same actor-critic: the step-time change the
-    single draw would bring (it would also change the random stream of every OPEN run reported so far)."""
+    """OPEN's learned-noise draw as it was before 2026-12-07 (one normal draw per parameter tensor, concatenated)
+    vs one draw over all elements (as now), side by side, next to the whole OPEN step of the same actor-critic:
+    the step-time change the single draw brought (it also changed OPEN's random stream)."""
     key = jax.random.PRNGKey(0)
     params = actor_critic(hidden, obs_dim)
     shapes = [x.shape for x in jax.tree.leaves(params)]
@@ -206,7 +206,7 @@ def noise_cost(hidden: int, obs_dim: int, repeats: int) -> dict:
     for _ in range(repeats):  # interleaved, so load on the machine hits both alike
         a.append(median_time(per_tensor, (key,), 20))
         b.append(median_time(one_draw, (key,), 20))
-    step = step_cost(hidden, obs_dim, 10)
+    step = step_cost(hidden, obs_dim, 3)
     per_tensor_us, one_draw_us = 1e6 * statistics.median(a), 1e6 * statistics.median(b)
     return {
         "hidden": hidden,
