@@ -54,6 +54,26 @@ def test_presets_match_published_settings():
     ant = get_preset("ant-full").config
     assert (ant.num_envs, ant.num_steps, ant.num_minibatches, ant.total_timesteps) == (2048, 10, 32, 50_000_000)
     assert ant.normalize_obs and ant.activation == "tanh"
+    grid = get_preset("gridworld-open")  # OPEN's rl_optimizer/configs.py `gridworld`
+    g = grid.config
+    assert (g.num_envs, g.num_steps, g.update_epochs, g.num_minibatches, g.num_updates) == (1024, 20, 2, 16, 1464)
+    assert (g.hidden_size, g.activation, g.lr, g.anneal_lr, g.shared_init_key, g.final_window) == (
+        16,
+        "tanh",
+        1e-4,
+        True,
+        True,
+        1,
+    )
+    assert (g.gamma, g.gae_lambda, g.clip_eps, g.ent_coef, g.vf_coef, g.max_grad_norm) == (
+        0.99,
+        0.95,
+        0.2,
+        0.01,
+        0.5,
+        0.5,
+    )
+    assert grid.env_kwargs == {"level": "rand_all@0"}
     cartpole = get_preset("cartpole").config  # PureJaxRL
     assert (cartpole.num_envs, cartpole.num_steps, cartpole.lr, cartpole.num_minibatches) == (4, 128, 2.5e-4, 4)
 

@@ -359,3 +359,19 @@ def test_rand_all_is_all_with_random_respawn_and_the_reference_observation_size(
     assert bool(level.random_respawn) and np.array_equal(level.walls, same.walls)
     env = GridWorld(10, 10, 5, observation="grid", default_level=level)
     assert env.spec.obs_dim == 601
+
+
+def test_a_level_of_a_family_is_a_fixed_task():
+    """``FAMILY@SEED`` names one random level (its seed fixed), so a comparison spec can list levels of a family
+    as tasks: the same name builds the same level, another seed another level; bad names say what is allowed."""
+    a, b, c = (make_env("GridWorld", level=n) for n in ("rand_all@3", "rand_all@3", "rand_all@4"))
+    assert jax.tree.all(jax.tree.map(np.array_equal, a.default_params, b.default_params))
+    assert not np.array_equal(a.default_params.walls, c.default_params.walls)
+    assert a.spec.obs_dim == 601 and bool(a.default_params.random_respawn)  # grid observations, as rand_all's
+    same = random_level(jax.random.PRNGKey(3), "rand_all")
+    assert np.array_equal(a.default_params.obj_reward, same.obj_reward)
+    assert make_env("GridWorld", level="small@0").spec.obs_dim == 36 * 2**3 + 1  # tabular without respawn moves
+    with pytest.raises(ValueError, match=r"unknown level family 'rand'; allowed: FAMILY@SEED with FAMILY one of"):
+        make_env("GridWorld", level="rand@1")
+    with pytest.raises(ValueError, match=r"seed '-1' is invalid; allowed: FAMILY@SEED, SEED an integer >= 0"):
+        make_env("GridWorld", level="rand_all@-1")

@@ -710,6 +710,21 @@ def list_levels() -> list[str]:
     return list(_NAMED)
 
 
+def _family_level(name: str) -> tuple[str, int]:
+    """``FAMILY@SEED`` -> (family, seed), each checked (one-line errors naming what is allowed)."""
+    family, _, seed = name.partition("@")
+    if family not in LEVEL_DISTRIBUTIONS:
+        raise ValueError(
+            f"gridworld level {name!r}: unknown level family {family!r}; allowed: FAMILY@SEED with FAMILY one of "
+            f"{', '.join(LEVEL_DISTRIBUTIONS)}"
+        )
+    if not seed.isdigit():
+        raise ValueError(
+            f"gridworld level {name!r}: seed {seed!r} is invalid; allowed: FAMILY@SEED, SEED an integer >= 0"
+        )
+    return family, int(seed)
+
+
 def named_level_info(name: str) -> dict[str, Any]:
     """Static facts about a named level: size, object count, ``random_respawn``, layout."""
     spec = _named_spec(name)
@@ -780,13 +795,26 @@ def make_gridworld(
     observation: str | None = None,
     max_episode_steps: int | None = None,
 ) -> GridWorld:
-    """A :class:`GridWorld` whose ``default_params`` is ``level`` (a name or a :class:`Level`).
+    """A :class:`GridWorld` whose ``default_params`` is ``level``: a name (:func:`list_levels`), ``FAMILY@SEED``
+    (``random_level(PRNGKey(SEED), FAMILY)`` for a :data:`LEVEL_DISTRIBUTIONS` name, e.g. ``rand_all@3``: a level
+    of a family as a fixed evaluation task), or a :class:`Level`.
 
     The maxima default to the level's own padded size; ``observation``
     defaults to ``"grid"`` for random-respawn named levels and ``"tabular"``
     otherwise. This is what ``make_env("GridWorld", level=...)`` calls.
     """
-    if isinstance(level, str):
+    if isinstance(level, str) and "@" in level:  # FAMILY@SEED: one random level of a family, as a fixed task
+        family, seed = _family_level(level)
+        d = level_distribution(family)
+        lvl = pad_level(
+            random_level(jax.random.PRNGKey(seed), d),
+            max_height or d.max_height,
+            max_width or d.max_width,
+            max_objects or d.max_objects,
+        )
+        if observation is None:
+            observation = "grid" if d.random_respawn else "tabular"
+    elif isinstance(level, str):
         lvl = named_level(level, max_height, max_width, max_objects)
         if observation is None:
             observation = "grid" if _named_spec(level).random_respawn else "tabular"

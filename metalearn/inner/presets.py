@@ -20,6 +20,12 @@
   ``experiments/scripts/groove_antagonist_sweep.py``), on gridworld levels (GROOVE's
   ``small`` lifetime: 250 updates of 20-step rollouts). Their env is the
   ``dense`` level; a curriculum swaps in its own levels.
+* ``gridworld-open``: OPEN's gridworld PPO (its reference config ``gridworld``: 1024 envs × 20 steps,
+  2 epochs × 16 minibatches, hidden 16, tanh, actor and critic from one init key, 3e7 steps = 1464
+  updates, fitness the last update's return; lr 1e-4 annealed is the config's Adam value, which OPEN's
+  own training never reads) on one level of ``rand_all``, OPEN's training family; a task picks its level
+  (``level: rand_all@SEED``, a named level, or a curriculum's). See
+  experiments/reports/open_gridworld_reference.md for what differs from the reference's gridworld.
 """
 
 from __future__ import annotations
@@ -190,6 +196,26 @@ PRESETS: dict[str, Preset] = {
             normalize_advantages=False,
         ),
         description="A2C on gridworld levels (GROOVE's regret baseline), 250 updates of 16 envs x 20 steps",
+    ),
+    "gridworld-open": Preset(
+        "GridWorld",
+        TrainConfig(
+            total_timesteps=30_000_000,  # 1464 updates of 1024 x 20, as 3e7 // 20 // 1024 in the reference
+            num_envs=1024,
+            num_steps=20,
+            update_epochs=2,
+            num_minibatches=16,
+            lr=1e-4,
+            anneal_lr=True,
+            hidden_size=16,
+            activation="tanh",
+            ent_coef=0.01,
+            shared_init_key=True,
+            final_window=1,
+            eval_envs=0,
+        ),
+        {"level": "rand_all@0"},
+        description="OPEN's gridworld PPO (1024 envs x 20 steps, 1464 updates, hidden 16) on one rand_all level",
     ),
 }
 
