@@ -163,11 +163,13 @@ def _gru_apply(gru: dict, gx: jax.Array, h: jax.Array) -> jax.Array:
 
 
 def _first_layer(kernel: jax.Array, bias: jax.Array, inp: Inputs) -> jax.Array:
-    """A Dense (19, out) on the features of every element -> (out, P): the per-element features and the
-    per-tensor ones (each leaf's repeated over its elements) as products over P. All three GRU gates in one
-    kernel: as separate kernels the features were read three times (8% slower at 340k parameters on CPU)."""
-    per_tensor = inp.layout.columns(inp.per_tensor)  # (3, P)
-    return _matmul(kernel, inp.x, _PER_ELEMENT) + _matmul(kernel, per_tensor, _PER_TENSOR) + bias[:, None]
+    """A Dense (19, out) on the features of every element -> (out, P): the per-element features as products
+    over P; the per-tensor ones folded into a per-leaf bias (out, L), repeated over each leaf's elements (3
+    fewer products per output and element; 3% faster than the features repeated, at 940k parameters on CPU).
+    All three GRU gates in one kernel: as separate kernels the features were read three times (8% slower at
+    340k parameters on CPU)."""
+    per_leaf = _matmul(kernel, inp.per_tensor, _PER_TENSOR) + bias[:, None]  # (out, L)
+    return _matmul(kernel, inp.x, _PER_ELEMENT) + inp.layout.columns(per_leaf)
 
 
 # Per-leaf work has two lowerings with the same values (tests check both on CPU). On accelerators every
