@@ -17,7 +17,8 @@ In one process (``make bench`` or ``python bench/bench_open.py [--quick] [--part
    1.3, no implementation of the published architecture meets the target on
    this hardware (the paper's timings are on GPUs).
 
-Writes ``bench/results/open.json``.
+Writes ``bench/results/open.json``. ``--noise`` times only the noise draw (``open_noise.json``); ``--forms`` only
+OPEN's step in its two lowerings of the per-leaf work on CPU (``open_forms.json``).
 """
 
 from __future__ import annotations
@@ -143,6 +144,33 @@ def step_cost(hidden: int, obs_dim: int, repeats: int, k: int = 20) -> dict:
     }
 
 
+def forms_cost(hidden: int, obs_dim: int, repeats: int, k: int = 20) -> dict:
+    """OPEN's step (k steps in one jit, divided by k) on CPU in its two lowerings of the per-leaf work: slices and
+    broadcasts per leaf (what CPU programs use) and one segment reduction and gathers (what accelerators use,
+    ``open_opt.PER_LEAF_ON_CPU = False``), timed alternately: why CPU programs keep the first."""
+    from learned_optimizers import open_opt
+
+    params = actor_critic(hidden, obs_dim)
+    rule, meta = published_rule("breakout")
+    args = (meta, params, rule.optimizer(meta).init(params))
+    runs = {}
+    for name, on_cpu in (("per_leaf", True), ("segment_and_gather", False)):
+        before, open_opt.PER_LEAF_ON_CPU = open_opt.PER_LEAF_ON_CPU, on_cpu
+        try:  # traced and compiled under the form, then timed
+            runs[name] = _k_steps(rule.optimizer, _open_extra, k)
+            jax.block_until_ready(runs[name](*args))
+        finally:
+            open_opt.PER_LEAF_ON_CPU = before
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            times[name].append(median_time(run, args, 1) / k)
+    row = {"hidden": hidden, "parameters": sum(x.size for x in jax.tree.leaves(params))}
+    row.update({f"{name}_step_us": 1e6 * statistics.median(t) for name, t in times.items()})
+    row["segment_and_gather_over_per_leaf"] = row["segment_and_gather_step_us"] / row["per_leaf_step_us"]
+    return row
+
+
 def program(leaves: int) -> dict:
     """The compiled CPU program of one training step (a scan's body) with OPEN and with Adam, on a model of
     ``leaves`` parameter tensors (16x16 kernels and 16 biases): launch-like operations (metalearn.hlo), and
@@ -225,6 +253,9 @@ def main() -> None:
     parser.add_argument("--parts", default="program,steps,training", help="program, steps, training (comma-separated)")
     parser.add_argument("--repeats", type=int, default=0, help="timed runs per training (default 3, quick 2)")
     parser.add_argument("--noise", action="store_true", help="only the noise draw (bench/results/open_noise.json)")
+    parser.add_argument(
+        "--forms", action="store_true", help="only OPEN's two per-leaf lowerings on CPU (bench/results/open_forms.json)"
+    )
     args = parser.parse_args()
     if args.noise:
         obs_dim = make_env("Breakout-MinAtar").spec.obs_dim
@@ -236,6 +267,19 @@ def main() -> None:
                 f"({100 * r['step_change_fraction']:+.1f}%)"
             )
         print(f"wrote {write_results('open_noise', {'noise': rows})}")
+        return
+    if args.forms:
+        obs_dim = make_env("Breakout-MinAtar").spec.obs_dim
+        rows = []
+        for hidden in (16, 64, 256):
+            rows.append(forms_cost(hidden, obs_dim, 5))
+            r = rows[-1]
+            print(
+                f"  {r['parameters']:>9,} params: per leaf {r['per_leaf_step_us']:.0f}us, segment and gather "
+                f"{r['segment_and_gather_step_us']:.0f}us ({r['segment_and_gather_over_per_leaf']:.2f}x)",
+                flush=True,
+            )
+            write_results("open_forms", {"forms": rows})
         return
     scale, repeats = (0.2, 2) if args.quick else (1.0, 3)
     repeats = args.repeats or repeats

@@ -176,9 +176,10 @@ def _first_layer(kernel: jax.Array, bias: jax.Array, inp: Inputs) -> jax.Array:
 # op is a kernel launch, so it is one segment reduction and gathers by a static leaf-id array: the step's
 # operations do not grow with the number of leaves. On CPU launches cost little, while XLA:CPU runs
 # scatter-add as a serial loop and gathers at ~0.7 ns per element and row: that form made an OPEN step
-# of a PPO actor-critic (60k-340k parameters) 18-20% slower on a 2-core Xeon, so CPU programs keep
-# slices and broadcasts per leaf. ``PER_LEAF_ON_CPU = False`` compiles the accelerators' form on CPU too
-# (tests/test_open_program.py counts its operations).
+# of a PPO actor-critic 1.09-1.76x slower on a 2-core Xeon (13k-340k parameters; `bench_open.py --forms`,
+# bench/results/open_forms.json), so CPU programs keep slices and broadcasts per leaf.
+# ``PER_LEAF_ON_CPU = False`` compiles the accelerators' form on CPU too (tests/test_open_program.py
+# counts its operations).
 PER_LEAF_ON_CPU = True
 
 
